@@ -1,0 +1,34 @@
+"""User-facing errors: each prints as one clear line and exits with status 2.
+
+Anything raised from the library that is the user's to fix (bad expression,
+unknown name, bad configuration, missing data) derives from `GpengineError`;
+the CLI turns it into one line on stderr. Everything else is a bug and keeps
+its traceback.
+"""
+
+
+class GpengineError(Exception):
+    """A problem with the user's input or environment, not a bug."""
+
+
+class ParseError(GpengineError, ValueError):
+    """An expression that cannot be read; the message points at the position."""
+
+    def __init__(self, message: str, text: str = "", position: int | None = None):
+        self.text = text
+        self.position = position
+        if position is not None:
+            message = f"{message} at column {position + 1} of {text!r}"
+        super().__init__(message)
+
+
+class ConfigError(GpengineError, ValueError):
+    """A configuration key or value that is not allowed; names the key."""
+
+
+class PluginError(GpengineError):
+    """An evaluator or primitive set that cannot be found or does not honour the contract."""
+
+
+class DataError(GpengineError):
+    """A dataset that is missing, truncated or corrupt."""

@@ -1,0 +1,143 @@
+"""The evaluator contract: what a fitness plugin receives and returns.
+
+An evaluator is a class registered under the entry-point group
+``gpengine.evaluators``. The engine builds it from keyword options (the
+``--set`` values and the ``[evaluator]`` table of a config file), validated by
+its nested attrs class ``Options``; then calls
+
+    evaluate(expr, *, budget, seed) -> Result
+
+in a worker process. Higher fitness is better. ``budget`` is the fraction of a
+full evaluation in (0, 1] (for bnn-cifar it scales epochs; multi-fidelity
+search passes small budgets first). ``seed`` is derived by the engine from the
+search seed, the expression's canonical hash, the budget and the replicate
+number, so a result never depends on worker count or order.
+
+An evaluator never raises for a bad candidate: it returns ``Result.failed``
+(or ``Result.rejected`` when it refuses without spending compute). It may
+raise `gpengine.errors.GpengineError` from ``__init__`` for bad options or
+missing data: those are the user's to fix and stop the search at once.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import math
+from typing import Any, ClassVar, Mapping
+
+import attrs
+
+from gpengine.errors import ConfigError
+from gpengine.expr import Expr
+
+OK, FAILED, REJECTED, ABORTED = "ok", "failed", "rejected", "aborted"
+STATUSES = (OK, FAILED, REJECTED, ABORTED)
+
+
+def _float_map(m: Mapping[str, Any]) -> dict[str, float]:
+    return {str(k): float(v) for k, v in dict(m).items()}
+
+
+def _curve_map(m: Mapping[str, Any]) -> dict[str, tuple[float, ...]]:
+    return {str(k): tuple(float(v) for v in vs) for k, vs in dict(m).items()}
+
+
+@attrs.frozen
+class Result:
+    """What one evaluation produced. `fitness` is NaN unless status is ok or aborted."""
+
+    fitness: float = attrs.field(converter=float)
+    status: str = attrs.field(default=OK, validator=attrs.validators.in_(STATUSES))
+    message: str = ""
+    metrics: Mapping[str, float] = attrs.field(factory=dict, converter=_float_map)
+    curves: Mapping[str, tuple[float, ...]] = attrs.field(factory=dict, converter=_curve_map)
+    cost: float = attrs.field(default=0.0, converter=float)  # seconds of evaluator work
+
+    @property
+    def ok(self) -> bool:
+        """Whether the fitness is a real measurement (aborted runs measured too, just less)."""
+        return self.status in (OK, ABORTED) and math.isfinite(self.fitness)
+
+    @staticmethod
+    def failed(message: str, cost: float = 0.0, **metrics: float) -> "Result":
+        return Result(math.nan, FAILED, message, metrics, {}, cost)
+
+    @staticmethod
+    def rejected(message: str) -> "Result":
+        return Result(math.nan, REJECTED, message)
+
+
+@attrs.frozen
+class DatasetInfo:
+    """What an evaluator measures on, for tracking (MLflow dataset input)."""
+
+    name: str
+    digest: str
+    source: str = ""
+    n_train: int = 0
+    n_validation: int = 0
+
+
+class Evaluator(abc.ABC):
+    """Base class of evaluator plugins. Subclasses set the class attributes below."""
+
+    #: one line shown by `gpengine evaluators`
+    description: ClassVar[str] = ""
+    #: name of the primitive set searched by default
+    primitive_set: ClassVar[str] = "arith"
+    #: what the budget scales, for humans ("epochs", "data fraction")
+    fidelity_unit: ClassVar[str] = "full evaluation"
+    #: smallest budget worth running
+    min_budget: ClassVar[float] = 1.0
+    #: version of the evaluator, recorded with every search
+    version: ClassVar[str] = "0"
+
+    @attrs.define
+    class Options:
+        """No options by default; plugins define their own attrs class."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = build_options(self.Options, options, owner=type(self).__name__)
+
+    @abc.abstractmethod
+    def evaluate(self, expr: Expr, *, budget: float = 1.0, seed: int = 0) -> Result:
+        """Fitness of `expr`; never raises for a bad candidate."""
+
+    def dataset(self) -> DatasetInfo | None:
+        """The data fitness is measured on, if any."""
+        return None
+
+    def config_key(self) -> str:
+        """Digest of everything that changes fitness values: keys the persistent cache."""
+        blob = json.dumps(
+            {"evaluator": type(self).__qualname__, "version": self.version, "options": options_dict(self.options)},
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.blake2b(blob.encode(), digest_size=10).hexdigest()
+
+
+def options_dict(options: Any) -> dict[str, Any]:
+    return attrs.asdict(options) if attrs.has(type(options)) else dict(options)
+
+
+def option_names(options_cls: type) -> list[str]:
+    return [f.name for f in attrs.fields(options_cls)]
+
+
+def build_options(options_cls: type, values: Mapping[str, Any], owner: str = "evaluator") -> Any:
+    """Build an Options instance; unknown keys and bad values raise ConfigError naming the key."""
+    allowed = option_names(options_cls)
+    for key in values:
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown option {key!r} for {owner} (allowed: {', '.join(allowed) if allowed else 'none'})"
+            )
+    try:
+        return options_cls(**values)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"bad option for {owner}: {exc}") from None

@@ -1,0 +1,78 @@
+"""Evaluate an expression with the numpy forms of its primitives.
+
+Used by the core for constant folding, behaviour fingerprints and the
+pre-screen, and by cheap evaluators such as `symreg`. The prefix array is
+walked backwards with a value stack, so there is no recursion and no Python
+call per tree level beyond one per node.
+
+Learnable parameters are numbered in prefix order: each operator's own
+parameters in the order its `ParamSpec`s list them, and each `param` slot.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import attrs
+import numpy as np
+
+from gpengine.expr import CONST, OP, PARAM, VAR, Expr
+from primitives.registry import PrimitiveSet
+
+
+@attrs.frozen
+class ParamSite:
+    node: int  # index of the node that owns it
+    name: str  # "s", "b", "beta" for operators; "param" for a slot
+    init: float
+
+
+def param_sites(expr: Expr, pset: PrimitiveSet) -> list[ParamSite]:
+    sites = []
+    for i, node in enumerate(expr.nodes):
+        if node.kind == OP:
+            for spec in pset[node.name].params:
+                sites.append(ParamSite(i, spec.name, spec.init))
+        elif node.kind == PARAM:
+            sites.append(ParamSite(i, "param", node.value))
+    return sites
+
+
+def evaluate(
+    expr: Expr,
+    pset: PrimitiveSet,
+    x: np.ndarray | float,
+    params: Sequence[float] | None = None,
+) -> np.ndarray:
+    """Values of `expr` at `x` (float64). `params` defaults to each site's initial value."""
+    x = np.asarray(x, dtype=np.float64)
+    sites = None
+    if params is None:
+        sites = param_sites(expr, pset)
+        params = [s.init for s in sites]
+    # parameters are consumed in prefix order, but we walk backwards: index from the end
+    p_end = len(params)
+    stack: list[np.ndarray] = []
+    with np.errstate(all="ignore"):
+        for node in reversed(expr.nodes):
+            kind = node.kind
+            if kind == VAR:
+                stack.append(x)
+            elif kind == CONST:
+                stack.append(np.full_like(x, node.value))
+            elif kind == PARAM:
+                p_end -= 1
+                stack.append(np.full_like(x, params[p_end]))
+            else:  # OP
+                prim = pset[node.name]
+                args = [stack.pop() for _ in range(node.arity)]
+                if prim.params:
+                    p_end -= prim.n_params
+                    args.extend(params[p_end : p_end + prim.n_params])
+                stack.append(np.asarray(prim.numpy(*args), dtype=np.float64))
+    if p_end != 0:
+        raise ValueError(f"{len(params)} parameter values given, expression has {len(params) - p_end}")
+    out = stack[0]
+    if out.shape != x.shape:
+        out = np.broadcast_to(out, x.shape).copy()
+    return out

@@ -1,0 +1,61 @@
+"""Find evaluator plugins through the entry-point group ``gpengine.evaluators``.
+
+The core never imports the built-in evaluators directly: they are registered
+in pyproject.toml exactly like third-party plugins. A plugin is checked when it
+loads (a class with a keyword-only `evaluate(expr, *, budget, seed)`), so a
+broken plugin fails at configuration time, not mid-search.
+"""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from gpengine.errors import PluginError
+from gpengine.evaluator import Evaluator
+
+GROUP = "gpengine.evaluators"
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def evaluator_names() -> list[str]:
+    return sorted(_entry_points())
+
+
+def check_evaluator_class(name: str, cls: Any) -> None:
+    if not inspect.isclass(cls):
+        raise PluginError(f"evaluator {name!r}: entry point must name a class, got {type(cls).__name__}")
+    evaluate = getattr(cls, "evaluate", None)
+    if evaluate is None or not callable(evaluate):
+        raise PluginError(f"evaluator {name!r}: class {cls.__qualname__} has no evaluate method")
+    params = inspect.signature(evaluate).parameters
+    for kw in ("budget", "seed"):
+        p = params.get(kw)
+        if p is None or p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+            raise PluginError(
+                f"evaluator {name!r}: evaluate must accept the keyword argument {kw!r} "
+                "(signature: evaluate(self, expr, *, budget, seed))"
+            )
+    if not issubclass(cls, Evaluator):
+        raise PluginError(f"evaluator {name!r}: {cls.__qualname__} must subclass gpengine.evaluator.Evaluator")
+
+
+def load_evaluator_class(name: str) -> type[Evaluator]:
+    eps = _entry_points()
+    if name not in eps:
+        known = ", ".join(sorted(eps)) or "none installed"
+        raise PluginError(f"unknown evaluator {name!r} (installed: {known})")
+    try:
+        cls = eps[name].load()
+    except Exception as exc:  # a plugin that cannot even import
+        raise PluginError(f"evaluator {name!r} failed to load: {type(exc).__name__}: {exc}") from exc
+    check_evaluator_class(name, cls)
+    return cls
+
+
+def make_evaluator(name: str, options: dict[str, Any] | None = None) -> Evaluator:
+    return load_evaluator_class(name)(**(options or {}))
