@@ -1,0 +1,231 @@
+"""Random trees for the first generation, and GAAF's fixed-shape templates.
+
+Tree GP starts from Koza's ramped half-and-half: half the trees `full` (every
+leaf at the same depth), half `grow` (leaves anywhere), over a ramp of depths,
+so the first population spans many shapes and sizes. GAAF instead searches a
+fixed shape with one primitive per slot (a "gene"); `gaaf_3gene`/`gaaf_6gene`
+build those shapes as ordinary trees, and `from_genes`/`to_genes` map between a
+gene tuple and the tree, so a GAAF-style genetic algorithm can run on the same
+Expr genome and share the cache, canonical form and lineage with tree GP.
+
+Depth counts nodes, as `Expr.depth` does: a lone terminal has depth 1.
+Every function takes the numpy Generator first and returns new Exprs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gpengine.errors import ConfigError
+from gpengine.expr import OP, VAR, X, Expr, Node
+
+if TYPE_CHECKING:
+    from primitives.registry import PrimitiveSet
+
+GROW, FULL = "init-grow", "init-full"
+#: gene slots of GAAF's two template forms, in the order of the gene tuple
+GENES_3 = ("U1", "U2", "B")  # B(U1(x), U2(x))
+GENES_6 = ("U1", "U2", "B1", "U3", "U4", "B2")  # B2(U3(B1(U1(x), U2(x))), U4(x))
+#: how many times ramped half-and-half redraws a tree that is already in the population
+_DEDUP_TRIES = 10
+
+
+def round_sig(value: float, digits: int = 4) -> float:
+    """`value` rounded to `digits` significant digits, so a constant prints short (never -0.0)."""
+    return float(f"{float(value):.{digits}g}") + 0.0
+
+
+def random_terminal(rng: np.random.Generator, pset: "PrimitiveSet", p_const: float = 0.2) -> Node:
+    """The input x, or with probability `p_const` a constant-like terminal.
+
+    Constant-like terminals are an ephemeral random constant (drawn uniformly
+    from `pset.constant_range`, when the set has one) and a learnable
+    parameter slot `param(1.0)` (when `pset.param_slots`); with both allowed,
+    each is equally likely. A set with neither always gives x.
+    """
+    kinds = []
+    if pset.constant_range is not None:
+        kinds.append("const")
+    if pset.param_slots:
+        kinds.append("param")
+    if not kinds or rng.random() >= p_const:
+        return X
+    kind = kinds[int(rng.integers(len(kinds)))] if len(kinds) > 1 else kinds[0]
+    if kind == "param":
+        return Node.param(1.0)
+    lo, hi = pset.constant_range
+    return Node.const(round_sig(rng.uniform(lo, hi)))
+
+
+def _random_primitive(rng: np.random.Generator, pset: "PrimitiveSet") -> Node:
+    prims = list(pset)
+    p = prims[int(rng.integers(len(prims)))]
+    return Node.op(p.name, p.arity)
+
+
+def _n_terminal_kinds(pset: "PrimitiveSet") -> int:
+    return 1 + (pset.constant_range is not None) + bool(pset.param_slots)
+
+
+def _build(rng, pset, max_depth: int, min_depth: int, p_const: float, full_tree: bool) -> Expr:
+    """Prefix-order generation: each node at level L chooses, then its children follow."""
+    if not 1 <= min_depth <= max_depth:
+        raise ValueError(f"need 1 <= min_depth <= max_depth, got min_depth={min_depth}, max_depth={max_depth}")
+    if max_depth > 1 and len(pset) == 0:
+        raise ValueError(f"primitive set {pset.name!r} has no primitives to build a tree deeper than 1")
+    # Grow picks uniformly over all symbols (Koza; DEAP and gplearn do the same),
+    # so a node becomes a terminal with probability n_terminals / n_symbols.
+    n_term = _n_terminal_kinds(pset)
+    p_terminal = n_term / (n_term + len(pset))
+    nodes: list[Node] = []
+    stack = [0]  # levels of the nodes still to generate, next on top
+    while stack:
+        level = stack.pop()
+        last_level = level + 1 >= max_depth
+        must_branch = level + 1 < min_depth
+        if last_level or (not must_branch and not full_tree and rng.random() < p_terminal):
+            nodes.append(random_terminal(rng, pset, p_const))
+        else:
+            node = _random_primitive(rng, pset)
+            nodes.append(node)
+            stack.extend([level + 1] * node.arity)
+    return Expr(tuple(nodes))
+
+
+def grow(
+    rng: np.random.Generator, pset: "PrimitiveSet", max_depth: int, min_depth: int = 1, p_const: float = 0.2
+) -> Expr:
+    """A tree whose every leaf lies between depth `min_depth` and `max_depth`."""
+    return _build(rng, pset, max_depth, min_depth, p_const, full_tree=False)
+
+
+def full(rng: np.random.Generator, pset: "PrimitiveSet", depth: int, p_const: float = 0.2) -> Expr:
+    """A tree whose every leaf lies at exactly `depth` (unary primitives make it thin, not shallow)."""
+    return _build(rng, pset, depth, depth, p_const, full_tree=True)
+
+
+def ramped_plan(n: int, min_depth: int = 2, max_depth: int = 6) -> list[tuple[str, int]]:
+    """(method, depth) of each of `n` ramped half-and-half trees: methods alternate, depths cycle.
+
+    The method is an `Individual.operator` name ("init-grow" or "init-full"),
+    so the search can record how each first-generation tree was made.
+    """
+    if not 1 <= min_depth <= max_depth:
+        raise ValueError(f"need 1 <= min_depth <= max_depth, got {min_depth}, {max_depth}")
+    depths = list(range(min_depth, max_depth + 1))
+    return [(GROW if i % 2 == 0 else FULL, depths[(i // 2) % len(depths)]) for i in range(n)]
+
+
+def ramped_half_and_half(
+    rng: np.random.Generator,
+    pset: "PrimitiveSet",
+    n: int,
+    min_depth: int = 2,
+    max_depth: int = 6,
+    p_const: float = 0.2,
+) -> list[Expr]:
+    """`n` trees following `ramped_plan`; a tree already drawn is redrawn a few times (Koza).
+
+    Grow trees have depth in [min_depth, d] and full trees exactly d, where d
+    is the slot's depth, so every tree's depth is in [min_depth, max_depth].
+    Duplicates remain only when the set is too small to avoid them.
+    """
+    out: list[Expr] = []
+    seen: set[Expr] = set()
+    for method, depth in ramped_plan(n, min_depth, max_depth):
+        for _ in range(_DEDUP_TRIES):
+            if method == GROW:
+                tree = grow(rng, pset, depth, min_depth, p_const)
+            else:
+                tree = full(rng, pset, depth, p_const)
+            if tree not in seen:
+                break
+        seen.add(tree)
+        out.append(tree)
+    return out
+
+
+# -- GAAF templates ----------------------------------------------------------------------
+
+
+def _pick(rng: np.random.Generator, pset: "PrimitiveSet", arity: int) -> str:
+    prims = pset.with_arity(arity)
+    if not prims:
+        raise ValueError(f"primitive set {pset.name!r} has no primitives of arity {arity} for a GAAF template")
+    return prims[int(rng.integers(len(prims)))].name
+
+
+def gaaf_3gene(rng: np.random.Generator, pset: "PrimitiveSet") -> Expr:
+    """B(U1(x), U2(x)) with random unary U and binary B from the set."""
+    genes = tuple(_pick(rng, pset, 2 if slot.startswith("B") else 1) for slot in GENES_3)
+    return from_genes(pset, genes)
+
+
+def gaaf_6gene(rng: np.random.Generator, pset: "PrimitiveSet") -> Expr:
+    """B2(U3(B1(U1(x), U2(x))), U4(x)) with random unary U and binary B from the set."""
+    genes = tuple(_pick(rng, pset, 2 if slot.startswith("B") else 1) for slot in GENES_6)
+    return from_genes(pset, genes)
+
+
+def from_genes(pset: "PrimitiveSet", genes: tuple[str, ...]) -> Expr:
+    """The tree of a GAAF gene tuple (slot order `GENES_3` or `GENES_6`); names checked against `pset`.
+
+    GAAF's unary "x" is the primitive `ident` and its "0" is `zero`.
+    """
+    genes = tuple(genes)
+    slots = {3: GENES_3, 6: GENES_6}.get(len(genes))
+    if slots is None:
+        raise ConfigError(f"a GAAF genome has 3 or 6 genes, got {len(genes)}: {genes!r}")
+    for slot, name in zip(slots, genes):
+        want = 2 if slot.startswith("B") else 1
+        prim = pset.get(name)
+        if prim is None:
+            raise ConfigError(
+                f"gene {slot}={name!r} is not in primitive set {pset.name!r} (known: {', '.join(sorted(pset.names()))})"
+            )
+        if prim.arity != want:
+            raise ConfigError(f"gene {slot}={name!r} must be {'binary' if want == 2 else 'unary'}, it has arity {prim.arity}")
+    x = Expr.x()
+    g = dict(zip(slots, genes))
+    inner = Expr.apply(g["B"] if len(genes) == 3 else g["B1"], Expr.apply(g["U1"], x), Expr.apply(g["U2"], x))
+    if len(genes) == 3:
+        return inner
+    return Expr.apply(g["B2"], Expr.apply(g["U3"], inner), Expr.apply(g["U4"], x))
+
+
+def _unary_of_x(expr: Expr, i: int) -> str | None:
+    node = expr.nodes[i]
+    if node.kind == OP and node.arity == 1 and expr.nodes[i + 1].kind == VAR:
+        return node.name
+    return None
+
+
+def _three(expr: Expr, i: int) -> tuple[str, str, str] | None:
+    """(U1, U2, B) when the subtree at i is B(U1(x), U2(x))."""
+    node = expr.nodes[i]
+    if node.kind != OP or node.arity != 2:
+        return None
+    left, right = expr.children(i)
+    u1, u2 = _unary_of_x(expr, left), _unary_of_x(expr, right)
+    if u1 is None or u2 is None:
+        return None
+    return (u1, u2, node.name)
+
+
+def to_genes(expr: Expr) -> tuple[str, ...] | None:
+    """The gene tuple of a tree with a GAAF template shape, else None (the exact inverse of `from_genes`)."""
+    if expr.size == 5:
+        return _three(expr, 0)
+    if expr.size == 9 and expr.root.kind == OP and expr.root.arity == 2:
+        left, right = expr.children(0)
+        u3 = expr.nodes[left]
+        u4 = _unary_of_x(expr, right)
+        if u3.kind != OP or u3.arity != 1 or u4 is None:
+            return None
+        inner = _three(expr, left + 1)
+        if inner is None:
+            return None
+        return (inner[0], inner[1], inner[2], u3.name, u4, expr.root.name)
+    return None
