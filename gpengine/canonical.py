@@ -1,0 +1,177 @@
+"""Canonical form: one spelling for expressions that are the same by rewriting.
+
+Two individuals that differ only by argument order of a commutative operator,
+by constant sub-expressions, or by trivial identities train the same network,
+so the search should evaluate them once. `canonicalize` rewrites bottom-up:
+
+1. fold: an operator whose arguments are all constants becomes one constant,
+   computed with the primitive's numpy form in float64 on a one-element array,
+   exactly as `numeric.evaluate` would compute it; only when the result is
+   finite and the primitive owns no learnable parameters (those are trained);
+2. identities: ``ident(a) -> a``, ``zero(a) -> 0.0``, ``add(a, 0) -> a``,
+   ``add(0, a) -> a``, ``sub(a, 0) -> a``, ``mul(a, 1) -> a``, ``mul(1, a) -> a``,
+   ``neg(neg(a)) -> a``. A rule applies by primitive name only when the set
+   has that name *and* the set's numpy form satisfies the rule exactly on a
+   probe of ordinary and special values (0, -0, inf, nan); so GAAF's
+   ``div(a, 1) = a / (1 + 1e-8)`` is never treated as an identity, and a
+   third-party set whose ``add`` means something else is left alone;
+3. order: the two arguments of a commutative primitive are sorted by their
+   canonical text, so ``add(x, sin(x))`` and ``add(sin(x), x)`` coincide.
+
+Every rule preserves the function's float64 values exactly, with one IEEE
+caveat: ``add(a, 0.0)`` turns an intermediate ``-0.0`` into ``+0.0``; the two
+compare equal, and only a later unprotected ``pow(., negative)`` can tell them
+apart (the sign of an infinity at that one point).
+
+The rules depend only on a node and its already-canonical children, so the
+result is a fixed point: canonicalising twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from typing import Callable
+
+import numpy as np
+
+from gpengine.expr import CONST, OP, Expr, Node
+from gpengine.expr_text import to_text
+from primitives.registry import Primitive, PrimitiveSet
+
+Nodes = tuple[Node, ...]
+
+# Probe for checking that an identity rule holds for a set's numpy form.
+_PROBE = np.array(
+    [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.141592653589793, 1e-300, -1e300, 7.25e12, np.inf, -np.inf, np.nan]
+)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal where finite-or-infinite, NaN exactly where the other is NaN."""
+    a = np.broadcast_to(np.asarray(a, dtype=np.float64), _PROBE.shape)
+    b = np.broadcast_to(np.asarray(b, dtype=np.float64), _PROBE.shape)
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    return bool(np.array_equal(nan_a, nan_b) and np.all(a[~nan_a] == b[~nan_b]))
+
+
+def _check(fn: Callable, args: tuple, expected: np.ndarray) -> bool:
+    try:
+        with np.errstate(all="ignore"):
+            return _same(fn(*args), expected)
+    except Exception:  # a form that cannot take the probe is not an identity
+        return False
+
+
+@functools.cache
+def _holds(rule: str, fn: Callable) -> bool:
+    """Whether identity `rule` is exact for the numpy form `fn` (cached per callable)."""
+    v, zero, one = _PROBE, np.zeros_like(_PROBE), np.ones_like(_PROBE)
+    if rule == "ident":
+        return _check(fn, (v,), v)
+    if rule == "zero":
+        return _check(fn, (v,), zero)
+    if rule == "neg":  # neg(neg(a)) == a, and neg really negates
+        return _check(fn, (v,), -v) and _check(lambda a: fn(fn(a)), (v,), v)
+    if rule in ("add_left", "add_right", "sub_right"):
+        args = (v, zero) if rule != "add_left" else (zero, v)
+        return _check(fn, args, v)
+    if rule in ("mul_left", "mul_right"):
+        args = (v, one) if rule == "mul_right" else (one, v)
+        return _check(fn, args, v)
+    raise ValueError(f"unknown identity rule {rule!r}")
+
+
+def _rule(pset: PrimitiveSet, name: str, rule: str) -> bool:
+    prim = pset.get(name)
+    return prim is not None and not prim.params and _holds(rule, prim.numpy)
+
+
+def _const_value(nodes: Nodes) -> float | None:
+    return nodes[0].value if len(nodes) == 1 and nodes[0].kind == CONST else None
+
+
+def _fold(prim: Primitive, kids: list[Nodes]) -> Nodes | None:
+    values = [_const_value(k) for k in kids]
+    if prim.params or any(v is None for v in values):
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            out = np.asarray(prim.numpy(*[np.full(1, v, dtype=np.float64) for v in values]), dtype=np.float64)
+    except Exception:  # leave anything the form cannot compute to evaluation time
+        return None
+    if out.size != 1 or not np.isfinite(out).all():
+        return None
+    return (Node.const(float(out.reshape(-1)[0])),)
+
+
+def _identity(pset: PrimitiveSet, name: str, kids: list[Nodes]) -> Nodes | None:
+    """The simplified subtree if an exact identity applies, else None."""
+    if len(kids) == 1:
+        (a,) = kids
+        if name == "ident" and _rule(pset, name, "ident"):
+            return a
+        if name == "zero" and _rule(pset, name, "zero"):
+            return (Node.const(0.0),)
+        if name == "neg" and a[0].kind == OP and a[0].name == "neg" and _rule(pset, name, "neg"):
+            return a[1:]
+        return None
+    if len(kids) == 2:
+        a, b = kids
+        va, vb = _const_value(a), _const_value(b)
+        if name == "add":
+            if vb == 0.0 and _rule(pset, name, "add_right"):
+                return a
+            if va == 0.0 and _rule(pset, name, "add_left"):
+                return b
+        elif name == "sub":
+            if vb == 0.0 and _rule(pset, name, "sub_right"):
+                return a
+        elif name == "mul":
+            if vb == 1.0 and _rule(pset, name, "mul_right"):
+                return a
+            if va == 1.0 and _rule(pset, name, "mul_left"):
+                return b
+    return None
+
+
+def _simplify(pset: PrimitiveSet, op: Node, kids: list[Nodes]) -> Nodes:
+    """One operator node over canonical children -> its canonical subtree."""
+    prim = pset[op.name]
+    folded = _fold(prim, kids)
+    if folded is not None:
+        return folded
+    simpler = _identity(pset, op.name, kids)
+    if simpler is not None:
+        return simpler
+    if prim.commutative and len(kids) == 2:
+        kids = sorted(kids, key=lambda k: to_text(Expr(k)))
+        simpler = _identity(pset, op.name, kids)  # rules are symmetric; belt and braces
+        if simpler is not None:
+            return simpler
+    out: list[Node] = [op]
+    for k in kids:
+        out.extend(k)
+    return tuple(out)
+
+
+def canonicalize(expr: Expr, pset: PrimitiveSet) -> Expr:
+    """The canonical form of `expr` over `pset` (same values; idempotent)."""
+    stack: list[Nodes] = []
+    for node in reversed(expr.nodes):
+        if node.kind != OP:
+            stack.append((node,))
+            continue
+        kids = [stack.pop() for _ in range(node.arity)]
+        stack.append(_simplify(pset, node, kids))
+    (nodes,) = stack
+    return expr if nodes == expr.nodes else Expr(nodes)
+
+
+def canonical_text(expr: Expr, pset: PrimitiveSet) -> str:
+    return to_text(canonicalize(expr, pset))
+
+
+def canonical_hash(expr: Expr, pset: PrimitiveSet) -> str:
+    """Stable hex digest (blake2b) of the canonical text: equal for equal canonical forms."""
+    return hashlib.blake2b(canonical_text(expr, pset).encode(), digest_size=8).hexdigest()
