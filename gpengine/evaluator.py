@@ -98,8 +98,17 @@ class Evaluator(abc.ABC):
     class Options:
         """No options by default; plugins define their own attrs class."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, primitives: str | None = None, **options: Any) -> None:
+        # `primitives` is not a user option: the search passes the name of the set it
+        # searches, so the evaluator computes with the same semantics.
+        self.primitives = primitives or type(self).primitive_set
         self.options = build_options(self.Options, options, owner=type(self).__name__)
+
+    @property
+    def pset(self):
+        from primitives import get_set
+
+        return get_set(self.primitives)
 
     @abc.abstractmethod
     def evaluate(self, expr: Expr, *, budget: float = 1.0, seed: int = 0) -> Result:
@@ -112,7 +121,12 @@ class Evaluator(abc.ABC):
     def config_key(self) -> str:
         """Digest of everything that changes fitness values: keys the persistent cache."""
         blob = json.dumps(
-            {"evaluator": type(self).__qualname__, "version": self.version, "options": options_dict(self.options)},
+            {
+                "evaluator": type(self).__qualname__,
+                "version": self.version,
+                "primitives": self.primitives,
+                "options": options_dict(self.options),
+            },
             sort_keys=True,
             default=str,
         )

@@ -1,0 +1,170 @@
+"""The `gpengine` command line: a thin click layer over the library.
+
+Every command parses its arguments, builds library objects and calls them;
+anything it can do, Python code can do with the same objects. User errors
+(`GpengineError`) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import click
+
+from gpengine.errors import GpengineError
+
+EXIT_USAGE = 2
+
+
+class GpengineGroup(click.Group):
+    """Turns user errors into one clear line and exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GpengineError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_USAGE)
+
+
+@click.group(cls=GpengineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gpengine")
+def main() -> None:
+    """Genetic programming over expression trees with pluggable fitness evaluators."""
+
+
+set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    help="Override a search key or an evaluator option (repeatable).",
+)
+
+
+@main.command()
+@click.option("--evaluator", "-e", help="Evaluator plugin name (see `gpengine evaluators`).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML configuration file.")
+@set_option
+@click.option("--seed", type=int, help="Search seed (same seed, same search).")
+@click.option("--jobs", "-j", type=int, help="Evaluations run at once.")
+@click.option("--backend", type=click.Choice(["auto", "sequential", "loky", "dask"]), help="Where evaluations run.")
+@click.option("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (with --backend dask).")
+@click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite under runs/).")
+@click.option("--no-tracking", is_flag=True, help="Do not write to MLflow.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def run(evaluator, config_file, overrides, seed, jobs, backend, scheduler, tracking_uri, no_tracking, quiet):
+    """Run a search."""
+    from gpengine.runner import run_from_cli
+
+    outcome = run_from_cli(
+        evaluator=evaluator, config_file=config_file, overrides=overrides, seed=seed, jobs=jobs,
+        backend=backend, scheduler=scheduler, tracking_uri=tracking_uri, tracking=not no_tracking, quiet=quiet,
+    )
+    _print_summary(outcome)
+
+
+def _print_summary(outcome) -> None:
+    n = len(outcome.individuals)
+    cached = sum(i.cached for i in outcome.individuals)
+    failed = sum(1 for i in outcome.individuals if not i.result.ok)
+    click.echo(f"search {outcome.search_id}: stopped by {outcome.reason} after {outcome.elapsed:.1f}s; "
+               f"{n} individuals ({cached} answered from cache, {failed} failed or rejected)")
+    click.echo("best:")
+    for ind in outcome.hall_of_fame[:5]:
+        click.echo(f"  {ind.fitness:12.6g}  id {ind.id:<6d} {ind.expr}")
+
+
+@main.command()
+def evaluators():
+    """List installed evaluator plugins."""
+    from gpengine.plugins import evaluator_names, load_evaluator_class
+
+    for name in evaluator_names():
+        try:
+            cls = load_evaluator_class(name)
+            desc = cls.description
+        except GpengineError as exc:
+            desc = f"(broken: {exc})"
+        click.echo(f"{name:14s} {desc}")
+
+
+@main.command()
+@click.argument("set_name", required=False)
+def primitives(set_name):
+    """List primitive sets, or the primitives of SET_NAME."""
+    from primitives import get_set, set_names
+
+    if set_name is None:
+        for name in set_names():
+            pset = get_set(name)
+            click.echo(f"{name:10s} {len(pset):3d} primitives  {pset.description}")
+        return
+    pset = get_set(set_name)
+    for prim in sorted(pset, key=lambda p: (p.arity, p.name)):
+        extra = []
+        if prim.commutative:
+            extra.append("commutative")
+        if prim.params:
+            extra.append("learnable " + ", ".join(f"{p.name}={p.init:g}" for p in prim.params))
+        click.echo(f"{prim.name:10s} arity {prim.arity}  {prim.doc}" + (f"  [{'; '.join(extra)}]" if extra else ""))
+
+
+@main.command()
+@click.argument("expression")
+@click.option("--evaluator", "-e", required=True, help="Evaluator plugin name.")
+@set_option
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--budget", type=float, default=1.0, show_default=True, help="Fraction of a full evaluation.")
+@click.option("--split", type=click.Choice(["validation", "test"]), help="Data split, for evaluators that have one.")
+@click.option("--primitives", "primitive_set", help="Primitive set (default: the evaluator's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_set, as_json):
+    """Evaluate one EXPRESSION and print its fitness and metrics."""
+    from gpengine.config import parse_assignment
+    from gpengine.errors import ConfigError
+    from gpengine.evaluator import option_names
+    from gpengine.expr_text import parse
+    from gpengine.plugins import load_evaluator_class
+    from primitives import get_set
+
+    cls = load_evaluator_class(evaluator)
+    options = dict(parse_assignment(item) for item in overrides)
+    if split is not None:
+        if "split" not in option_names(cls.Options):
+            raise ConfigError(f"evaluator {evaluator!r} has no data splits (--split)")
+        options["split"] = split
+    if not 0.0 < budget <= 1.0:
+        raise ConfigError(f"--budget must be in (0, 1] (got {budget})")
+    pset = get_set(primitive_set or cls.primitive_set)
+    expr = parse(expression, pset)
+    ev = cls(primitives=pset.name, **options)
+    result = ev.evaluate(expr, budget=budget, seed=seed)
+    if as_json:
+        click.echo(json.dumps({"expr": str(expr), "fitness": result.fitness, "status": result.status,
+                               "message": result.message, "metrics": dict(result.metrics),
+                               "curves": {k: list(v) for k, v in result.curves.items()}, "cost": result.cost}))
+        return
+    click.echo(f"expr     {expr}")
+    click.echo(f"status   {result.status}" + (f" ({result.message})" if result.message else ""))
+    click.echo(f"fitness  {result.fitness:.6g}" if math.isfinite(result.fitness) else "fitness  nan")
+    for k, v in sorted(result.metrics.items()):
+        click.echo(f"  {k:20s} {v:.6g}")
+    click.echo(f"cost     {result.cost:.2f}s")
+
+
+def _register_optional_commands() -> None:
+    """Commands that live in their own modules (browsing the MLflow store, ...)."""
+    try:
+        from gpengine import browse
+    except ImportError:
+        return
+    for name in ("ui", "show", "lineage"):
+        cmd = getattr(browse, name, None)
+        if isinstance(cmd, click.Command):
+            main.add_command(cmd, name)
+
+
+_register_optional_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Search configuration: TOML file + `--set key=value` overrides, validated.
+
+Search keys live at the top level of the TOML file; evaluator options in its
+`[evaluator]` table. On the command line `--set key=value` goes to the search
+when `key` is a search key, and to the evaluator otherwise (or explicitly as
+`evaluator.key=value`). Values are read as TOML (`3`, `0.5`, `true`,
+`"text"`, `[1, 2]`); anything TOML cannot read is taken as a plain string,
+so `--set target=x**2+x` works unquoted.
+
+Every bad key or value raises `ConfigError` naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import attrs
+
+from gpengine.errors import ConfigError
+
+MODES = ("generational", "steady_state")
+STRATEGIES = ("tree", "random", "gaaf")
+SELECTIONS = ("tournament", "nsga2", "fitness_proportionate")
+INITS = ("ramped", "grow", "full", "gaaf3", "gaaf6")
+BACKENDS = ("auto", "sequential", "loky", "dask")
+DEDUPS = ("fingerprint", "canonical", "none")
+CHILD_RUNS = ("auto", "all", "notable")
+
+
+def _choice(options: tuple[str, ...]):
+    def check(inst, attribute, value):
+        if value not in options:
+            raise ConfigError(f"{attribute.name} must be one of {', '.join(options)} (got {value!r})")
+
+    return check
+
+
+def _at_least(low: float, allow_none: bool = False):
+    def check(inst, attribute, value):
+        if value is None and allow_none:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+            raise ConfigError(f"{attribute.name} must be a number >= {low} (got {value!r})")
+
+    return check
+
+
+def _probability(inst, attribute, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{attribute.name} must be a probability in [0, 1] (got {value!r})")
+
+
+def _int(inst, attribute, value):
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{attribute.name} must be an integer (got {value!r})")
+
+
+def _optional_str(inst, attribute, value):
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{attribute.name} must be a string (got {value!r})")
+
+
+def _budget(inst, attribute, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+        raise ConfigError(f"{attribute.name} must be a fraction in (0, 1] (got {value!r})")
+
+
+@attrs.frozen(kw_only=True)
+class SearchConfig:
+    """Everything that defines a search except the evaluator's own options."""
+
+    evaluator: str = attrs.field(validator=_optional_str)
+    seed: int = attrs.field(default=0, validator=_int)
+    # population and budget
+    population: int = attrs.field(default=100, validator=[_int, _at_least(2)])
+    generations: int = attrs.field(default=20, validator=[_int, _at_least(0)])
+    max_evaluations: int | None = attrs.field(default=None, validator=[_int, _at_least(1, allow_none=True)])
+    max_time: float | None = attrs.field(default=None, validator=_at_least(0, allow_none=True))
+    target: float | None = attrs.field(default=None)
+    # strategy
+    mode: str = attrs.field(default="generational", validator=_choice(MODES))
+    strategy: str = attrs.field(default="tree", validator=_choice(STRATEGIES))
+    selection: str = attrs.field(default="tournament", validator=_choice(SELECTIONS))
+    tournament_size: int = attrs.field(default=3, validator=[_int, _at_least(1)])
+    elitism: int = attrs.field(default=1, validator=[_int, _at_least(0)])
+    p_crossover: float = attrs.field(default=0.8, validator=_probability)
+    mutation_weights: Mapping[str, float] = attrs.field(
+        factory=lambda: {"point": 1.0, "subtree": 1.0, "hoist": 0.5, "shrink": 0.5, "constant": 1.0},
+        converter=dict,
+    )
+    init: str = attrs.field(default="ramped", validator=_choice(INITS))
+    init_min_depth: int = attrs.field(default=2, validator=[_int, _at_least(1)])
+    init_max_depth: int = attrs.field(default=4, validator=[_int, _at_least(1)])
+    max_depth: int = attrs.field(default=8, validator=[_int, _at_least(1)])
+    max_size: int = attrs.field(default=40, validator=[_int, _at_least(1)])
+    p_const: float = attrs.field(default=0.2, validator=_probability)
+    primitives: str | None = attrs.field(default=None, validator=_optional_str)
+    offspring: int | None = attrs.field(default=None, validator=[_int, _at_least(1, allow_none=True)])
+    hall_of_fame: int = attrs.field(default=10, validator=[_int, _at_least(1)])
+    # evaluation
+    budget: float = attrs.field(default=1.0, validator=_budget)
+    dedup: str = attrs.field(default="fingerprint", validator=_choice(DEDUPS))
+    prescreen: bool | None = attrs.field(default=None)
+    jobs: int = attrs.field(default=1, validator=[_int, _at_least(1)])
+    backend: str = attrs.field(default="auto", validator=_choice(BACKENDS))
+    scheduler: str | None = attrs.field(default=None, validator=_optional_str)
+    # output
+    tracking: bool = attrs.field(default=True)
+    tracking_uri: str | None = attrs.field(default=None, validator=_optional_str)
+    child_runs: str = attrs.field(default="auto", validator=_choice(CHILD_RUNS))
+    runs_dir: str = attrs.field(default="runs", validator=_optional_str)
+
+    def __attrs_post_init__(self) -> None:
+        if self.init_min_depth > self.init_max_depth:
+            raise ConfigError(
+                f"init_min_depth ({self.init_min_depth}) must not exceed init_max_depth ({self.init_max_depth})"
+            )
+        if self.init_max_depth > self.max_depth:
+            raise ConfigError(f"init_max_depth ({self.init_max_depth}) must not exceed max_depth ({self.max_depth})")
+        if self.elitism >= self.population:
+            raise ConfigError(f"elitism ({self.elitism}) must be smaller than population ({self.population})")
+        from gpengine.variation import MutationWeights
+
+        MutationWeights.from_mapping(self.mutation_weights)  # raises ConfigError naming a bad entry
+        if self.backend == "dask" and not self.scheduler:
+            raise ConfigError("backend 'dask' needs scheduler=tcp://HOST:PORT")
+        for name in ("prescreen", "tracking"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, bool):
+                raise ConfigError(f"{name} must be true or false (got {v!r})")
+        if self.target is not None and (isinstance(self.target, bool) or not isinstance(self.target, (int, float))):
+            raise ConfigError(f"target must be a number (got {self.target!r})")
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        out = {}
+        for key, value in attrs.asdict(self).items():
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    out[f"{key}.{k}"] = v
+            else:
+                out[key] = value
+        return out
+
+
+SEARCH_KEYS = tuple(f.name for f in attrs.fields(SearchConfig))
+
+
+def parse_value(text: str) -> Any:
+    """A `--set` value: TOML scalar/array if it reads as one, else the plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_assignment(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set expects key=value, got {item!r}")
+    key, _, value = item.partition("=")
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set expects key=value, got {item!r}")
+    return key, parse_value(value.strip())
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+
+
+def _set_nested(target: dict[str, Any], key: str, value: Any) -> None:
+    """`mutation_weights.point=2` updates one entry of a table."""
+    head, _, rest = key.partition(".")
+    if rest:
+        table = dict(target.get(head) or {})
+        table[rest] = value
+        target[head] = table
+    else:
+        target[key] = value
+
+
+def build_config(
+    *,
+    evaluator: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    evaluator_option_names: Iterable[str] | None = None,
+    **explicit: Any,
+) -> tuple[SearchConfig, dict[str, Any]]:
+    """Merge file, `--set` overrides and explicit arguments (CLI flags) into a validated config.
+
+    Returns the search config and the evaluator options (validated later by the
+    evaluator's own Options class; `evaluator_option_names`, when given, lets
+    unknown keys fail here with both lists of allowed keys).
+    """
+    search: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    if config_file is not None:
+        data = read_toml(config_file)
+        options.update(data.pop("evaluator", {}) or {})
+        for key, value in data.items():
+            if key not in SEARCH_KEYS:
+                raise ConfigError(
+                    f"unknown key {key!r} in {config_file} (search keys: {', '.join(SEARCH_KEYS)}; "
+                    "evaluator options go in the [evaluator] table)"
+                )
+            search[key] = value
+    allowed_options = set(evaluator_option_names) if evaluator_option_names is not None else None
+    for item in overrides:
+        key, value = parse_assignment(item)
+        if key.startswith("evaluator."):
+            options[key[len("evaluator.") :]] = value
+        elif key.split(".")[0] in SEARCH_KEYS:
+            _set_nested(search, key, value)
+        elif allowed_options is None or key in allowed_options:
+            options[key] = value
+        else:
+            raise ConfigError(
+                f"unknown key {key!r} (search keys: {', '.join(SEARCH_KEYS)}; "
+                f"evaluator options: {', '.join(sorted(allowed_options)) or 'none'})"
+            )
+    for key, value in explicit.items():
+        if value is not None:
+            search[key] = value
+    if evaluator is not None:
+        search["evaluator"] = evaluator
+    if "evaluator" not in search:
+        raise ConfigError("no evaluator given (use --evaluator NAME or evaluator = \"NAME\" in the config file)")
+    try:
+        cfg = SearchConfig(**search)
+    except TypeError as exc:  # e.g. a table where a number belongs
+        raise ConfigError(f"bad configuration: {exc}") from None
+    return cfg, options

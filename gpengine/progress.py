@@ -1,0 +1,57 @@
+"""Progress bar for long searches: evaluations done, ETA, and the best so far."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+from tqdm import tqdm
+
+from gpengine.events import GenerationEnded, IndividualEvaluated, SearchEnded, SearchStarted
+
+
+class ProgressBar:
+    """A tqdm bar over proposals; the postfix shows generation, best fitness and cache hits."""
+
+    def __init__(self, total: int | None, stream=None, disable: bool = False):
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.disable = disable
+        self.bar: tqdm | None = None
+        self.best = -math.inf
+        self.best_expr = ""
+        self.generation = 0
+        self.cached = 0
+
+    def on_search_start(self, event: SearchStarted) -> None:
+        self.bar = tqdm(total=self.total, unit="ind", file=self.stream, disable=self.disable,
+                        desc=event.evaluator, dynamic_ncols=True, smoothing=0.1)
+
+    def on_individual(self, event: IndividualEvaluated) -> None:
+        ind = event.individual
+        self.cached += ind.cached
+        if ind.fitness > self.best:
+            self.best, self.best_expr = ind.fitness, str(ind.expr)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(self._postfix(), refresh=False)
+
+    def on_generation(self, event: GenerationEnded) -> None:
+        self.generation = event.stats.generation
+        if self.bar is not None:
+            self.bar.set_postfix_str(self._postfix())
+
+    def on_search_end(self, event: SearchEnded) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def _postfix(self) -> str:
+        expr = self.best_expr if len(self.best_expr) <= 40 else self.best_expr[:37] + "..."
+        return f"gen {self.generation} best {self.best:.6g} [{expr}] cached {self.cached}"
+
+
+def expected_proposals(population: int, generations: int, elitism: int, max_evaluations: int | None) -> int:
+    """Rough total for the bar; the budget by evaluations is an upper bound on real work."""
+    total = population + generations * max(1, population - elitism)
+    return total

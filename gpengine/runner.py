@@ -1,0 +1,41 @@
+"""Wire a search for the command line: config, listeners, run."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from gpengine.config import build_config
+from gpengine.evaluator import option_names
+from gpengine.plugins import load_evaluator_class
+from gpengine.progress import ProgressBar, expected_proposals
+from gpengine.search import Search, SearchOutcome
+
+
+def make_listeners(config, quiet: bool = False) -> list[Any]:
+    listeners: list[Any] = []
+    total = expected_proposals(config.population, config.generations, config.elitism, config.max_evaluations)
+    listeners.append(ProgressBar(total=total, disable=quiet))
+    if config.tracking:
+        try:
+            from gpengine.tracking import MlflowTracker
+        except ImportError:
+            MlflowTracker = None
+        if MlflowTracker is not None:
+            listeners.append(MlflowTracker(tracking_uri=config.tracking_uri, child_runs=config.child_runs))
+    return listeners
+
+
+def run_from_cli(*, evaluator: str | None, config_file: str | None, overrides: Iterable[str], quiet: bool = False,
+                 **explicit: Any) -> SearchOutcome:
+    # The evaluator's option names let a misspelt --set key fail now, naming both lists.
+    name = evaluator
+    if name is None and config_file is not None:
+        from gpengine.config import read_toml
+
+        name = read_toml(config_file).get("evaluator")
+    allowed = option_names(load_evaluator_class(name).Options) if name else None
+    config, options = build_config(
+        evaluator=evaluator, config_file=config_file, overrides=overrides, evaluator_option_names=allowed, **explicit
+    )
+    search = Search(config, options, listeners=make_listeners(config, quiet=quiet))
+    return search.run()

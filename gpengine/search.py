@@ -1,0 +1,282 @@
+"""The search loop: population, variation, selection, budget.
+
+`Search.run()` is a template: it validates, fires events, and delegates each
+step to small functions. Every random choice comes from one numpy Generator
+seeded by the search seed, and evaluation seeds are derived from the
+candidates themselves (gpengine.seeds), so the same seed gives the same search
+whatever the number of workers. Nothing here knows MLflow or files: tracking,
+journal and progress subscribe to the events.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from typing import Any, Iterable, Sequence
+
+import attrs
+import numpy as np
+
+import gpengine
+from gpengine import init as initialisation
+from gpengine import selection
+from gpengine.config import SearchConfig
+from gpengine.evaluation import CandidateEvaluator
+from gpengine.events import (
+    EventBus,
+    GenerationEnded,
+    GenerationStats,
+    IndividualEvaluated,
+    SearchEnded,
+    SearchStarted,
+)
+from gpengine.executor import EvaluatorSpec, Executor, register_local
+from gpengine.expr import Expr
+from gpengine.hall_of_fame import HallOfFame
+from gpengine.individual import Individual
+from gpengine.plugins import load_evaluator_class
+from gpengine.variation import Limits, MutationWeights, vary
+from primitives import get_set
+
+
+@attrs.frozen
+class SearchOutcome:
+    search_id: str
+    best: Individual | None
+    hall_of_fame: tuple[Individual, ...]
+    individuals: tuple[Individual, ...]
+    history: tuple[GenerationStats, ...]
+    reason: str
+    elapsed: float
+
+
+def new_search_id(evaluator: str, seed: int) -> str:
+    """Readable and unique: evaluator, start time, seed, a few random hex digits.
+
+    The random suffix comes from the OS, not the search's generator: it names the
+    search and never influences it.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{evaluator}-{stamp}-s{seed}-{os.urandom(2).hex()}"
+
+
+class Search:
+    def __init__(
+        self,
+        config: SearchConfig,
+        evaluator_options: dict[str, Any] | None = None,
+        listeners: Iterable[Any] = (),
+        search_id: str | None = None,
+    ):
+        self.config = config
+        self.options = dict(evaluator_options or {})
+        cls = load_evaluator_class(config.evaluator)
+        self.pset = get_set(config.primitives or cls.primitive_set)
+        self.options.setdefault("primitives", self.pset.name)
+        # Built once here: validates options (bad ones stop before any work) and
+        # serves sequential evaluation without a second construction.
+        self.evaluator = cls(**self.options)
+        self.evaluator_cls = cls
+        self.spec = EvaluatorSpec.of(config.evaluator, self.options)
+        register_local(self.spec, self.evaluator)
+        self.limits = Limits(max_depth=config.max_depth, max_size=config.max_size)
+        self.weights = MutationWeights.from_mapping(config.mutation_weights)
+        self.rng = np.random.default_rng(config.seed)
+        self.bus = EventBus(list(listeners))
+        self.search_id = search_id or new_search_id(config.evaluator, config.seed)
+        self.individuals: list[Individual] = []
+        self.population: list[Individual] = []
+        self.history: list[GenerationStats] = []
+        self.hof = HallOfFame(config.hall_of_fame)
+        self.generation = 0
+        use_prescreen = config.prescreen if config.prescreen is not None else getattr(cls, "prescreen", False)
+        self.candidates = CandidateEvaluator(
+            pset=self.pset,
+            search_seed=config.seed,
+            dedup=config.dedup,
+            prescreen=use_prescreen,
+        )
+        self._started = 0.0
+
+    # -- helpers ------------------------------------------------------------------------
+    def _next_id(self) -> int:
+        return len(self.individuals)
+
+    def _evaluate(self, executor: Executor, proposals: Sequence[tuple[Expr, str, tuple[int, ...]]]) -> list[Individual]:
+        """Evaluate a batch of proposals (expr, operator, parent ids); emit in id order."""
+        born = []
+        for expr, operator, parents in proposals:
+            ind = Individual(
+                id=self._next_id() + len(born),
+                expr=expr,
+                generation=self.generation,
+                operator=operator,
+                parent_ids=parents,
+                budget=self.config.budget,
+            )
+            born.append(ind)
+        done = self.candidates.evaluate(born, executor)
+        for ind in done:
+            self.individuals.append(ind)
+            self.bus.emit(IndividualEvaluated(ind))
+        self.hof.update(done)
+        return done
+
+    def _initial_exprs(self, n: int) -> list[Expr]:
+        cfg = self.config
+        if cfg.init == "ramped":
+            return initialisation.ramped_half_and_half(
+                self.rng, self.pset, n, min_depth=cfg.init_min_depth, max_depth=cfg.init_max_depth, p_const=cfg.p_const
+            )
+        if cfg.init == "grow":
+            return [initialisation.grow(self.rng, self.pset, cfg.init_max_depth, min_depth=cfg.init_min_depth,
+                                        p_const=cfg.p_const) for _ in range(n)]
+        if cfg.init == "full":
+            return [initialisation.full(self.rng, self.pset, cfg.init_max_depth, p_const=cfg.p_const) for _ in range(n)]
+        if cfg.init == "gaaf3":
+            return [initialisation.gaaf_3gene(self.rng, self.pset) for _ in range(n)]
+        return [initialisation.gaaf_6gene(self.rng, self.pset) for _ in range(n)]
+
+    def _random_proposals(self, n: int) -> list[tuple[Expr, str, tuple[int, ...]]]:
+        return [(e, "random", ()) for e in self._initial_exprs(n)]
+
+    def _offspring(self, n: int) -> list[tuple[Expr, str, tuple[int, ...]]]:
+        cfg = self.config
+        if cfg.strategy == "random":
+            return self._random_proposals(n)
+        proposals = []
+        for _ in range(n):
+            if cfg.selection == "tournament" or cfg.selection == "nsga2":
+                parents = selection.tournament(self.rng, self.population, 2, k=cfg.tournament_size)
+            else:
+                parents = selection.fitness_proportionate(self.rng, self.population, 2)
+            child, operator, used = vary(
+                self.rng,
+                [p.expr for p in parents],
+                self.pset,
+                self.limits,
+                p_crossover=cfg.p_crossover,
+                weights=self.weights,
+            )
+            proposals.append((child, operator, tuple(parents[i].id for i in used)))
+        return proposals
+
+    def _survivors(self, offspring: list[Individual]) -> list[Individual]:
+        cfg = self.config
+        n = cfg.population
+        if cfg.selection == "nsga2":
+            return list(selection.nsga2(self.population + offspring, n))
+        if cfg.mode == "steady_state":
+            # each child replaces the current worst if it is better
+            pop = list(self.population)
+            for child in offspring:
+                worst = min(range(len(pop)), key=lambda i: (pop[i].fitness, -pop[i].id))
+                if child.fitness > pop[worst].fitness:
+                    pop[worst] = child
+            return pop
+        elites = selection.elitism(self.population, cfg.elitism) if cfg.elitism else []
+        return list(elites) + offspring[: n - len(elites)]
+
+    def _stats(self) -> GenerationStats:
+        fits = [i.fitness for i in self.population if np.isfinite(i.fitness)]
+        best = max(self.population, key=lambda i: (i.fitness, -i.size, -i.id))
+        distinct = len({i.fingerprint or i.canonical for i in self.population})
+        return GenerationStats(
+            generation=self.generation,
+            best=float(best.fitness) if np.isfinite(best.fitness) else float("nan"),
+            mean=float(np.mean(fits)) if fits else float("nan"),
+            median=float(statistics.median(fits)) if fits else float("nan"),
+            diversity=distinct / len(self.population),
+            evaluations=self.candidates.evaluations,
+            failures=sum(1 for i in self.individuals if not i.result.ok),
+            cost=self.candidates.cost,
+            best_id=best.id,
+        )
+
+    def _end_generation(self) -> None:
+        stats = self._stats()
+        self.history.append(stats)
+        self.bus.emit(GenerationEnded(stats))
+
+    def _stop_reason(self) -> str | None:
+        cfg = self.config
+        if cfg.target is not None and self.hof.best is not None and self.hof.best.fitness >= cfg.target:
+            return "target"
+        if cfg.max_evaluations is not None and self.candidates.evaluations >= cfg.max_evaluations:
+            return "evaluations"
+        if cfg.max_time is not None and time.monotonic() - self._started >= cfg.max_time:
+            return "time"
+        if self.generation >= cfg.generations:
+            return "generations"
+        return None
+
+    def _batch_size(self, default: int) -> int:
+        """Children per step; never more than the evaluation budget left."""
+        cfg = self.config
+        n = default
+        if cfg.max_evaluations is not None:
+            n = max(1, min(n, cfg.max_evaluations - self.candidates.evaluations))
+        return n
+
+    # -- the loop ---------------------------------------------------------------------
+    def run(self) -> SearchOutcome:
+        cfg = self.config
+        self._started = time.monotonic()
+        self.bus.emit(
+            SearchStarted(
+                search_id=self.search_id,
+                evaluator=cfg.evaluator,
+                evaluator_version=str(getattr(self.evaluator_cls, "version", "0")),
+                engine_version=gpengine.__version__,
+                config={**cfg.to_flat_dict(), "primitives": self.pset.name,
+                        **{f"evaluator.{k}": v for k, v in self.options.items() if k != "primitives"}},
+                seed=cfg.seed,
+                dataset=self.evaluator.dataset(),
+            )
+        )
+        reason = "generations"
+        with Executor(self.spec, jobs=cfg.jobs, backend=cfg.backend, scheduler=cfg.scheduler) as executor:
+            self.population = self._evaluate(
+                executor, [(e, f"init-{cfg.init}", ()) for e in self._initial_exprs(self._batch_size(cfg.population))]
+            )
+            self._end_generation()
+            while True:
+                stop = self._stop_reason()
+                if stop is not None:
+                    reason = stop
+                    break
+                self.generation += 1
+                if cfg.mode == "steady_state":
+                    n_children = cfg.offspring or max(1, cfg.jobs)
+                    per_generation = max(1, cfg.population // n_children)
+                    for _ in range(per_generation):
+                        children = self._evaluate(executor, self._offspring(self._batch_size(n_children)))
+                        self.population = self._survivors(children)
+                        if self._stop_reason() in ("evaluations", "time", "target"):
+                            break
+                else:
+                    n_children = cfg.offspring or (cfg.population - (0 if cfg.selection == "nsga2" else cfg.elitism))
+                    children = self._evaluate(executor, self._offspring(self._batch_size(n_children)))
+                    self.population = self._survivors(children)
+                self._end_generation()
+        elapsed = time.monotonic() - self._started
+        best = self.hof.best
+        self.bus.emit(SearchEnded(best=best, hall_of_fame=tuple(self.hof), reason=reason, elapsed=elapsed))
+        return SearchOutcome(
+            search_id=self.search_id,
+            best=best,
+            hall_of_fame=tuple(self.hof),
+            individuals=tuple(self.individuals),
+            history=tuple(self.history),
+            reason=reason,
+            elapsed=elapsed,
+        )
+
+
+def run_search(config: SearchConfig, evaluator_options: dict[str, Any] | None = None,
+               listeners: Iterable[Any] = ()) -> SearchOutcome:
+    return Search(config, evaluator_options, listeners).run()
+
+
+__all__ = ["Search", "SearchOutcome", "run_search"]

@@ -1,0 +1,15 @@
+"""Seeds for evaluations, derived so results never depend on worker count or order.
+
+The seed of one evaluation is a hash of (search seed, canonical hash of the
+expression, budget, replicate): the same candidate at the same fidelity in the
+same search always trains with the same seed, wherever and whenever it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def derive_seed(search_seed: int, expr_hash: str, budget: float, replicate: int = 0) -> int:
+    text = f"{search_seed}|{expr_hash}|{float(budget)!r}|{replicate}"
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "little")
