@@ -1,0 +1,92 @@
+"""Hall of fame: best distinct individuals, best first, survives pickling."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from gpengine.evaluator import Result
+from gpengine.expr_text import parse
+from gpengine.hall_of_fame import HallOfFame, identity_key
+from gpengine.individual import Individual
+
+
+def ind(i: int, fitness: float | None, text: str = "x", fingerprint: str = "", canonical: str = "") -> Individual:
+    result = Result.failed("boom") if fitness is None else Result(fitness, metrics={"acc": 0.5})
+    return Individual(
+        id=i, expr=parse(text), generation=0, operator="init-grow", result=result,
+        fingerprint=fingerprint, canonical=canonical,
+    )
+
+
+def ids(inds) -> list[int]:
+    return [x.id for x in inds]
+
+
+def test_keeps_best_first_up_to_capacity():
+    hof = HallOfFame(3)
+    assert len(hof) == 0 and hof.best is None
+    entered = hof.update([ind(0, 0.1, "x"), ind(1, 0.5, "sin(x)"), ind(2, 0.3, "cos(x)"), ind(3, 0.9, "exp(x)")])
+    assert ids(entered) == [1, 2, 3]
+    assert ids(hof) == [3, 1, 2]
+    assert hof.best.id == 3 and hof[0].id == 3 and len(hof) == 3
+    assert ids(hof.update([ind(4, 0.2, "log(x)")])) == []
+    assert ids(hof.update([ind(5, 0.4, "-x")])) == [5]
+    assert ids(hof) == [3, 1, 5]
+
+
+def test_distinct_by_fingerprint_then_canonical_then_text():
+    hof = HallOfFame(10)
+    hof.update([
+        ind(0, 0.5, "x + x", fingerprint="f1"),
+        ind(1, 0.6, "2.0 * x", fingerprint="f1"),  # same behaviour, better: replaces 0
+        ind(2, 0.4, "x * 2.0", fingerprint="f1"),  # same behaviour, worse: ignored
+        ind(3, 0.3, "sin(x)", canonical="sin(x)"),
+        ind(4, 0.35, "sin(x)", canonical="sin(x)"),
+        ind(5, 0.2, "cos(x)"),
+        ind(6, 0.1, "cos(x)"),
+    ])
+    assert ids(hof) == [1, 4, 5]
+    assert identity_key(ind(9, 1.0, "x", fingerprint="abc")) != identity_key(ind(9, 1.0, "x"))
+
+
+def test_equal_fitness_prefers_smaller_then_older():
+    hof = HallOfFame(5)
+    hof.update([ind(3, 0.5, "sin(cos(x))", fingerprint="a"), ind(1, 0.5, "sin(x)", fingerprint="b"),
+                ind(2, 0.5, "cos(x)", fingerprint="c")])
+    assert ids(hof) == [1, 2, 3]
+    hof.update([ind(7, 0.5, "x", fingerprint="a")])  # same key, smaller: replaces 3
+    assert ids(hof) == [7, 1, 2]
+
+
+def test_failed_never_enter():
+    hof = HallOfFame(3)
+    assert hof.update([ind(0, None, "x"), ind(1, None, "sin(x)")]) == []
+    assert len(hof) == 0
+    hof.update([ind(2, -1e9, "cos(x)")])
+    assert ids(hof) == [2]
+
+
+def test_iteration_is_a_snapshot():
+    hof = HallOfFame(2)
+    hof.update([ind(0, 0.1, "x")])
+    it = iter(hof)
+    hof.update([ind(1, 0.9, "sin(x)")])
+    assert ids(it) == [0]
+    assert ind(1, 0.9, "sin(x)") in hof
+
+
+def test_pickle_round_trip():
+    hof = HallOfFame(4)
+    hof.update([ind(0, 0.1, "x * 0.5"), ind(1, 0.7, "sin(x)", fingerprint="fp"), ind(2, 0.3, "param(2.0) + x")])
+    back = pickle.loads(pickle.dumps(hof))
+    assert back.capacity == 4
+    assert list(back) == list(hof)
+    back.update([ind(3, 0.8, "cos(x)")])
+    assert ids(back) == [3, 1, 2, 0] and ids(hof) == [1, 2, 0]
+
+
+def test_bad_capacity():
+    with pytest.raises(ValueError):
+        HallOfFame(0)
