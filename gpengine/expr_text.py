@@ -16,6 +16,7 @@ of a constant prints as `-(0.5)`.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING
 
@@ -130,6 +131,12 @@ class _Parser:
     def fail(self, message: str, tok) -> ParseError:
         return ParseError(message, self.text, tok[2])
 
+    def number(self, tok, sign: float = 1.0) -> Node:
+        value = sign * float(tok[1])
+        if not math.isfinite(value):  # "1e999": a constant must be finite (and print back)
+            raise self.fail(f"number {tok[1]!r} is out of range", tok)
+        return Node.const(value)
+
     def op(self, name: str, arity: int, tok) -> Node:
         if self.pset is not None:
             prim = self.pset.get(name)
@@ -183,7 +190,7 @@ class _Parser:
         if self._negative_literal():
             self.take()
             num = self.take()
-            return [Node.const(-float(num[1]))]
+            return [self.number(num, -1.0)]
         if tok[1] == "-":
             self.take()
             return [self.op("neg", 1, tok)] + self.unary()
@@ -203,7 +210,7 @@ class _Parser:
         tok = self.take()
         kind, text = tok[0], tok[1]
         if kind == "num":
-            return [Node.const(float(text))]
+            return [self.number(tok)]
         if kind == "name":
             if self.peek()[1] == "(":
                 if text == PARAM_NAME:
@@ -216,6 +223,8 @@ class _Parser:
                         self.take()
                         args.append(self.expr())
                 self.expect(")")
+                if not args:  # a primitive has arity >= 1; "f()" is no tree
+                    raise self.fail(f"{text}() needs at least one argument", tok)
                 out = [self.op(text, len(args), tok)]
                 for a in args:
                     out.extend(a)
@@ -228,7 +237,7 @@ class _Parser:
                 self.take()
                 num = self.take()
                 self.take()
-                return [Node.const(-float(num[1]))]
+                return [self.number(num, -1.0)]
             inner = self.expr()
             self.expect(")")
             return inner
@@ -244,13 +253,17 @@ class _Parser:
             sign = -1.0
         tok = self.take()
         if tok[0] != "num":
-            raise self.fail("param(...) takes a number: its initial value", tok)
+            found = "end of input" if tok[0] == "end" else repr(tok[1])
+            raise self.fail(f"param(...) takes a number: its initial value, found {found}", tok)
         self.expect(")")
-        return Node.param(sign * float(tok[1]))
+        return Node.param(self.number(tok, sign).value)
 
 
 def parse(text: str, pset: "PrimitiveSet | None" = None) -> Expr:
     """Read an expression. With `pset`, names and arities are checked against it."""
     if not isinstance(text, str):
         raise ParseError(f"expected a string, got {type(text).__name__}")
-    return _Parser(text, pset).parse()
+    try:
+        return _Parser(text, pset).parse()
+    except RecursionError:  # the grammar recurses per nesting level
+        raise ParseError("expression nested too deeply", text) from None
