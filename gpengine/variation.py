@@ -279,7 +279,12 @@ class MutationWeights:
                     f"unknown mutation {key!r} in weights (known: {', '.join('mutate-' + k for k in known)})"
                 )
             values[short] = value
-        return MutationWeights(**values)
+        try:
+            return MutationWeights(**values)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"mutation weights must be numbers: {exc}") from None
 
 
 def _applicable(expr: Expr, weights: dict[str, float]) -> dict[str, float]:

@@ -228,8 +228,12 @@ def test_unknown_names_and_bad_values_fail_with_known_names():
     with pytest.raises(ConfigError, match="mutate-hoist"):
         MutationWeights.from_mapping({"mutate-flip": 1.0})
     assert MutationWeights.from_mapping({"mutate-point": 2.0, "hoist": 0.0}) == MutationWeights(point=2.0, hoist=0.0)
+    with pytest.raises(ConfigError, match="numbers"):
+        MutationWeights.from_mapping({"point": "lots"})
     with pytest.raises(ConfigError):
         MutationWeights(point=-1)
+    with pytest.raises(ConfigError):
+        MutationWeights(point=float("nan"))
     with pytest.raises(ConfigError):
         MutationWeights(0, 0, 0, 0, 0)
     with pytest.raises(ConfigError):
