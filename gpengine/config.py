@@ -1,7 +1,8 @@
 """Search configuration: TOML file + `--set key=value` overrides, validated.
 
-Search keys live at the top level of the TOML file; evaluator options in its
-`[evaluator]` table. On the command line `--set key=value` goes to the search
+Search keys live at the top level of the TOML file; the evaluator either as
+`evaluator = "NAME"` or as an `[evaluator]` table with `name = "NAME"` and its
+options. On the command line `--set key=value` goes to the search
 when `key` is a search key, and to the evaluator otherwise (or explicitly as
 `evaluator.key=value`). Values are read as TOML (`3`, `0.5`, `true`,
 `"text"`, `[1, 2]`); anything TOML cannot read is taken as a plain string,
@@ -64,6 +65,12 @@ def _optional_str(inst, attribute, value):
         raise ConfigError(f"{attribute.name} must be a string (got {value!r})")
 
 
+def _weights_table(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"mutation_weights must be a table of mutation = weight (got {value!r})")
+    return dict(value)
+
+
 def _budget(inst, attribute, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
         raise ConfigError(f"{attribute.name} must be a fraction in (0, 1] (got {value!r})")
@@ -80,7 +87,7 @@ class SearchConfig:
     generations: int = attrs.field(default=20, validator=[_int, _at_least(0)])
     max_evaluations: int | None = attrs.field(default=None, validator=[_int, _at_least(1, allow_none=True)])
     max_time: float | None = attrs.field(default=None, validator=_at_least(0, allow_none=True))
-    target: float | None = attrs.field(default=None)
+    target_fitness: float | None = attrs.field(default=None)  # stop once the best reaches it
     # strategy
     mode: str = attrs.field(default="generational", validator=_choice(MODES))
     strategy: str = attrs.field(default="tree", validator=_choice(STRATEGIES))
@@ -90,7 +97,7 @@ class SearchConfig:
     p_crossover: float = attrs.field(default=0.8, validator=_probability)
     mutation_weights: Mapping[str, float] = attrs.field(
         factory=lambda: {"point": 1.0, "subtree": 1.0, "hoist": 0.5, "shrink": 0.5, "constant": 1.0},
-        converter=dict,
+        converter=_weights_table,
     )
     init: str = attrs.field(default="ramped", validator=_choice(INITS))
     init_min_depth: int = attrs.field(default=2, validator=[_int, _at_least(1)])
@@ -132,8 +139,9 @@ class SearchConfig:
             v = getattr(self, name)
             if v is not None and not isinstance(v, bool):
                 raise ConfigError(f"{name} must be true or false (got {v!r})")
-        if self.target is not None and (isinstance(self.target, bool) or not isinstance(self.target, (int, float))):
-            raise ConfigError(f"target must be a number (got {self.target!r})")
+        tf = self.target_fitness
+        if tf is not None and (isinstance(tf, bool) or not isinstance(tf, (int, float))):
+            raise ConfigError(f"target_fitness must be a number (got {tf!r})")
 
     def to_flat_dict(self) -> dict[str, Any]:
         out = {}
@@ -165,6 +173,13 @@ def parse_assignment(item: str) -> tuple[str, Any]:
     if not key:
         raise ConfigError(f"--set expects key=value, got {item!r}")
     return key, parse_value(value.strip())
+
+
+def evaluator_name_in(data: dict[str, Any]) -> str | None:
+    section = data.get("evaluator")
+    if isinstance(section, dict):
+        section = section.get("name")
+    return section if isinstance(section, str) else None
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -207,7 +222,16 @@ def build_config(
     options: dict[str, Any] = {}
     if config_file is not None:
         data = read_toml(config_file)
-        options.update(data.pop("evaluator", {}) or {})
+        section = data.pop("evaluator", None)
+        if isinstance(section, str):  # evaluator = "symreg"
+            search["evaluator"] = section
+        elif isinstance(section, dict):  # [evaluator] name = "symreg", then its options
+            section = dict(section)
+            if "name" in section:
+                search["evaluator"] = section.pop("name")
+            options.update(section)
+        elif section is not None:
+            raise ConfigError(f"evaluator in {config_file} must be a name or a table (got {section!r})")
         for key, value in data.items():
             if key not in SEARCH_KEYS:
                 raise ConfigError(

@@ -30,9 +30,9 @@ def run_from_cli(*, evaluator: str | None, config_file: str | None, overrides: I
     # The evaluator's option names let a misspelt --set key fail now, naming both lists.
     name = evaluator
     if name is None and config_file is not None:
-        from gpengine.config import read_toml
+        from gpengine.config import evaluator_name_in, read_toml
 
-        name = read_toml(config_file).get("evaluator")
+        name = evaluator_name_in(read_toml(config_file))
     allowed = option_names(load_evaluator_class(name).Options) if name else None
     config, options = build_config(
         evaluator=evaluator, config_file=config_file, overrides=overrides, evaluator_option_names=allowed, **explicit

@@ -201,7 +201,7 @@ class Search:
 
     def _stop_reason(self) -> str | None:
         cfg = self.config
-        if cfg.target is not None and self.hof.best is not None and self.hof.best.fitness >= cfg.target:
+        if cfg.target_fitness is not None and self.hof.best is not None and self.hof.best.fitness >= cfg.target_fitness:
             return "target"
         if cfg.max_evaluations is not None and self.candidates.evaluations >= cfg.max_evaluations:
             return "evaluations"

@@ -1,0 +1,103 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpengine.config import SEARCH_KEYS, SearchConfig, build_config, parse_assignment, parse_value
+from gpengine.errors import ConfigError
+
+
+def test_values_read_as_toml_else_string():
+    assert parse_value("3") == 3
+    assert parse_value("0.5") == 0.5
+    assert parse_value("true") is True
+    assert parse_value('"quoted"') == "quoted"
+    assert parse_value("[1, 2]") == [1, 2]
+    assert parse_value("x**4+x**3+x**2+x") == "x**4+x**3+x**2+x"
+
+
+def test_set_routes_search_keys_and_evaluator_options():
+    cfg, opts = build_config(
+        evaluator="symreg",
+        overrides=["population=30", "target=x**2", "evaluator.points=7", "mutation_weights.point=2.5"],
+        evaluator_option_names=["target", "points"],
+    )
+    assert cfg.population == 30
+    assert cfg.mutation_weights["point"] == 2.5
+    assert opts == {"target": "x**2", "points": 7}
+
+
+def test_file_then_overrides_then_flags(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('population = 40\nseed = 3\n[evaluator]\nname = "symreg"\npoints = 11\n')
+    cfg, opts = build_config(config_file=f, overrides=["population=50"], seed=9)
+    assert (cfg.evaluator, cfg.population, cfg.seed) == ("symreg", 50, 9)
+    assert opts == {"points": 11}
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("population=1", "population must be a number >= 2"),
+        ("mode=sideways", "mode must be one of generational, steady_state"),
+        ("p_crossover=1.5", "p_crossover must be a probability"),
+        ("selection=lexicase", "selection must be one of"),
+        ("population=ten", "population must be an integer"),
+        ("budget=0", "budget must be a fraction in (0, 1]"),
+        ("mutation_weights.teleport=1", "unknown mutation 'teleport'"),
+        ("backend=dask", "needs scheduler"),
+        ("nokey", "--set expects key=value"),
+    ],
+)
+def test_bad_values_name_the_key(override, fragment):
+    with pytest.raises(ConfigError, match=None) as err:
+        build_config(evaluator="symreg", overrides=[override], evaluator_option_names=[])
+    assert fragment in str(err.value)
+
+
+def test_unknown_key_lists_both_sets_of_keys():
+    with pytest.raises(ConfigError) as err:
+        build_config(evaluator="symreg", overrides=["popsize=3"], evaluator_option_names=["target"])
+    msg = str(err.value)
+    assert "unknown key 'popsize'" in msg and "population" in msg and "target" in msg
+
+
+def test_unknown_key_in_file(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('evaluator = "symreg"\npopsize = 3\n')
+    with pytest.raises(ConfigError, match="unknown key 'popsize'"):
+        build_config(config_file=f)
+
+
+def test_missing_and_bad_toml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        build_config(config_file=tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("population = = 3")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        build_config(config_file=bad)
+
+
+def test_flat_dict_has_every_key():
+    flat = SearchConfig(evaluator="symreg").to_flat_dict()
+    assert "mutation_weights.point" in flat
+    assert set(k.split(".")[0] for k in flat) == set(SEARCH_KEYS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.sampled_from(SEARCH_KEYS + ("zzz", "evaluator.q")), value=st.text(max_size=12))
+def test_config_loader_fuzz_only_config_errors(key, value):
+    """Whatever the text after `=`, the loader returns a config or raises ConfigError."""
+    try:
+        build_config(evaluator="symreg", overrides=[f"{key}={value}"], evaluator_option_names=["q"])
+    except ConfigError:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(item=st.text(max_size=20))
+def test_parse_assignment_fuzz(item):
+    try:
+        key, _ = parse_assignment(item)
+        assert key == key.strip() and key
+    except ConfigError:
+        pass
