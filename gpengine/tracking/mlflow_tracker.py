@@ -1,0 +1,363 @@
+"""The MLflow listener: turns search events into experiments, runs, metrics and artifacts.
+
+Scheme (see DESIGN.md and issue 4): one experiment per evaluator
+(``gpengine/<evaluator>``); one top-level run per search, found again by its
+``gp.search_id`` tag on resume; one child run per individual (or, in
+"notable" mode, only for the best of each generation, the hall of fame and
+the best's ancestors, created when the search ends). Every individual is in
+the lineage CSV either way.
+
+All writes go through `MlflowClient` batch calls on one background writer
+thread (see `writer`), so the search loop pays for queueing, not for the
+store. Subscribe an instance to the search's `EventBus`.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from gpengine.errors import ConfigError
+from gpengine.events import GenerationEnded, IndividualEvaluated, SearchEnded, SearchStarted
+from gpengine.tracking import lineage, readback, store
+from gpengine.tracking.genealogy import Genealogy, write_html, write_svg
+from gpengine.tracking.plots import plot_fitness
+from gpengine.tracking.writer import Writer
+
+CHILD_RUN_MODES = ("auto", "all", "notable")
+MAX_PARAM_LEN, MAX_TAG_LEN, MAX_KEY_LEN = 6000, 8000, 250
+MAX_BATCH_METRICS, MAX_BATCH_PARAMS = 1000, 100
+MAX_DIGEST_LEN = 36
+ENGINE_METRICS = ("fitness", "generation", "size", "depth", "cost", "budget")
+_POP_KEYS = ("population", "population_size", "pop_size")
+_GEN_KEYS = ("generations", "n_generations", "max_generations")
+_EVAL_KEYS = ("max_evaluations", "evaluations", "max_evals")
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def _clip(text: Any, n: int) -> str:
+    text = str(text)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def run_name(ind: Any) -> str:
+    """Child run name: ``g012-i00345-crossover``."""
+    return f"g{ind.generation:03d}-i{ind.id:05d}-{ind.operator}"
+
+
+def estimate_individuals(config: Mapping[str, Any]) -> int | None:
+    """How many individuals a search may create, from its flat config; None if unknown."""
+    found: dict[str, float] = {}
+    for key, value in config.items():
+        leaf = str(key).rsplit(".", 1)[-1]
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            continue
+        for kind, keys in (("pop", _POP_KEYS), ("gen", _GEN_KEYS), ("evals", _EVAL_KEYS)):
+            if leaf in keys and v > 0:
+                found[kind] = v
+    guesses = []
+    if "pop" in found and "gen" in found:
+        guesses.append(found["pop"] * found["gen"])
+    if "evals" in found:
+        guesses.append(found["evals"])
+    return int(min(guesses)) if guesses else None
+
+
+class MlflowTracker:
+    """Event listener that logs a search to MLflow.
+
+    `tracking_uri`: explicit store (default: MLFLOW_TRACKING_URI, else
+    ``runs/mlflow.db``). `child_runs`: "all", "notable", or "auto" (notable
+    when the search may create more than `notable_threshold` individuals,
+    judged from the config, else counted as they arrive). `evaluator_plot`:
+    optional callable(individual) -> PNG path or None, logged on child runs.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        child_runs: str = "auto",
+        notable_threshold: int = 2000,
+        evaluator_plot: Callable[[Any], Any] | None = None,
+    ):
+        if child_runs not in CHILD_RUN_MODES:
+            raise ConfigError(f"unknown child_runs mode {child_runs!r} (allowed: {', '.join(CHILD_RUN_MODES)})")
+        self.tracking_uri = store.resolve_uri(tracking_uri)
+        self.child_runs = child_runs
+        self.notable_threshold = int(notable_threshold)
+        self.evaluator_plot = evaluator_plot
+        self.client: Any = None
+        self.experiment_id = ""
+        self.run_id = ""
+        self.search_id = ""
+        self.mode = "all"
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.individuals: dict[int, Any] = {}
+        self.child_run_ids: dict[int, str] = {}  # filled by the writer thread
+        self.stats: list[Any] = []
+        self._queued: set[int] = set()
+        self._last_step = -1
+        self._writer: Writer | None = None
+        self.queue_seconds = 0.0  # main-thread time spent in on_individual, for benchmarks
+
+    # ----------------------------------------------------------------- events
+    def on_search_start(self, event: SearchStarted) -> None:
+        self.client = store.client(self.tracking_uri)
+        self.search_id = event.search_id
+        self.experiment_id = self._experiment(f"{readback.EXPERIMENT_PREFIX}{event.evaluator}")
+        existing = self._existing_run(event.search_id)
+        if existing is None:
+            self._create_search_run(event)
+        else:
+            self._reopen(existing, event)
+        self.mode = self._initial_mode(event.config)
+        self.client.set_tag(self.run_id, "gp.child_runs", self.mode)
+        if self._writer is None:
+            self._writer = Writer()
+
+    def on_individual(self, event: IndividualEvaluated) -> None:
+        t0 = time.perf_counter()
+        ind = event.individual
+        self.rows[ind.id] = lineage.row_of(ind)
+        self.individuals[ind.id] = ind
+        if self.mode == "all" and self.child_runs == "auto" and len(self.rows) > self.notable_threshold:
+            self.mode = "notable"  # counted past the threshold: stop creating runs for everyone
+            self._writer.submit(self.client.set_tag, self.run_id, "gp.child_runs", "notable", what="set_tag")
+        if self.mode == "all":
+            self._queue_child(ind)
+        else:
+            self._writer.check()
+        self.queue_seconds += time.perf_counter() - t0
+
+    def on_generation(self, event: GenerationEnded) -> None:
+        s = event.stats
+        self.stats.append(s)
+        if s.generation <= self._last_step:
+            return  # already logged before a resume
+        self._last_step = s.generation
+        ts = _now()
+        from mlflow.entities import Metric
+
+        metrics = [
+            Metric(k, float(getattr(s, k)), ts, int(s.generation))
+            for k in ("best", "mean", "median", "diversity", "evaluations", "failures", "cost")
+            if math.isfinite(float(getattr(s, k)))
+        ]
+        self._writer.submit(self.client.log_batch, self.run_id, metrics, what=f"generation {s.generation} metrics")
+
+    def on_search_end(self, event: SearchEnded) -> None:
+        if self.mode == "notable":
+            for i in sorted(self._notable_ids(event)):
+                self._queue_child(self.individuals.get(i))
+        self._writer.flush()
+        with tempfile.TemporaryDirectory(prefix="gpengine-artifacts-") as tmp:
+            self._write_artifacts(Path(tmp), event)
+            self.client.log_artifacts(self.run_id, tmp)
+        self._log_summary(event)
+        self._writer.close()
+        self._writer = None
+
+    # ------------------------------------------------------------ search run
+    def _experiment(self, name: str) -> str:
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        try:
+            return self.client.create_experiment(name, artifact_location=store.artifact_location(self.tracking_uri, name))
+        except Exception:  # created meanwhile by another process: use theirs
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    def _existing_run(self, search_id: str) -> Any:
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            f"tags.`{readback.TAG_SEARCH_ID}` = {readback._q(search_id)} "
+            f"and tags.`{readback.TAG_KIND}` = '{readback.KIND_SEARCH}'",
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
+    def _create_search_run(self, event: SearchStarted) -> None:
+        from mlflow.entities import Param
+
+        tags = {
+            readback.TAG_SEARCH_ID: event.search_id,
+            readback.TAG_KIND: readback.KIND_SEARCH,
+            "gp.evaluator": event.evaluator,
+            "gp.engine_version": event.engine_version,
+            "gp.evaluator_version": event.evaluator_version,
+            "gp.seed": str(event.seed),
+        }
+        run = self.client.create_run(self.experiment_id, start_time=_now(), tags=tags, run_name=event.search_id)
+        self.run_id = run.info.run_id
+        params = [Param(_clip(k, MAX_KEY_LEN), _clip(v, MAX_PARAM_LEN)) for k, v in sorted(event.config.items())]
+        for i in range(0, len(params), MAX_BATCH_PARAMS):
+            self.client.log_batch(self.run_id, params=params[i : i + MAX_BATCH_PARAMS])
+        if event.dataset is not None:
+            self._log_dataset(event.dataset)
+
+    def _log_dataset(self, ds: Any) -> None:
+        import json
+
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        profile = json.dumps({"n_train": ds.n_train, "n_validation": ds.n_validation})
+        dataset = Dataset(
+            name=ds.name,
+            digest=_clip(ds.digest, MAX_DIGEST_LEN),
+            source_type="local" if not ds.source or "://" not in ds.source else ds.source.split("://", 1)[0],
+            source=json.dumps({"uri": ds.source or ds.name}),
+            profile=profile,
+        )
+        self.client.log_inputs(self.run_id, [DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])])
+
+    def _reopen(self, run: Any, event: SearchStarted) -> None:
+        """Resume: reuse the run, learn which individuals already have child runs."""
+        from mlflow.entities import Param
+
+        self.run_id = run.info.run_id
+        self.client.update_run(self.run_id, status="RUNNING")
+        new = [
+            Param(_clip(k, MAX_KEY_LEN), _clip(v, MAX_PARAM_LEN))
+            for k, v in sorted(event.config.items())
+            if _clip(k, MAX_KEY_LEN) not in run.data.params
+        ]
+        for i in range(0, len(new), MAX_BATCH_PARAMS):
+            self.client.log_batch(self.run_id, params=new[i : i + MAX_BATCH_PARAMS])
+        changed = sorted(
+            k
+            for k, v in event.config.items()
+            if run.data.params.get(_clip(k, MAX_KEY_LEN), _clip(v, MAX_PARAM_LEN)) != _clip(v, MAX_PARAM_LEN)
+        )  # MLflow params are immutable: record which settings the resume changed
+        resumes = int(run.data.tags.get("gp.resumes", "0")) + 1
+        tags = {"gp.resumes": str(resumes)}
+        if changed:
+            tags[f"gp.resume{resumes}.changed"] = _clip(",".join(changed), MAX_TAG_LEN)
+        for k, v in tags.items():
+            self.client.set_tag(self.run_id, k, v)
+        for row in readback.load_individuals(self.client, run):
+            self.rows.setdefault(row["id"], {k: row[k] for k in lineage.COLUMNS})
+            if row.get("run_id"):
+                self.child_run_ids[row["id"]] = row["run_id"]
+                self._queued.add(row["id"])
+        history = self.client.get_metric_history(self.run_id, "best")
+        self._last_step = max((m.step for m in history), default=-1)
+
+    def _initial_mode(self, config: Mapping[str, Any]) -> str:
+        if self.child_runs != "auto":
+            return self.child_runs
+        estimate = estimate_individuals(config)
+        return "notable" if estimate is not None and estimate > self.notable_threshold else "all"
+
+    # ------------------------------------------------------------ child runs
+    def _queue_child(self, ind: Any) -> None:
+        if ind is None or ind.id in self._queued:
+            return
+        self._queued.add(ind.id)
+        self._writer.submit(self._log_child, ind, what=f"child run of individual {ind.id}")
+
+    def _log_child(self, ind: Any) -> None:
+        """Runs on the writer thread: create, log everything in batches, terminate."""
+        from mlflow.entities import Metric
+
+        res = ind.result
+        parent_runs = [self.child_run_ids.get(p, "-") for p in ind.parent_ids]
+        tags = {
+            "mlflow.parentRunId": self.run_id,
+            readback.TAG_SEARCH_ID: self.search_id,
+            readback.TAG_KIND: readback.KIND_INDIVIDUAL,
+            "gp.id": str(ind.id),
+            "gp.generation": str(ind.generation),
+            "gp.parent_ids": lineage.format_ids(ind.parent_ids),
+            "gp.parent_run_ids": ",".join(parent_runs),
+            "gp.operator": ind.operator,
+            "gp.expr": _clip(ind.expr, MAX_TAG_LEN),
+            "gp.canonical": _clip(ind.canonical, MAX_TAG_LEN),
+            "gp.expr_hash": ind.expr_hash,
+            "gp.fingerprint": ind.fingerprint,
+            "gp.status": res.status,
+            "gp.message": _clip(res.message, MAX_TAG_LEN),
+            "gp.cached": "true" if ind.cached else "false",
+            "gp.seed": str(ind.seed),
+        }
+        start = _now()
+        run_id = self.client.create_run(self.experiment_id, start_time=start, tags=tags, run_name=run_name(ind)).info.run_id
+        values = {
+            "generation": ind.generation,
+            "size": ind.size,
+            "depth": ind.depth,
+            "cost": res.cost,
+            "budget": ind.budget,
+        }
+        if math.isfinite(res.fitness):
+            values["fitness"] = res.fitness
+        for k, v in res.metrics.items():
+            values[f"final/{k}" if k in ENGINE_METRICS or k in res.curves else k] = v
+        metrics = [Metric(_clip(k, MAX_KEY_LEN), float(v), start, 0) for k, v in values.items() if math.isfinite(float(v))]
+        for name, curve in res.curves.items():
+            metrics.extend(
+                Metric(_clip(name, MAX_KEY_LEN), float(v), start, epoch)
+                for epoch, v in enumerate(curve, start=1)
+                if math.isfinite(v)
+            )
+        for i in range(0, len(metrics), MAX_BATCH_METRICS):
+            self.client.log_batch(run_id, metrics=metrics[i : i + MAX_BATCH_METRICS])
+        if self.evaluator_plot is not None:
+            try:
+                path = self.evaluator_plot(ind)
+            except Exception:  # noqa: BLE001 - a picture never stops a search
+                path = None
+            if path:
+                self.client.log_artifact(run_id, str(path))
+        self.client.set_terminated(run_id, "FINISHED" if res.ok else "FAILED", end_time=_now())
+        self.child_run_ids[ind.id] = run_id
+
+    def _notable_ids(self, event: SearchEnded) -> set[int]:
+        g = Genealogy(self.rows.values())
+        ids = g.notable(h.id for h in event.hall_of_fame)
+        ids.update(s.best_id for s in self.stats if getattr(s, "best_id", -1) in self.rows)
+        if event.best is not None:
+            ids.update(g.ancestors(event.best.id))
+        return {i for i in ids if i in self.individuals}
+
+    # ------------------------------------------------------------- the end
+    def _write_artifacts(self, folder: Path, event: SearchEnded) -> None:
+        rows = list(self.rows.values())
+        g = Genealogy(rows)
+        hof = [h.id for h in event.hall_of_fame]
+        best = event.best.id if event.best is not None and event.best.id in g else None
+        lineage.write_csv(rows, folder / readback.LINEAGE_CSV)
+        write_html(g, folder / "genealogy.html", title=f"genealogy of {self.search_id}", hall_of_fame=hof)
+        write_svg(g, folder / "best_ancestry.svg", root=best)
+        plot_fitness(self.stats, folder / "fitness.png", title=f"fitness of {self.search_id}")
+
+    def _log_summary(self, event: SearchEnded) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        ts = _now()
+        metrics = [Metric("individuals", float(len(self.rows)), ts, 0), Metric("elapsed", float(event.elapsed), ts, 0)]
+        tags = [RunTag("gp.end_reason", event.reason)]
+        best = event.best
+        note = f"**{self.search_id}**: {len(self.rows)} individuals, ended by {event.reason}."
+        if best is not None:
+            if math.isfinite(best.fitness):
+                metrics.append(Metric("best_fitness", float(best.fitness), ts, 0))
+            tags += [RunTag("gp.best_id", str(best.id)), RunTag("gp.best_expr", _clip(best.expr, MAX_TAG_LEN))]
+            if best.id in self.child_run_ids:
+                tags.append(RunTag("gp.best_run_id", self.child_run_ids[best.id]))
+            note += f"\n\nBest: #{best.id} fitness {best.fitness:.6g}: `{_clip(best.expr, 500)}`"
+        note += "\n\nArtifacts: genealogy.html (open it), best_ancestry.svg, lineage.csv, fitness.png."
+        tags.append(RunTag("mlflow.note.content", _clip(note, MAX_TAG_LEN)))
+        self.client.log_batch(self.run_id, metrics=metrics, tags=tags)
+        status = {"failed": "FAILED", "stopped": "KILLED"}.get(event.reason, "FINISHED")
+        self.client.set_terminated(self.run_id, status, end_time=_now())

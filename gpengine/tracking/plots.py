@@ -1,0 +1,117 @@
+"""Static PNG plots for tracking: an activation and its derivative, fitness over generations.
+
+Figures are built with matplotlib's object API on the Agg canvas (no pyplot,
+no display, no global figure state), so plotting is safe from the tracker's
+writer thread and on headless machines.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+X_RANGE = (-3.0, 3.0)
+
+
+def _figure(width: float = 6.0, height: float = 3.6):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def activation_curve(expr: Any, pset: Any, n: int = 601) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x over [-3, 3], f(x) and the central-difference derivative f'(x) (learnable params at init)."""
+    from gpengine.numeric import evaluate
+
+    x = np.linspace(*X_RANGE, n)
+    y = np.asarray(evaluate(expr, pset, x), dtype=np.float64)
+    with np.errstate(all="ignore"):
+        dy = np.gradient(y, x)
+    return x, y, dy
+
+
+def plot_activation(expr: Any, pset: Any, path: str | Path, title: str | None = None) -> Path:
+    """PNG of the expression's values and numerical derivative over [-3, 3].
+
+    Non-finite values are left as gaps; the y-range is clipped to robust
+    percentiles so a single spike does not flatten the curve a reader wants to see.
+    """
+    x, y, dy = activation_curve(expr, pset)
+    fig = _figure()
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(x, np.where(np.isfinite(y), y, np.nan), label="f(x)", color="#1f77b4", lw=2)
+    ax.plot(x, np.where(np.isfinite(dy), dy, np.nan), label="f'(x)", color="#d62728", lw=1.4, ls="--")
+    finite = np.concatenate([y[np.isfinite(y)], dy[np.isfinite(dy)]])
+    if finite.size:
+        lo, hi = np.percentile(finite, [1, 99])
+        if hi > lo:
+            margin = 0.08 * (hi - lo)
+            ax.set_ylim(lo - margin, hi + margin)
+    ax.axhline(0, color="#999", lw=0.6)
+    ax.axvline(0, color="#999", lw=0.6)
+    ax.set_xlim(*X_RANGE)
+    ax.set_xlabel("x")
+    ax.legend(loc="best", fontsize=8)
+    text = title if title is not None else str(expr)
+    ax.set_title(text if len(text) <= 70 else text[:69] + "\u2026", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, format="png")
+    return path
+
+
+def activation_plotter(pset: Any, directory: str | Path | None = None) -> Callable[[Any], Path | None]:
+    """An `evaluator_plot` callable for MlflowTracker: Individual -> PNG of its activation.
+
+    Files go to `directory` (default: a fresh temporary folder kept for the
+    process's lifetime); a plot that cannot be drawn gives None, never an error,
+    because a missing picture must not stop a search.
+    """
+    holder: list[Any] = []
+    if directory is None:
+        holder.append(tempfile.TemporaryDirectory(prefix="gpengine-plots-"))
+        directory = holder[0].name
+    folder = Path(directory)
+
+    def plot(individual: Any) -> Path | None:
+        _ = holder  # keep the temporary folder alive as long as the plotter
+        try:
+            return plot_activation(individual.expr, pset, folder / f"activation-{individual.id}.png")
+        except Exception:  # noqa: BLE001 - a plot is optional decoration
+            return None
+
+    return plot
+
+
+def _field(s: Any, name: str) -> float:
+    v = s.get(name) if isinstance(s, dict) else getattr(s, name, None)
+    return float(v) if v is not None else math.nan
+
+
+def plot_fitness(stats_list: Sequence[Any] | Iterable[Any], path: str | Path, title: str = "fitness") -> Path:
+    """PNG of best, mean and median fitness per generation (GenerationStats or dicts)."""
+    stats = sorted(stats_list, key=lambda s: _field(s, "generation"))
+    gens = [_field(s, "generation") for s in stats]
+    fig = _figure()
+    ax = fig.add_subplot(1, 1, 1)
+    for name, style in (("best", "-"), ("mean", ":"), ("median", "--")):
+        ys = np.array([_field(s, name) for s in stats], dtype=np.float64)
+        ys[~np.isfinite(ys)] = np.nan
+        ax.plot(gens, ys, style, marker="o" if len(gens) < 30 else None, ms=3, label=name)
+    ax.set_xlabel("generation")
+    ax.set_ylabel("fitness")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    if gens:
+        ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, format="png")
+    return path
