@@ -37,7 +37,7 @@ from primitives.registry import PrimitiveSet
 
 PROBE_SEED = 20230101
 PARAM_RANGE = (0.5, 1.5)
-STEP = 1e-4  # central-difference step, relative to max(1, |x|)
+STEP = 1e-4  # central-difference step
 MANTISSA_BITS = 21  # relative resolution 2**-21 ~ 5e-7: about 6 significant digits
 _SENTINEL_EXPONENT = 1 << 40  # no float64 has it: marks NaN / +inf / -inf
 VALUE_FLOOR = 1e-9
@@ -62,12 +62,15 @@ def probe_params(n: int) -> list[float]:
 def values_and_derivatives(
     expr: Expr, pset: PrimitiveSet, x: np.ndarray, params: list[float] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """f(x) and (f(x+h) - f(x-h)) / 2h, from one evaluation over the stacked points."""
-    h = STEP * np.maximum(1.0, np.abs(x))
-    out = evaluate(expr, pset, np.concatenate([x, x + h, x - h]), params)
+    """f(x) and central differences, from one evaluation over the stacked points.
+
+    The divisor is the step between the float64 points actually used, not 2h.
+    """
+    above, below = x + STEP, x - STEP
+    out = evaluate(expr, pset, np.concatenate([x, above, below]), params)
     n = len(x)
     with np.errstate(all="ignore"):
-        deriv = (out[n : 2 * n] - out[2 * n :]) / (2.0 * h)
+        deriv = (out[n : 2 * n] - out[2 * n :]) / (above - below)
     return out[:n], deriv
 
 
