@@ -1,0 +1,97 @@
+"""Pre-screen: activations that cannot train are rejected with the right reason."""
+
+import pytest
+from hypothesis import given, settings
+
+from gpengine.expr_text import parse
+from gpengine.prescreen import (
+    BLOWS_UP,
+    CONSTANT,
+    DEGENERATE_SIGN,
+    NON_FINITE,
+    REASONS,
+    ZERO_GRADIENT,
+    prescreen,
+)
+from primitives import formula_set, get_set
+from strategies import exprs
+
+GAAF, FORMULA = get_set("gaaf"), formula_set()
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("0.5", CONSTANT),
+        ("zero(x)", CONSTANT),
+        ("x - x", CONSTANT),
+        ("lconst(x)", CONSTANT),  # learnable, but constant whatever s is
+        ("sin(x) - sin(x) + -0.2", CONSTANT),
+        ("relu(x)", DEGENERATE_SIGN),  # sign(0) = +1: always +1
+        ("square(x) + 0.1", DEGENERATE_SIGN),
+        ("-gauss(x)", DEGENERATE_SIGN),
+        ("1e-07 * x", ZERO_GRADIENT),  # slope below the STE's noise floor
+        ("erf(1000.0 * x)", ZERO_GRADIENT),  # a step: flat except at one point
+        ("1000.0 * x", ZERO_GRADIENT),  # clipped almost everywhere
+        ("div(1.0, x)", BLOWS_UP),  # 1 / (0 + 1e-8) at x = 0
+        ("cube(cube(cube(x)))", BLOWS_UP),
+        ("ratio(x, 2.0)", BLOWS_UP),  # x / (x + 2 + 1e-8) at x = -2
+    ],
+)
+def test_rejected_with_reason(text, reason):
+    assert prescreen(parse(text, GAAF), GAAF) == reason
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("x ** -1.0", NON_FINITE),  # inf at x = 0
+        ("(-1.0) ** 0.5 + x", NON_FINITE),  # NaN
+        ("x ** 0.5", NON_FINITE),  # NaN for x < 0
+        ("exp(exp(x * 3.0))", NON_FINITE),
+    ],
+)
+def test_non_finite_rejected(text, reason):
+    assert prescreen(parse(text, FORMULA), FORMULA) == reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x",
+        "sin(x)",
+        "sin(x) + x",
+        "x + sin(x)",
+        "atan(x)",
+        "ssqrt(x)",
+        "scale(x)",
+        "shift(x)",
+        "10.0 * x",
+        "gate(x, sin(x))",
+        "blend(x, cos(x)) - 0.5",
+        "ratio(x, 5.0)",
+    ],
+)
+def test_accepted(text):
+    assert prescreen(parse(text, GAAF), GAAF) is None
+
+
+def test_learnable_parameters_can_rescue():
+    # at init (beta = 1) blend(sin(x), 1.0) is sin(x): fine; blend(1.0, sin(x)) is the
+    # constant 1.0, but beta moves in training, so it is not rejected as constant
+    assert prescreen(parse("blend(sin(x), 1.0)", GAAF), GAAF) is None
+    assert prescreen(parse("blend(0.0, sin(x))", GAAF), GAAF) is None
+    # ...unless the probe values show the same trouble
+    assert prescreen(parse("scale(zero(x))", GAAF), GAAF) == CONSTANT
+
+
+@given(exprs(GAAF, max_depth=5, params=True))
+@settings(max_examples=100, deadline=None)
+def test_any_expression_gets_none_or_a_known_reason(e):
+    assert prescreen(e, GAAF) in (None, *REASONS)
+
+
+@given(exprs(FORMULA, max_depth=4, params=True))
+@settings(max_examples=50, deadline=None)
+def test_any_formula_gets_none_or_a_known_reason(e):
+    assert prescreen(e, FORMULA) in (None, *REASONS)
