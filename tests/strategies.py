@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from gpengine.expr import Expr, Node
+from gpengine.expr import OP, Expr, Node
 from primitives.registry import PrimitiveSet
 
 NICE = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, 1e-8, -1e-3]
@@ -54,3 +54,12 @@ def exprs(
         return Expr.apply(prim.name, *[draw(tree(depth - 1)) for _ in range(prim.arity)])
 
     return tree(max_depth)
+
+
+def commutative_variant(draw, e: Expr, pset: PrimitiveSet) -> Expr:
+    """`e` with the arguments of some commutative nodes swapped (inside `st.data()` or `@composite`)."""
+    for i in reversed(range(e.size)):  # deepest first: indices before i stay valid
+        node = e.nodes[i]
+        if node.kind == OP and pset[node.name].commutative and draw(st.booleans()):
+            e = e.replace(i, Expr.apply(node.name, *reversed(e.subtree(i).args())))
+    return e

@@ -6,12 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpengine.canonical import canonical_hash, canonical_text, canonicalize
-from gpengine.expr import OP, Expr
 from gpengine.expr_text import parse
 from gpengine.numeric import evaluate
 from primitives import formula_set, get_set
 from primitives.registry import Primitive, PrimitiveSet
-from strategies import exprs
+from strategies import commutative_variant, exprs
 
 GAAF, ARITH, FORMULA = get_set("gaaf"), get_set("arith"), formula_set()
 SETS = [GAAF, ARITH, FORMULA]
@@ -24,16 +23,6 @@ def assert_same_values(a: np.ndarray, b: np.ndarray) -> None:
     assert np.array_equal(np.isinf(a), np.isinf(b))
     finite = np.isfinite(a)
     assert np.array_equal(a[finite], b[finite])
-
-
-def commutative_variant(draw, e: Expr, pset) -> Expr:
-    """`e` with the arguments of some commutative nodes swapped."""
-    for i in reversed(range(e.size)):
-        node = e.nodes[i]
-        if node.kind == OP and pset[node.name].commutative and draw(st.booleans()):
-            sub = e.subtree(i)
-            e = e.replace(i, Expr.apply(node.name, *reversed(sub.args())))
-    return e
 
 
 @pytest.mark.parametrize("pset", SETS, ids=lambda p: p.name)

@@ -10,8 +10,7 @@ from gpengine.expr import Expr
 from gpengine.expr_text import parse
 from gpengine.fingerprint import GRID, behaviour, fingerprint, probe_params
 from primitives import formula_set, get_set
-from strategies import exprs
-from test_canonical import commutative_variant
+from strategies import commutative_variant, exprs
 
 GAAF, FORMULA = get_set("gaaf"), formula_set()
 
