@@ -157,7 +157,8 @@ def page_data(g: Genealogy, title: str = "", hall_of_fame: Iterable[int] = ()) -
 def write_html(g: Genealogy, path: str | Path, title: str = "genealogy", hall_of_fame: Iterable[int] = ()) -> Path:
     """The self-contained genealogy page (see module docstring)."""
     data = json.dumps(page_data(g, title, hall_of_fame), separators=(",", ":"), allow_nan=False)
-    data = data.replace("</", "<\\/")  # never close the JSON <script> block early
+    # no "<", ">" or "&" at all inside the <script> block: it can never be closed early
+    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     from gpengine.tracking.genealogy_page import TEMPLATE
 
     text = TEMPLATE.replace("__TITLE__", html.escape(title)).replace("__DATA__", data)

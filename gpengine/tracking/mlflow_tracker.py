@@ -65,7 +65,7 @@ def estimate_individuals(config: Mapping[str, Any]) -> int | None:
                 found[kind] = v
     guesses = []
     if "pop" in found and "gen" in found:
-        guesses.append(found["pop"] * found["gen"])
+        guesses.append(found["pop"] * (found["gen"] + 1))  # generation 0, then `gen` more
     if "evals" in found:
         guesses.append(found["evals"])
     return int(min(guesses)) if guesses else None

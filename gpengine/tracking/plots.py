@@ -105,6 +105,9 @@ def plot_fitness(stats_list: Sequence[Any] | Iterable[Any], path: str | Path, ti
         ys = np.array([_field(s, name) for s in stats], dtype=np.float64)
         ys[~np.isfinite(ys)] = np.nan
         ax.plot(gens, ys, style, marker="o" if len(gens) < 30 else None, ms=3, label=name)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("generation")
     ax.set_ylabel("fitness")
     ax.set_title(title, fontsize=9)

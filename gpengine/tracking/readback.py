@@ -9,7 +9,9 @@ also in "notable" mode where only some individuals have a child run).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
 import tempfile
 from typing import Any, Iterable
@@ -25,6 +27,7 @@ KIND_SEARCH, KIND_INDIVIDUAL = "search", "individual"
 LINEAGE_CSV = "lineage.csv"
 _PAGE = 5000
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_PROGRESS_VAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 def _q(value: str) -> str:
@@ -117,9 +120,23 @@ def _csv_rows(client: Any, search_run: Any) -> list[dict[str, Any]] | None:
         return None
     if LINEAGE_CSV not in names:
         return None
-    with tempfile.TemporaryDirectory(prefix="gpengine-readback-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="gpengine-readback-") as tmp, _quiet_downloads():
         path = client.download_artifacts(rid, LINEAGE_CSV, tmp)
         return lineage.read_csv(path)
+
+
+@contextlib.contextmanager
+def _quiet_downloads():
+    """MLflow draws a progress bar on stderr for every download; `show` prints clean text."""
+    old = os.environ.get(_PROGRESS_VAR)
+    os.environ[_PROGRESS_VAR] = "false"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(_PROGRESS_VAR, None)
+        else:
+            os.environ[_PROGRESS_VAR] = old
 
 
 def load_individuals(client: Any, search_run: Any, source: str = "auto") -> list[dict[str, Any]]:
