@@ -131,6 +131,7 @@ def test_hash_is_stable_and_matches_structural_hash():
     assert canonical_hash(e, GAAF) != canonical_hash(parse("sin(x) - x", GAAF), GAAF)
 
 
-def test_already_canonical_is_returned_as_is():
-    e = parse("sin(x) + x", GAAF)
-    assert canonicalize(e, GAAF) is e
+def test_already_canonical_is_unchanged():
+    for text in ["sin(x) + x", "x - 0.5", "blend(x, cos(x))", "-x"]:
+        e = parse(text, GAAF)
+        assert canonicalize(e, GAAF) == e
