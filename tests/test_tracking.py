@@ -1,0 +1,216 @@
+"""The MLflow tracker, checked by reading the store back with readback.py alone."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import attrs
+import pytest
+
+from gpengine.errors import ConfigError, GpengineError
+from gpengine.tracking import MlflowTracker, estimate_individuals, readback, store
+from gpengine.tracking.plots import activation_plotter, plot_activation
+from gpengine.tracking.writer import TrackingError, Writer
+from primitives import get_set
+from tracking_stream import replay, synthetic_search
+
+
+@pytest.fixture(scope="module")
+def uri(tmp_path_factory):
+    """One SQLite store for the module: creating the schema is the slow part."""
+    return "sqlite:///" + str(tmp_path_factory.mktemp("store") / "mlflow.db")
+
+
+@pytest.fixture(scope="module")
+def client(uri):
+    return store.client(uri)
+
+
+def same_fitness(a, b):
+    return (math.isnan(a) and math.isnan(b)) if (math.isnan(a) or math.isnan(b)) else a == b
+
+
+def check_rows(rows, inds, fields=("generation", "operator", "parent_ids", "expr", "status", "cached", "seed")):
+    by_id = {r["id"]: r for r in rows}
+    for ind in inds:
+        r = by_id[ind.id]
+        assert same_fitness(r["fitness"], ind.result.fitness), (ind.id, r["fitness"], ind.result.fitness)
+        want = {"generation": ind.generation, "operator": ind.operator, "parent_ids": ind.parent_ids,
+                "expr": str(ind.expr), "status": ind.status, "cached": ind.cached, "seed": ind.seed}
+        for f in fields:
+            assert r[f] == want[f], (ind.id, f, r[f], want[f])
+
+
+def ancestors(inds, id_):
+    by_id = {i.id: i for i in inds}
+    out, todo = set(), [id_]
+    while todo:
+        i = todo.pop()
+        if i not in out:
+            out.add(i)
+            todo.extend(by_id[i].parent_ids)
+    return out
+
+
+def test_all_mode_logs_every_individual_with_lineage(uri, client):
+    start, gens, end, inds = synthetic_search(30, search_id="s-all")
+    tracker = MlflowTracker(uri, child_runs="all")
+    replay(tracker, start, gens, end)
+
+    run = readback.find_search(client, "s-all")
+    tags = run.data.tags
+    assert client.get_experiment(run.info.experiment_id).name == "gpengine/symreg"
+    assert tags["gp.engine_version"] == "0.1.0" and tags["gp.evaluator_version"] == "1.2"
+    assert run.info.run_name == "s-all" and run.info.status == "FINISHED"
+    assert run.data.params["population"] == "8" and run.data.params["evaluator.noise"] == "0.0"
+    assert len(run.data.params["long"]) <= 6000
+    ds = run.inputs.dataset_inputs[0].dataset
+    assert (ds.name, ds.digest) == ("synthetic-sin", "abc123")
+    best_hist = client.get_metric_history(run.info.run_id, "best")
+    assert [m.step for m in best_hist] == [0, 1, 2, 3]
+    for name in ("mean", "median", "diversity", "evaluations", "failures", "cost"):
+        assert len(client.get_metric_history(run.info.run_id, name)) == 4
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {
+        "lineage.csv", "genealogy.html", "best_ancestry.svg", "fitness.png"}
+    assert tags["gp.best_id"] == str(end.best.id)
+
+    for source in ("runs", "csv", "auto"):
+        rows = readback.load_individuals(client, run, source=source)
+        assert [r["id"] for r in rows] == [i.id for i in inds]
+        check_rows(rows, inds)
+
+    children = {r.data.tags["gp.id"]: r for r in readback.child_runs(client, run)}
+    assert len(children) == 30
+    for ind in inds:
+        child = children[str(ind.id)]
+        assert child.info.run_name == f"g{ind.generation:03d}-i{ind.id:05d}-{ind.operator}"
+        assert child.data.tags["mlflow.parentRunId"] == run.info.run_id
+        assert child.data.tags["gp.parent_run_ids"].split(",") == [
+            children[str(p)].info.run_id for p in ind.parent_ids] or not ind.parent_ids
+        assert child.data.tags["gp.expr_hash"] == ind.expr_hash
+        assert child.info.status == ("FINISHED" if ind.result.ok else "FAILED")
+        for k in ("size", "depth", "cost", "budget", "generation"):
+            assert k in child.data.metrics
+        if ind.result.ok:
+            hist = client.get_metric_history(child.info.run_id, "val_fitness")
+            assert [(m.step, m.value) for m in hist] == list(enumerate(ind.result.curves["val_fitness"], start=1))
+            assert child.data.metrics["mse"] == pytest.approx(ind.result.metrics["mse"])
+        else:
+            assert "fitness" not in child.data.metrics and child.data.tags["gp.message"] == "overflow in exp"
+
+    assert [r["id"] for r in readback.ancestry(rows, end.best.id)][0] == end.best.id
+    assert {r["id"] for r in readback.ancestry(rows, end.best.id)} == ancestors(inds, end.best.id)
+    assert readback.find_search(client, run.info.run_id).info.run_id == run.info.run_id
+    assert readback.find_search(client, "s-al").info.run_id == run.info.run_id  # unique prefix
+
+
+def test_notable_mode_logs_only_notable_but_csv_has_everyone(uri, client):
+    start, gens, end, inds = synthetic_search(30, search_id="s-notable")
+    plot = activation_plotter(get_set("arith"))
+    replay(MlflowTracker(uri, child_runs="notable", evaluator_plot=plot), start, gens, end)
+    run = readback.find_search(client, "s-notable")
+    children = readback.child_runs(client, run)
+    want = ancestors(inds, end.best.id) | {h.id for h in end.hall_of_fame}
+    want |= {g.stats.best_id for _, g in gens if g.stats.best_id >= 0}
+    assert {int(r.data.tags["gp.id"]) for r in children} == want
+    assert run.data.tags["gp.child_runs"] == "notable"
+    rows = readback.load_individuals(client, run)
+    assert len(rows) == 30
+    check_rows(rows, inds)
+    assert {r["id"] for r in rows if r["run_id"]} == want
+    by_id = {int(r.data.tags["gp.id"]): r for r in children}
+    best_child = by_id[end.best.id]
+    assert [a.path for a in client.list_artifacts(best_child.info.run_id)] == [f"activation-{end.best.id}.png"]
+    for ind in inds:  # every logged parent is linked by run id
+        if ind.id in by_id and ind.parent_ids:
+            linked = by_id[ind.id].data.tags["gp.parent_run_ids"].split(",")
+            assert linked == [by_id[p].info.run_id if p in by_id else "-" for p in ind.parent_ids]
+
+
+def test_auto_mode_decides_from_config_or_by_counting(uri, client):
+    assert estimate_individuals({"population": 100, "generations": 20}) == 2100
+    assert estimate_individuals({"search.population": 10, "max_evaluations": 50, "generations": 100}) == 50
+    assert estimate_individuals({"seed": 3}) is None
+
+    start, gens, end, inds = synthetic_search(30, search_id="s-auto-config")
+    replay(MlflowTracker(uri, child_runs="auto", notable_threshold=20), start, gens, end)
+    run = readback.find_search(client, "s-auto-config")
+    assert run.data.tags["gp.child_runs"] == "notable"  # 8 * (4 + 1) = 40 > 20
+
+    start, gens, end, inds = synthetic_search(30, search_id="s-auto-count")
+    start = attrs.evolve(start, config={"seed": 7})
+    replay(MlflowTracker(uri, child_runs="auto", notable_threshold=12), start, gens, end)
+    run = readback.find_search(client, "s-auto-count")
+    logged = {int(r.data.tags["gp.id"]) for r in readback.child_runs(client, run)}
+    assert set(range(12)) <= logged and len(logged) < 30
+    assert ancestors(inds, end.best.id) <= logged
+    assert run.data.tags["gp.child_runs"] == "notable"
+    assert len(readback.load_individuals(client, run)) == 30
+
+
+def test_resume_with_same_search_id_creates_no_duplicates(uri, client):
+    start, gens, end, inds = synthetic_search(30, search_id="s-resume")
+    first = MlflowTracker(uri, child_runs="all")
+    replay(first, start, gens, end, upto=2)  # "crash" after two generations
+    first._writer.flush()
+    first._writer.close()
+
+    second = MlflowTracker(uri, child_runs="all")
+    replay(second, attrs.evolve(start, resumed=True), gens, end)  # the loop re-emits everyone
+
+    runs = client.search_runs([readback.find_search(client, "s-resume").info.experiment_id],
+                              "tags.`gp.search_id` = 's-resume' and tags.`gp.kind` = 'search'")
+    assert len(runs) == 1
+    run = runs[0]
+    ids = [int(r.data.tags["gp.id"]) for r in readback.child_runs(client, run)]
+    assert sorted(ids) == list(range(30)), "duplicates or gaps after resume"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "best")] == [0, 1, 2, 3]
+    assert run.data.tags["gp.resumes"] == "1" and run.info.status == "FINISHED"
+    check_rows(readback.load_individuals(client, run), inds)
+
+
+def test_store_resolution_and_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    default = store.resolve_uri()
+    assert default == "sqlite:///" + str(tmp_path.resolve() / "runs" / "mlflow.db")
+    assert store.artifact_root(default) == tmp_path.resolve() / "runs" / "artifacts"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    assert store.resolve_uri() == "http://127.0.0.1:9"
+    assert store.resolve_uri("sqlite:////x/y.db") == "sqlite:////x/y.db"
+    assert store.artifact_location("http://127.0.0.1:9", "gpengine/symreg") is None
+    store.prepare(default)
+    assert (tmp_path / "runs" / "artifacts").is_dir()
+    with pytest.raises(ConfigError):
+        MlflowTracker(child_runs="some")
+    if os.geteuid() != 0:  # root writes anywhere: the check cannot fail for it
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(GpengineError, match="not writable|cannot create"):
+            store.prepare("sqlite:///" + str(locked / "runs" / "mlflow.db"))
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(GpengineError, match="cannot create tracking folder"):
+        store.prepare("sqlite:///" + str(blocker / "runs" / "mlflow.db"))
+
+
+def test_writer_reports_failures_in_the_search_thread():
+    w = Writer(retries=1, backoff=0.0)
+
+    def boom():
+        raise RuntimeError("store is gone")
+
+    w.submit(boom, what="child run of individual 3")
+    with pytest.raises(TrackingError, match="individual 3.*store is gone"):
+        w.flush()
+    w.close()
+
+
+def test_activation_plot(tmp_path):
+    from gpengine.expr_text import parse
+
+    pset = get_set("arith")
+    path = plot_activation(parse("x * sin(x) + exp(x)", pset), pset, tmp_path / "a.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
