@@ -138,17 +138,16 @@ def _identity(pset: PrimitiveSet, name: str, kids: list[Nodes]) -> Nodes | None:
 def _simplify(pset: PrimitiveSet, op: Node, kids: list[Nodes]) -> Nodes:
     """One operator node over canonical children -> its canonical subtree."""
     prim = pset[op.name]
+    if prim.commutative and len(kids) == 2:
+        # sort first: folding must see one argument order, since np.maximum(0.0, -0.0)
+        # and np.maximum(-0.0, 0.0) differ in the sign of the zero they return
+        kids = sorted(kids, key=lambda k: to_text(Expr(k)))
     folded = _fold(prim, kids)
     if folded is not None:
         return folded
     simpler = _identity(pset, op.name, kids)
     if simpler is not None:
         return simpler
-    if prim.commutative and len(kids) == 2:
-        kids = sorted(kids, key=lambda k: to_text(Expr(k)))
-        simpler = _identity(pset, op.name, kids)  # rules are symmetric; belt and braces
-        if simpler is not None:
-            return simpler
     out: list[Node] = [op]
     for k in kids:
         out.extend(k)
