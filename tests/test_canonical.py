@@ -135,3 +135,10 @@ def test_already_canonical_is_unchanged():
     for text in ["sin(x) + x", "x - 0.5", "blend(x, cos(x))", "-x"]:
         e = parse(text, GAAF)
         assert canonicalize(e, GAAF) == e
+
+
+def test_commutative_folding_does_not_depend_on_argument_order():
+    # np.maximum keeps the first of two equal zeros: sorting must come before folding
+    a = canonical_text(parse("max(0.0, -(zero(x)))", GAAF), GAAF)
+    b = canonical_text(parse("max(-(zero(x)), 0.0)", GAAF), GAAF)
+    assert a == b
