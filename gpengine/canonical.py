@@ -16,7 +16,9 @@ so the search should evaluate them once. `canonicalize` rewrites bottom-up:
    ``div(a, 1) = a / (1 + 1e-8)`` is never treated as an identity, and a
    third-party set whose ``add`` means something else is left alone;
 3. order: the two arguments of a commutative primitive are sorted by their
-   canonical text, so ``add(x, sin(x))`` and ``add(sin(x), x)`` coincide.
+   canonical text, so ``add(x, sin(x))`` and ``add(sin(x), x)`` coincide; at
+   each node this happens first, so folding sees one argument order
+   (``max(0.0, -0.0)`` and ``max(-0.0, 0.0)`` return zeros of different sign).
 
 Every rule preserves the function's float64 values exactly, with one IEEE
 caveat: ``add(a, 0.0)`` turns an intermediate ``-0.0`` into ``+0.0``; the two
