@@ -1,0 +1,1 @@
+"""Built-in evaluator plugins; registered through the ``gpengine.evaluators`` entry points."""
