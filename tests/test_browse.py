@@ -1,0 +1,213 @@
+"""`gpengine show`, `lineage` and `ui`, and the tracker against a real `mlflow server`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+from click.testing import CliRunner
+
+from gpengine import browse
+from gpengine.errors import GpengineError
+from gpengine.tracking import MlflowTracker, readback, store
+from tracking_stream import replay, synthetic_search
+
+SERVER_TIMEOUT = 120  # seconds; MLflow's server imports a lot before it listens
+
+
+def start_ui(uri: str, port: int) -> subprocess.Popen:
+    """`gpengine ui`'s underlying function in a process of its own."""
+    code = f"from gpengine.browse import serve; serve({uri!r}, '127.0.0.1', {port})"
+    return subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def start_remote(folder, port: int) -> subprocess.Popen:
+    """A plain `mlflow server` with proxied artifacts, as a team would run one."""
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+           "--artifacts-destination", str(folder / "served-artifacts"),
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    return subprocess.Popen(cmd, env=browse.server_env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """Both servers boot while the other tests run: MLflow's server takes seconds to start.
+
+    Yields the logged store's URI, the two synthetic searches in it (the second is the
+    latest), and the UI and remote servers' (process, url, folder).
+    """
+    remote_dir = tmp_path_factory.mktemp("remote")
+    remote_port = free_port()
+    remote = start_remote(remote_dir, remote_port)
+    uri = "sqlite:///" + str(tmp_path_factory.mktemp("browse") / "runs" / "mlflow.db")
+    store.client(uri).search_experiments()  # create the schema before a second process opens the file
+    ui_port = free_port()
+    ui = start_ui(uri, ui_port)
+    first = synthetic_search(30, search_id="s-browse-1")
+    second = synthetic_search(12, population=4, seed=3, search_id="s-browse-2")
+    for start, gens, end, _ in (first, second):
+        replay(MlflowTracker(uri, child_runs="all"), start, gens, end)
+    yield {
+        "uri": uri, "first": first, "second": second,
+        "ui": (ui, f"http://127.0.0.1:{ui_port}", ui_port),
+        "remote": (remote, f"http://127.0.0.1:{remote_port}", remote_dir),
+    }
+    kill_group(ui)
+    kill_group(remote)
+
+
+@pytest.fixture
+def logged(servers):
+    return servers["uri"], servers["first"], servers["second"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(url: str, payload: dict | None = None) -> dict:
+    data = json.dumps(payload).encode() if payload is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=20) as r:
+        return json.loads(r.read())
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def test_show_summarises_the_latest_or_a_named_search(logged):
+    uri, (start, gens, end, inds), _ = logged
+    runner = CliRunner()
+    latest = runner.invoke(browse.show, ["--tracking-uri", uri])
+    assert latest.exit_code == 0, latest.output
+    assert "s-browse-2" in latest.output
+    res = runner.invoke(browse.show, ["s-browse-1", "--tracking-uri", uri, "--top", "3"])
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert "s-browse-1" in out and "gpengine/symreg" in out and "Downloading" not in out
+    assert f"{end.best.fitness:.6g}" in out and str(end.best.expr) in out
+    n_failed = sum(not i.result.ok for i in inds)
+    assert f"failed {n_failed}" in out and f"ok {30 - n_failed}" in out
+    n_cross = sum(i.operator == "crossover" for i in inds)
+    assert f"crossover {n_cross}" in out
+    assert "genealogy.html" in out and "lineage.csv" in out
+    best_lines = [line for line in out.splitlines() if line.startswith("  ") and "#" in line]
+    assert len(best_lines) == 3
+
+
+def test_show_fails_clearly(logged, tmp_path):
+    uri, *_ = logged
+    res = CliRunner().invoke(browse.show, ["nope", "--tracking-uri", uri])
+    assert res.exit_code != 0 and isinstance(res.exception, GpengineError)
+    assert "no search 'nope'" in str(res.exception)
+    empty = CliRunner().invoke(browse.show, ["--tracking-uri", "sqlite:///" + str(tmp_path / "none.db")])
+    assert isinstance(empty.exception, GpengineError) and "no tracking store" in str(empty.exception)
+
+
+def test_lineage_prints_the_ancestry_tree(logged):
+    uri, (start, gens, end, inds), _ = logged
+    by_id = {i.id: i for i in inds}
+    res = CliRunner().invoke(browse.lineage, [str(end.best.id), "--search", "s-browse-1", "--tracking-uri", uri])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0].startswith(f"#{end.best.id} g{end.best.generation} {end.best.operator}")
+    want, todo = set(), [end.best.id]
+    while todo:
+        i = todo.pop()
+        if i not in want:
+            want.add(i)
+            todo.extend(by_id[i].parent_ids)
+    shown = {int(line.split("#", 1)[1].split()[0]) for line in lines}
+    assert shown == want
+    assert any(line.startswith(("\u2514\u2500\u2500 ", "\u251c\u2500\u2500 ")) for line in lines[1:])
+    shallow = CliRunner().invoke(browse.lineage, [str(end.best.id), "--search", "s-browse-1",
+                                                  "--tracking-uri", uri, "--depth", "0"])
+    assert len(shallow.output.splitlines()) == 2 and "more ancestors" in shallow.output
+    bad = CliRunner().invoke(browse.lineage, ["999", "--search", "s-browse-1", "--tracking-uri", uri])
+    assert isinstance(bad.exception, GpengineError)
+
+
+def test_ui_serves_the_store_over_rest(servers):
+    uri, (start, gens, end, inds) = servers["uri"], servers["first"]
+    proc, url, port = servers["ui"]
+    try:
+        assert browse.wait_until_up(url, proc, SERVER_TIMEOUT), "MLflow UI did not come up"
+        exp = call(f"{url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=gpengine%2Fsymreg")
+        eid = exp["experiment"]["experiment_id"]
+        found = call(f"{url}/api/2.0/mlflow/runs/search",
+                     {"experiment_ids": [eid], "filter": "tags.`gp.search_id` = 's-browse-1'", "max_results": 1000})
+        runs = found["runs"]
+        kinds = [next(t["value"] for t in r["data"]["tags"] if t["key"] == "gp.kind") for r in runs]
+        assert kinds.count("search") == 1 and kinds.count("individual") == 30
+        search_run = runs[kinds.index("search")]["info"]["run_id"]
+        query = urllib.parse.urlencode({"run_uuid": search_run, "path": "genealogy.html"})
+        with urllib.request.urlopen(f"{url}/get-artifact?{query}", timeout=20) as r:
+            page = r.read().decode()
+        assert "gp-data" in page and f'"id":{end.best.id},' in page
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # serve() stops its server group on SIGTERM
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
+        kill_group(proc)
+    assert proc.returncode == 0, "serve() did not stop cleanly on SIGTERM"
+    with socket.socket() as s:  # nothing listens on the port any more: no orphaned server
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+    output = proc.stdout.read()  # returns only once every process holding the pipe is gone
+    assert f"http://127.0.0.1:{port}" in output and "ready" in output
+
+
+def test_ui_refuses_a_busy_port_and_a_server_uri(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(GpengineError, match="choose another --port"):
+            browse.serve("sqlite:///" + str(tmp_path / "m.db"), "127.0.0.1", port)
+    with pytest.raises(GpengineError, match="already a tracking server"):
+        browse.serve("http://127.0.0.1:5000")
+    cmd = browse.server_command("sqlite:////data/runs/mlflow.db", port=5001)
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "5001"
+    assert cmd[cmd.index("--default-artifact-root") + 1] == "file:///data/runs/artifacts"
+
+
+def test_tracker_writes_to_a_remote_mlflow_server(servers):
+    proc, remote, folder = servers["remote"]
+    try:
+        assert browse.wait_until_up(remote, proc, SERVER_TIMEOUT), "mlflow server did not come up"
+        start, gens, end, inds = synthetic_search(12, population=4, search_id="s-remote")
+        replay(MlflowTracker(remote, child_runs="all"), start, gens, end)
+
+        client = store.client(remote, create=False)
+        run = readback.find_search(client, "s-remote")
+        assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied through the server
+        for source in ("runs", "csv"):
+            rows = readback.load_individuals(client, run, source=source)
+            assert [(r["id"], r["parent_ids"], r["operator"], r["status"]) for r in rows] == [
+                (i.id, i.parent_ids, i.operator, i.status) for i in inds]
+        assert (folder / "served-artifacts").is_dir()
+        res = CliRunner().invoke(browse.show, ["s-remote", "--tracking-uri", remote])
+        assert res.exit_code == 0 and "s-remote" in res.output, res.output
+    finally:
+        kill_group(proc)
