@@ -214,3 +214,33 @@ def test_activation_plot(tmp_path):
     pset = get_set("arith")
     path = plot_activation(parse("x * sin(x) + exp(x)", pset), pset, tmp_path / "a.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("child_runs", ["all", "notable"])
+def test_real_symreg_search_is_rebuilt_from_mlflow_alone(uri, child_runs):
+    """End to end: the engine's own records equal what MLflow holds, read with a fresh client."""
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    cfg, opts = build_config(evaluator="symreg", overrides=["population=12", "generations=3", "tracking=false"],
+                             seed=11)
+    outcome = Search(cfg, opts, listeners=[MlflowTracker(uri, child_runs=child_runs)]).run()
+    assert len(outcome.individuals) >= 30
+
+    fresh = store.client(uri, create=False)  # nothing shared with the tracker
+    run = readback.find_search(fresh, outcome.search_id)
+    assert run.data.params["population"] == "12"
+    sources = ("runs", "csv") if child_runs == "all" else ("csv",)
+    for source in sources:
+        rows = {r["id"]: r for r in readback.load_individuals(fresh, run, source=source)}
+        assert sorted(rows) == [i.id for i in outcome.individuals], source
+        for ind in outcome.individuals:
+            r = rows[ind.id]
+            assert (r["parent_ids"], r["operator"], r["status"], r["generation"]) == (
+                ind.parent_ids, ind.operator, ind.status, ind.generation), (source, ind.id)
+            assert same_fitness(r["fitness"], ind.result.fitness), (source, ind.id)
+    stats = fresh.get_metric_history(run.info.run_id, "best")
+    assert [m.value for m in stats] == pytest.approx([s.best for s in outcome.history], nan_ok=True)
+    if child_runs == "notable":
+        logged = {int(r.data.tags["gp.id"]) for r in readback.child_runs(fresh, run)}
+        assert ancestors(outcome.individuals, outcome.best.id) <= logged < {i.id for i in outcome.individuals}
