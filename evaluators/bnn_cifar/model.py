@@ -1,0 +1,140 @@
+"""GAAF's binary ResNet-18 for CIFAR, with the evolved activation before every sign.
+
+Layout (GAAF, see shared/reference/GAAF.md): a full-precision stem (BatchNorm
+without affine on the input, 3x3 convolution, BatchNorm), four stages of two
+basic blocks (widths w, 2w, 4w, 8w; GAAF's w is 64), and a full-precision head
+(ReLU, 4x4 average pooling, linear). Every other convolution is binary, the
+1x1 downsampling shortcuts included, and each one reads
+
+    sign(clip(AF(x), -c, c))          sign(0) = +1
+
+where AF is the evolved expression with its own per-channel parameters in every
+layer. sign(clip(y)) has the sign of y, so the clip only shapes the backward
+pass: the straight-through estimator passes the gradient where |AF(x)| <= c and
+autograd multiplies it by AF'(x). Weights are the sign of latent real weights
+(gradient passed straight through); `clamp_latent_` keeps the latent weights
+in [-c, c] after each optimiser step. No scaling factors.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evaluators.torch_expr import ExprActivation
+from gpengine.expr import Expr
+from primitives.registry import PrimitiveSet
+
+
+def _sign(x: torch.Tensor) -> torch.Tensor:
+    """sign with sign(0) = +1: exactly +-1, never 0, so activations stay binary."""
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+
+class SignSTE(torch.autograd.Function):
+    """Forward sign(clip(y, -c, c)) = sign(y); backward: gradient where |y| <= c (Hardtanh's)."""
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor, clip: float) -> torch.Tensor:
+        ctx.save_for_backward(y.abs() <= clip)  # a bool mask: a quarter of the memory of y
+        return _sign(y)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None
+
+
+class WeightSign(torch.autograd.Function):
+    """Binary weights: forward sign (sign(0) = +1), backward straight through."""
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor) -> torch.Tensor:
+        return _sign(w)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad
+
+
+def binarize(y: torch.Tensor, clip: float) -> torch.Tensor:
+    return SignSTE.apply(y, clip)
+
+
+class BinaryConv2d(nn.Conv2d):
+    """AF, clip and sign on the input; sign of the latent weights; a plain convolution of +-1 values."""
+
+    def __init__(self, act: nn.Module, in_ch: int, out_ch: int, kernel: int, stride: int, clip: float) -> None:
+        super().__init__(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=False)
+        self.act = act
+        self.clip = float(clip)
+        with torch.no_grad():  # latent weights start inside [-c, c]
+            self.weight.clamp_(-self.clip, self.clip)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = binarize(self.act(x), self.clip)
+        w = WeightSign.apply(self.weight)
+        return F.conv2d(a, w, None, self.stride, self.padding)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, make_act, in_ch: int, out_ch: int, stride: int, clip: float) -> None:
+        super().__init__()
+        self.conv1 = BinaryConv2d(make_act(in_ch), in_ch, out_ch, 3, stride, clip)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.conv2 = BinaryConv2d(make_act(out_ch), out_ch, out_ch, 3, 1, clip)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_ch != out_ch:
+            self.shortcut = nn.Sequential(
+                BinaryConv2d(make_act(in_ch), in_ch, out_ch, 1, stride, clip), nn.BatchNorm2d(out_ch)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn1(self.conv1(x))
+        out = self.bn2(self.conv2(out))
+        return out + self.shortcut(x)
+
+
+class BinaryResNet18(nn.Module):
+    def __init__(self, expr: Expr, pset: PrimitiveSet, width: int = 64, clip: float = 1.3, classes: int = 10) -> None:
+        super().__init__()
+        self.clip = float(clip)
+
+        def make_act(channels: int) -> nn.Module:
+            return ExprActivation(expr, pset, channels)
+
+        self.stem = nn.Sequential(
+            nn.BatchNorm2d(3, affine=False),
+            nn.Conv2d(3, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+        )
+        blocks = []
+        in_ch = width
+        for stage, mult in enumerate((1, 2, 4, 8)):
+            out_ch = width * mult
+            for b in range(2):
+                stride = 2 if stage > 0 and b == 0 else 1
+                blocks.append(BasicBlock(make_act, in_ch, out_ch, stride, clip))
+                in_ch = out_ch
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(in_ch, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.blocks(self.stem(x))
+        out = F.avg_pool2d(F.relu(out), out.shape[-1])  # 4x4 on 32x32 inputs
+        return self.fc(out.flatten(1))
+
+    def binary_convs(self) -> list[BinaryConv2d]:
+        return [m for m in self.modules() if isinstance(m, BinaryConv2d)]
+
+    @torch.no_grad()
+    def clamp_latent_(self) -> None:
+        """Keep every latent binary weight in [-c, c] (after each optimiser step)."""
+        torch._foreach_clamp_min_([m.weight for m in self.binary_convs()], -self.clip)
+        torch._foreach_clamp_max_([m.weight for m in self.binary_convs()], self.clip)
+
+
+def n_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

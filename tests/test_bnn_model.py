@@ -1,0 +1,142 @@
+"""bnn-cifar model: the expression as a torch module, sign/STE, binary convolutions, the ResNet."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from evaluators.bnn_cifar.model import BinaryConv2d, BinaryResNet18, SignSTE, WeightSign, binarize, n_parameters
+from evaluators.torch_expr import ExprActivation
+from gpengine.expr_text import parse
+from gpengine.numeric import evaluate as np_evaluate
+from gpengine.numeric import param_sites
+from primitives import get_set
+
+PSET = get_set("gaaf")
+EXPRS = ["x", "sin(x) + x", "gate(x, x)", "blend(sin(x), x)", "scale(shift(x)) * lconst(x)", "x * 0.5 - 2.0",
+         "1.5", "param(0.25) * cos(x)", "max(atan(x), erf(x)) / (x + 3.0)"]
+
+
+@pytest.mark.parametrize("text", EXPRS)
+def test_expr_activation_matches_the_numpy_form(text):
+    expr = parse(text)
+    act = ExprActivation(expr, PSET, channels=3)
+    x = torch.linspace(-3, 3, 3 * 4 * 5, dtype=torch.float64).view(1, 3, 4, 5)
+    got = act.double()(x)
+    want = np_evaluate(expr, PSET, x.numpy())
+    assert got.shape == x.shape
+    np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-6, atol=1e-9)
+
+
+def test_parameters_are_per_channel_and_start_at_their_init():
+    expr = parse("blend(scale(x), shift(x)) + param(0.25)")
+    act = ExprActivation(expr, PSET, channels=5)
+    inits = [s.init for s in param_sites(expr, PSET)]
+    assert act.weight.shape == (4, 5)
+    assert act.weight[:, 0].tolist() == inits
+    assert torch.equal(act.weight, act.weight[:, :1].expand(4, 5))
+    assert ExprActivation(parse("sin(x)"), PSET, 5).weight is None
+
+
+def test_every_learnable_parameter_receives_a_gradient_per_channel():
+    act = ExprActivation(parse("blend(scale(sin(x)), x) + shift(x) * lconst(x) * param(0.5)"), PSET, channels=3)
+    x = torch.randn(2, 3, 4, 4)
+    act(x).pow(2).sum().backward()
+    g = act.weight.grad
+    assert g.shape == (5, 3) and torch.isfinite(g).all()
+    assert (g.abs() > 0).all(), g  # beta, s, b, s, the slot: every channel moves
+
+
+def test_constant_expression_broadcasts_to_the_input_shape_and_keeps_gradients():
+    act = ExprActivation(parse("lconst(x)"), PSET, channels=2)
+    x = torch.randn(3, 2, 4, 4)
+    y = act(x)
+    assert y.shape == x.shape and torch.all(y == 1.0)
+    y.sum().backward()
+    assert act.weight.grad.tolist() == [[48.0, 48.0]]
+    assert ExprActivation(parse("2.0"), PSET, 2)(x).shape == x.shape
+
+
+def test_two_dimensional_inputs_work_too():
+    act = ExprActivation(parse("scale(x)"), PSET, channels=4)
+    assert act(torch.ones(2, 4)).shape == (2, 4)
+
+
+def test_sign_of_zero_is_plus_one_and_outputs_are_exactly_plus_minus_one():
+    y = torch.tensor([-2.0, -1e-30, -0.0, 0.0, 1e-30, 3.0])
+    assert binarize(y, 1.3).tolist() == [-1.0, -1.0, 1.0, 1.0, 1.0, 1.0]
+    assert WeightSign.apply(torch.tensor([0.0, -0.5, 0.5])).tolist() == [1.0, -1.0, 1.0]
+    assert binarize(y.bfloat16(), 1.3).dtype == torch.bfloat16
+
+
+def test_ste_gradient_is_the_clip_mask():
+    y = torch.tensor([-2.0, -1.3, -0.5, 0.0, 0.5, 1.3, 1.31, 2.0], requires_grad=True)
+    SignSTE.apply(y, 1.3).backward(torch.arange(1.0, 9.0))
+    assert y.grad.tolist() == [0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0, 0.0]
+
+
+def test_ste_through_the_activation_multiplies_by_its_derivative():
+    # sign(clip(sin(x) + x)): gradient = [|sin(x) + x| <= 1.3] * (cos(x) + 1), by hand
+    act = ExprActivation(parse("sin(x) + x"), PSET, channels=1)
+    xs = [-1.0, -0.4, 0.0, 0.3, 0.6, 0.7, 2.0]
+    x = torch.tensor(xs, dtype=torch.float64).view(1, 1, 1, -1).requires_grad_()
+    binarize(act.double()(x), 1.3).sum().backward()
+    want = [(math.cos(v) + 1.0) if abs(math.sin(v) + v) <= 1.3 else 0.0 for v in xs]
+    assert want[0] == 0.0 and want[4] > 0 and want[5] == 0.0  # |sin(0.7)+0.7| = 1.344 > 1.3
+    np.testing.assert_allclose(x.grad.flatten().numpy(), want, rtol=1e-12)
+
+
+def test_binary_conv_sees_only_plus_minus_one():
+    conv = BinaryConv2d(ExprActivation(parse("x"), PSET, 2), 2, 3, 3, 1, clip=1.3)
+    seen = {}
+    conv.register_forward_pre_hook(lambda m, inp: seen.setdefault("x", inp[0]))
+    x = torch.randn(2, 2, 5, 5)
+    x[0, 0, 0, 0] = 0.0
+    out = conv(x)
+    a = torch.where(x >= 0, 1.0, -1.0)
+    w = torch.where(conv.weight >= 0, 1.0, -1.0)
+    torch.testing.assert_close(out, torch.nn.functional.conv2d(a, w, padding=1))
+    assert set(torch.unique(w).tolist()) <= {-1.0, 1.0}
+
+
+def test_binary_conv_latent_weight_gradient_passes_straight_through():
+    conv = BinaryConv2d(ExprActivation(parse("x"), PSET, 1), 1, 1, 1, 1, clip=1.3)
+    x = torch.full((1, 1, 2, 2), 0.5)
+    conv(x).sum().backward()
+    assert conv.weight.grad.item() == pytest.approx(4.0)  # d/dw of sum(sign(w) * 1) over 4 pixels, STE
+
+
+def test_resnet_layout_shapes_and_one_activation_per_binary_conv():
+    torch.manual_seed(0)
+    model = BinaryResNet18(parse("x"), PSET, width=4)
+    convs = model.binary_convs()
+    assert len(convs) == 16 + 3  # two per block, eight blocks, plus three downsampling shortcuts
+    assert len({id(c.act) for c in convs}) == 19  # every layer has its own activation and parameters
+    assert [c.in_channels for c in convs if c.kernel_size == (1, 1)] == [4, 8, 16]
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert not model.stem[0].affine and isinstance(model.stem[1], torch.nn.Conv2d)
+    assert n_parameters(model) == sum(p.numel() for p in model.parameters())
+
+
+def test_latent_weights_are_clamped_after_a_step():
+    torch.manual_seed(0)
+    model = BinaryResNet18(parse("x"), PSET, width=4, clip=0.125)
+    opt = torch.optim.SGD(model.parameters(), lr=10.0)
+    torch.nn.functional.cross_entropy(model(torch.randn(4, 3, 32, 32)), torch.arange(4)).backward()
+    opt.step()
+    assert max(c.weight.abs().max().item() for c in model.binary_convs()) > 0.125
+    model.clamp_latent_()
+    assert max(c.weight.abs().max().item() for c in model.binary_convs()) <= 0.125
+    assert model.stem[1].weight.abs().max().item() > 0.125  # the full-precision stem is not clamped
+
+
+def test_learnable_activation_parameters_in_the_model_receive_gradients():
+    torch.manual_seed(0)
+    model = BinaryResNet18(parse("blend(sin(x), x)"), PSET, width=4)
+    torch.nn.functional.cross_entropy(model(torch.randn(8, 3, 32, 32)), torch.arange(8)).backward()
+    grads = [c.act.weight.grad for c in model.binary_convs()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert sum(int((g != 0).any()) for g in grads) >= 15
