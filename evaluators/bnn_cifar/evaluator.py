@@ -1,0 +1,241 @@
+"""bnn-cifar: fitness of an activation = validation accuracy of a binary ResNet-18 using it.
+
+The plugin class the engine builds from ``--set`` options. Construction
+resolves the profile, checks that the data is there (downloading it if
+needed; a missing dataset is a `DataError`, the user's to fix) and loads
+nothing else. Each worker loads the images once per process and keeps them
+(a module-level cache), so later evaluations pay only for training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+import torch
+from attrs import validators as v
+
+from evaluators.bnn_cifar import profiles
+from evaluators.bnn_cifar.data import CifarData, cache_root, data_root, ensure_cifar10, load_cifar10
+from evaluators.bnn_cifar.model import BinaryResNet18, n_parameters
+from evaluators.bnn_cifar.train import Outcome, TrainConfig, train
+from gpengine.errors import ConfigError
+from gpengine.evaluator import ABORTED, FAILED, OK, DatasetInfo, Evaluator, Result
+from gpengine.expr import Expr
+
+_DATA: dict[tuple, CifarData] = {}  # per process: loaded once, reused by every evaluation
+_SWITCH = ("auto", "on", "off")
+
+
+def _switch(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value).lower()
+
+
+def _opt(validator) -> Any:
+    return attrs.field(default=None, validator=v.optional(validator))
+
+
+def _positive_int():
+    return [v.instance_of(int), v.ge(1)]
+
+
+class BnnCifar(Evaluator):
+    """Fitness = top-1 accuracy in percent (0-100) on a held-out validation split of CIFAR-10."""
+
+    description: ClassVar[str] = (
+        "binary ResNet-18 on CIFAR-10 with the expression before every sign; "
+        "fitness = validation top-1 accuracy in percent (0-100)"
+    )
+    primitive_set: ClassVar[str] = "gaaf"
+    fidelity_unit: ClassVar[str] = "epochs"
+    min_budget: ClassVar[float] = 0.25
+    version: ClassVar[str] = "1"
+
+    @attrs.define
+    class Options:
+        """Knobs left unset take the value of `profile` (see evaluators/bnn_cifar/profiles.py)."""
+
+        profile: str = attrs.field(default="auto", validator=v.in_(profiles.PROFILE_NAMES))
+        data_dir: str | None = _opt(v.instance_of(str))
+        width: int | None = _opt(_positive_int())
+        epochs: int | None = _opt(_positive_int())
+        train_size: int | None = _opt([v.instance_of(int), v.ge(0)])  # 0: every image not held out
+        val_size: int | None = _opt(_positive_int())
+        batch_size: int | None = _opt(_positive_int())
+        lr: float | None = _opt([v.instance_of((int, float)), v.gt(0)])
+        clip: float | None = _opt([v.instance_of((int, float)), v.gt(0)])
+        amp: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))  # bf16 autocast
+        channels_last: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))
+        device: str = attrs.field(default="auto", validator=v.in_(("auto", "cpu", "cuda")))
+        threads: int = attrs.field(default=0, validator=[v.instance_of(int), v.ge(0)])  # 0: torch's default
+        split: str = attrs.field(default="validation", validator=v.in_(("validation", "test")))
+        split_seed: int = attrs.field(default=0, validator=v.instance_of(int))
+        abort: Any = attrs.field(default="on", converter=_switch, validator=v.in_(("on", "off")))
+        download: Any = attrs.field(default="on", converter=_switch, validator=v.in_(("on", "off")))
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        o = self.options
+        if o.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("option device='cuda' but torch sees no CUDA device (use device='cpu' or 'auto')")
+        self.device = "cuda" if o.device == "cuda" or (o.device == "auto" and torch.cuda.is_available()) else "cpu"
+        on_gpu = self.device == "cuda"
+        self.profile = profiles.resolve_profile(o.profile, on_gpu)
+        self.settings = profiles.settings_from(self.profile, attrs.asdict(o))
+        self.amp = o.amp == "on" or (o.amp == "auto" and (on_gpu or _cpu_has_fast_bf16()))
+        self.channels_last = o.channels_last == "on" or (o.channels_last == "auto" and on_gpu)
+        self.folder = ensure_cifar10(data_root(o.data_dir), download=o.download == "on")
+
+    # -- data ----------------------------------------------------------------------------
+    def _data_key(self) -> tuple:
+        s = self.settings
+        return (str(self.folder), s["train_size"], s["val_size"], self.options.split, self.options.split_seed, self.device)
+
+    def data(self) -> CifarData:
+        key = self._data_key()
+        if key not in _DATA:
+            s = self.settings
+            loaded = load_cifar10(self.folder, s["train_size"], s["val_size"], self.options.split, self.options.split_seed)
+            _DATA[key] = loaded.to(torch.device(self.device))
+        return _DATA[key]
+
+    def dataset(self) -> DatasetInfo:
+        d = self.data()
+        return DatasetInfo(
+            name=f"CIFAR-10 ({d.eval_split} split)",
+            digest=d.digest,
+            source=str(self.folder),
+            n_train=len(d.train_y),
+            n_validation=len(d.eval_y),
+        )
+
+    def config_key(self) -> str:
+        """Keyed on the resolved settings, so 'auto' on a CPU and on a GPU never share a cache."""
+        blob = json.dumps(
+            {"base": super().config_key(), "settings": self.settings, "device": self.device, "amp": self.amp},
+            sort_keys=True,
+        )
+        return hashlib.blake2b(blob.encode(), digest_size=10).hexdigest()
+
+    # -- evaluation ----------------------------------------------------------------------
+    def train_config(self, epochs: int) -> TrainConfig:
+        s = self.settings
+        return TrainConfig(
+            epochs=epochs, batch_size=s["batch_size"], lr=float(s["lr"]), amp=self.amp,
+            channels_last=self.channels_last, device=self.device,
+        )
+
+    def epochs_for(self, budget: float) -> int:
+        """Epochs of a run at `budget` (a fraction of the profile's epochs, at least one)."""
+        return max(1, round(self.settings["epochs"] * budget))
+
+    def build_model(self, expr: Expr, seed: int) -> BinaryResNet18:
+        torch.manual_seed(seed)
+        model = BinaryResNet18(expr, self.pset, width=self.settings["width"], clip=float(self.settings["clip"]))
+        return model.to(self.device)
+
+    def evaluate(self, expr: Expr, *, budget: float = 1.0, seed: int = 0) -> Result:
+        t0 = time.perf_counter()
+        if not (budget > 0 and math.isfinite(budget)):
+            return Result.failed(f"budget must be positive, got {budget}")
+        threads = torch.get_num_threads()
+        if self.options.threads:
+            torch.set_num_threads(self.options.threads)
+        try:
+            return self._evaluate(expr, budget, seed, t0)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _evaluate(self, expr: Expr, budget: float, seed: int, t0: float) -> Result:
+        try:
+            model = self.build_model(expr, seed)
+        except Exception as exc:  # unknown primitive, malformed program: the candidate's fault
+            return Result.failed(f"cannot build the activation {expr}: {type(exc).__name__}: {exc}")
+        problem = _probe(model)
+        if problem:
+            return Result.failed(problem, cost=time.perf_counter() - t0)
+        data = self.data()
+        epochs = self.epochs_for(budget)
+        cfg = self.train_config(epochs)
+        try:
+            floor = self.abort_floor(epochs) if self.options.abort == "on" and epochs > 1 else None
+            outcome = train(model, data, cfg, seed, abort_floor=floor)
+        except Exception as exc:  # a candidate that breaks torch (shape, dtype, memory) must not stop the search
+            return Result.failed(f"training failed: {type(exc).__name__}: {exc}", cost=time.perf_counter() - t0)
+        return self._result(outcome, model, floor, time.perf_counter() - t0)
+
+    def _result(self, out: Outcome, model: BinaryResNet18, floor: float | None, cost: float) -> Result:
+        acc = out.curves.get("val_accuracy", [])
+        metrics = {
+            "epochs_run": out.epochs_run,
+            "wall_time": out.wall_time,
+            "images_per_second": out.images_per_second,
+            "n_parameters": n_parameters(model),
+        }
+        if acc:
+            best = max(range(len(acc)), key=acc.__getitem__)
+            metrics.update(
+                final_accuracy=acc[-1], best_accuracy=acc[best], best_epoch=best + 1,
+                final_loss=out.curves["train_loss"][-1], final_val_loss=out.curves["val_loss"][-1],
+            )
+        if floor is not None:
+            metrics["abort_floor"] = floor
+        if out.status == "failed":
+            return Result(math.nan, FAILED, out.message, metrics, out.curves, cost)
+        status = ABORTED if out.status == "aborted" else OK
+        return Result(out.final_accuracy, status, out.message, metrics, out.curves, cost)
+
+    # -- early abort ---------------------------------------------------------------------
+    def abort_floor(self, epochs: int) -> float:
+        """First-epoch accuracy of a constant activation under this configuration: measured once, cached on disk."""
+        key = hashlib.blake2b(
+            json.dumps([self.config_key(), epochs, self.data().digest, torch.__version__]).encode(), digest_size=10
+        ).hexdigest()
+        path = cache_root() / "bnn-cifar" / "floors" / f"{key}.json"
+        try:
+            return float(json.loads(path.read_text())["floor"])
+        except (OSError, ValueError, KeyError):
+            pass
+        out = train(self.build_model(Expr.constant(1.0), 0), self.data(), self.train_config(epochs), 0, stop_after=1)
+        floor = out.final_accuracy if out.status == "ok" else 10.0  # chance when even that fails
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"floor": floor, "epochs": epochs, "settings": self.settings}))
+        os.replace(tmp, path)  # atomic: concurrent workers may both measure, never half-write
+        return floor
+
+
+def _probe(model: BinaryResNet18) -> str:
+    """A reason to fail at once when the activation is NaN or infinite on a whole probe grid."""
+    act = model.binary_convs()[0].act
+    p = next(act.parameters(), None)
+    x = torch.linspace(-4, 4, 257, device=p.device if p is not None else "cpu").view(1, 1, -1, 1)
+    x = x.expand(1, act.channels, 257, 1)
+    with torch.no_grad():
+        y = act(x)
+    if not torch.isfinite(y).any():
+        return f"the activation {act.expr} is NaN or infinite everywhere on [-4, 4]"
+    return ""
+
+
+_FAST_BF16: bool | None = None
+
+
+def _cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AMX or AVX512-BF16); without it bf16 is slower than fp32."""
+    global _FAST_BF16
+    if _FAST_BF16 is None:
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            flags = ""
+        _FAST_BF16 = "amx_bf16" in flags or "avx512_bf16" in flags
+    return _FAST_BF16

@@ -1,0 +1,57 @@
+"""Fidelity profiles of bnn-cifar: named sets of training knobs.
+
+    smoke     seconds on a CPU, for tests: tiny network, 2,500 images, 2 epochs
+    quick     a CPU search: width 16, 10,000 stratified training images, 5,000
+              validation images, 4 epochs; about a minute per evaluation on 2 cores
+    standard  width 32, the whole training set less the validation split, 10 epochs
+    paper     GAAF's protocol: width 64, the whole training set (less the
+              validation split), 15 epochs, Adam 5e-3, batch 128
+    auto      quick on a CPU, standard on a GPU
+
+Every knob can be overridden with ``--set`` (an option left unset takes the
+profile's value). `train_size` None means every training image not held out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+PROFILE_NAMES = ("auto", "smoke", "quick", "standard", "paper")
+
+
+@attrs.frozen
+class Profile:
+    width: int
+    epochs: int
+    train_size: int | None
+    val_size: int
+    batch_size: int = 128
+    lr: float = 5e-3
+    clip: float = 1.3
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(width=8, epochs=2, train_size=2500, val_size=1000),
+    "quick": Profile(width=16, epochs=4, train_size=10_000, val_size=5000),
+    "standard": Profile(width=32, epochs=10, train_size=None, val_size=5000),
+    "paper": Profile(width=64, epochs=15, train_size=None, val_size=5000),
+}
+
+
+def resolve_profile(name: str, on_gpu: bool) -> str:
+    if name == "auto":
+        return "standard" if on_gpu else "quick"
+    return name
+
+
+def settings_from(profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The profile's knobs, with every override that is not None applied."""
+    values = attrs.asdict(PROFILES[profile])
+    for key in values:
+        if overrides.get(key) is not None:
+            values[key] = overrides[key]
+    if overrides.get("train_size") == 0:  # 0 asks for the whole training set explicitly
+        values["train_size"] = None
+    return values

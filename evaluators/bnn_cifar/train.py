@@ -1,0 +1,169 @@
+"""Training loop of one bnn-cifar evaluation: Adam, one-cycle cosine schedule, batched data.
+
+`train` returns a typed `Outcome` and never raises for a bad candidate:
+a NaN or exploding loss, or parameters that turn non-finite, end the run with
+status failed and a reason. The schedule spans exactly the epochs of this run,
+so a smaller budget anneals sooner rather than stopping a long schedule
+midway. With `abort_floor` set, a run whose validation accuracy after its first
+epoch is no better than that floor stops there with status aborted.
+
+Speed knobs (measured in tests/bench/, figures in BENCHMARKS.md): bf16
+autocast, channels-last memory format, torch threads. Determinism: the seed
+fixes the initial weights, the data order and the augmentation; on a CPU with
+the same thread count the same seed gives the same result.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import attrs
+import torch
+import torch.nn.functional as F
+
+from evaluators.bnn_cifar.data import Augment, CifarData
+from evaluators.bnn_cifar.model import BinaryResNet18
+
+LOSS_LIMIT = 1e3  # cross-entropy of 10 classes starts near 2.3; beyond this the run has diverged
+CHECK_EVERY = 20  # steps between loss checks (each check syncs a GPU)
+
+
+@attrs.frozen
+class TrainConfig:
+    epochs: int
+    batch_size: int = 128
+    lr: float = 5e-3
+    amp: bool = False
+    channels_last: bool = False
+    device: str = "cpu"
+    eval_batch_size: int = 1000
+
+
+@attrs.frozen
+class Outcome:
+    status: str  # "ok", "failed" or "aborted"
+    message: str
+    curves: dict[str, list[float]]
+    epochs_run: int
+    wall_time: float
+    images_per_second: float
+
+    @property
+    def final_accuracy(self) -> float:
+        acc = self.curves.get("val_accuracy", [])
+        return acc[-1] if acc else math.nan
+
+
+def _autocast(cfg: TrainConfig):
+    device_type = "cuda" if cfg.device.startswith("cuda") else "cpu"
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.amp)
+
+
+@torch.inference_mode()
+def evaluate_accuracy(model: BinaryResNet18, data: CifarData, aug: Augment, cfg: TrainConfig) -> tuple[float, float]:
+    """Top-1 accuracy in percent and mean cross-entropy on the scored split."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=data.eval_y.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=data.eval_y.device)
+    for i in range(0, len(data.eval_y), cfg.eval_batch_size):
+        x = aug.normalize(data.eval_x[i : i + cfg.eval_batch_size])
+        y = data.eval_y[i : i + cfg.eval_batch_size]
+        if cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(cfg):
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
+        correct += (logits.argmax(1) == y).sum()
+    n = len(data.eval_y)
+    return 100.0 * correct.item() / n, loss_sum.item() / n
+
+
+def _params_finite(model: torch.nn.Module) -> bool:
+    norms = torch._foreach_norm([p.detach() for p in model.parameters()])
+    return bool(torch.isfinite(torch.stack(norms)).all())
+
+
+def train(
+    model: BinaryResNet18,
+    data: CifarData,
+    cfg: TrainConfig,
+    seed: int,
+    abort_floor: float | None = None,
+    stop_after: int | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> Outcome:
+    """Train `model` for cfg.epochs (or only `stop_after` epochs of that schedule)."""
+    device = torch.device(cfg.device)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    aug = Augment(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    n = len(data.train_y)
+    steps_per_epoch = n // cfg.batch_size
+    if steps_per_epoch < 1:
+        return Outcome("failed", f"{n} training images is less than one batch of {cfg.batch_size}", {}, 0, 0.0, 0.0)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, anneal_strategy="cos"
+    )
+    curves: dict[str, list[float]] = {"val_accuracy": [], "val_loss": [], "train_loss": [], "lr": []}
+    t0 = time.perf_counter()
+    train_time = 0.0
+    images = 0
+    last_epoch = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
+
+    def done(status: str, message: str, epoch: int) -> Outcome:
+        ips = images / train_time if train_time > 0 else 0.0
+        return Outcome(status, message, curves, epoch, time.perf_counter() - t0, ips)
+
+    for epoch in range(1, last_epoch + 1):
+        model.train()
+        t_epoch = time.perf_counter()
+        order = torch.randperm(n, generator=gen).to(device)
+        loss_sum = torch.zeros((), device=device)
+        lr_sum = 0.0
+        for step in range(steps_per_epoch):
+            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            x = aug(data.train_x[idx], gen)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with _autocast(cfg):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), data.train_y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            lr_sum += opt.param_groups[0]["lr"]
+            opt.step()
+            sched.step()
+            model.clamp_latent_()
+            loss_sum += loss.detach()
+            if (step + 1) % CHECK_EVERY == 0 or step + 1 == steps_per_epoch:
+                value = loss.item()
+                if not math.isfinite(value) or value > LOSS_LIMIT:
+                    word = "NaN" if math.isnan(value) else ("infinite" if math.isinf(value) else "exploding")
+                    train_time += time.perf_counter() - t_epoch
+                    images += (step + 1) * cfg.batch_size
+                    return done("failed", f"{word} training loss ({value:.4g}) at epoch {epoch}, step {step + 1}", epoch - 1)
+        train_time += time.perf_counter() - t_epoch
+        images += steps_per_epoch * cfg.batch_size
+        if not _params_finite(model):
+            return done("failed", f"parameters became NaN or infinite in epoch {epoch}", epoch - 1)
+        acc, val_loss = evaluate_accuracy(model, data, aug, cfg)
+        curves["val_accuracy"].append(acc)
+        curves["val_loss"].append(val_loss)
+        curves["train_loss"].append(loss_sum.item() / steps_per_epoch)
+        curves["lr"].append(lr_sum / steps_per_epoch)
+        if on_epoch is not None:
+            on_epoch(epoch, {k: v[-1] for k, v in curves.items()})
+        if not math.isfinite(val_loss):
+            return done("failed", f"NaN or infinite validation loss after epoch {epoch}", epoch)
+        if abort_floor is not None and epoch == 1 and cfg.epochs > 1 and acc <= abort_floor:
+            return done(
+                "aborted",
+                f"aborted after epoch 1: {acc:.2f}% is no better than the degenerate floor {abort_floor:.2f}% "
+                "(a constant activation, same configuration)",
+                epoch,
+            )
+    return done("ok", "", last_epoch)

@@ -1,0 +1,177 @@
+"""bnn-cifar evaluator on tiny synthetic CIFAR: results, failures, budgets, abort, options."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+
+import pytest
+import torch
+
+from evaluators.bnn_cifar import BnnCifar
+from evaluators.bnn_cifar import evaluator as E
+from evaluators.bnn_cifar import train as T
+from gpengine.errors import ConfigError, DataError
+from gpengine.evaluator import ABORTED, FAILED, OK, DatasetInfo
+from gpengine.expr_text import parse
+from gpengine.plugins import load_evaluator_class
+from tests.bnn_fakes import write_fake_cifar
+
+TINY = dict(profile="smoke", width=4, epochs=2, train_size=192, val_size=100, batch_size=64, threads=1, abort="off")
+
+
+@pytest.fixture(scope="module")
+def fake_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cifar")
+    write_fake_cifar(root, per_batch=60, n_test=50)
+    return root
+
+
+@pytest.fixture
+def make(fake_root):
+    def _make(**overrides):
+        return BnnCifar(**{**TINY, "data_dir": str(fake_root), **overrides})
+
+    return _make
+
+
+def test_entry_point_loads_the_class():
+    cls = load_evaluator_class("bnn-cifar")
+    assert cls is BnnCifar
+    assert cls.primitive_set == "gaaf" and cls.fidelity_unit == "epochs" and "percent" in cls.description
+
+
+def test_identity_evaluation_returns_accuracy_metrics_and_curves(make):
+    ev = make()
+    r = ev.evaluate(parse("x"), budget=1.0, seed=0)
+    assert r.status == OK, r.message
+    assert 0.0 <= r.fitness <= 100.0 and r.fitness == r.metrics["final_accuracy"]
+    for key in ("final_accuracy", "best_accuracy", "best_epoch", "final_loss", "wall_time",
+                "images_per_second", "n_parameters", "epochs_run"):
+        assert key in r.metrics, key
+    assert r.metrics["epochs_run"] == 2 and r.metrics["images_per_second"] > 0
+    assert {"val_accuracy", "train_loss", "lr"} <= set(r.curves)
+    assert all(len(c) == 2 for c in r.curves.values())
+    assert r.metrics["best_accuracy"] == max(r.curves["val_accuracy"])
+    assert r.cost > 0
+
+
+def test_same_seed_same_result_different_seed_differs(make):
+    ev = make(epochs=1)
+    a = ev.evaluate(parse("sin(x) + x"), seed=5)
+    b = ev.evaluate(parse("sin(x) + x"), seed=5)
+    c = ev.evaluate(parse("sin(x) + x"), seed=6)
+    assert a.fitness == b.fitness and a.curves["train_loss"] == b.curves["train_loss"]
+    assert c.curves["train_loss"] != a.curves["train_loss"]
+
+
+def test_budget_scales_the_epochs_and_the_schedule(make):
+    ev = make(epochs=4)
+    assert [ev.epochs_for(b) for b in (0.1, 0.25, 0.5, 1.0)] == [1, 1, 2, 4]
+    r = ev.evaluate(parse("x"), budget=0.5, seed=0)
+    assert r.metrics["epochs_run"] == 2 and len(r.curves["val_accuracy"]) == 2
+    assert r.curves["lr"][-1] < r.curves["lr"][0] or r.curves["lr"][0] < 5e-3  # annealed within 2 epochs
+    assert ev.evaluate(parse("x"), budget=0.0).status == FAILED
+
+
+def test_an_expression_that_is_nan_everywhere_fails_without_raising(make):
+    r = make().evaluate(parse("(1e30 * 1e30 - 1e30 * 1e30) * x"), seed=0)
+    assert r.status == FAILED and not r.ok and math.isnan(r.fitness)
+    assert "NaN or infinite" in r.message
+
+
+def test_an_unknown_primitive_fails_without_raising(make):
+    r = make().evaluate(parse("nosuchop(x)"), seed=0)
+    assert r.status == FAILED and "nosuchop" in r.message
+
+
+def test_exploding_loss_ends_with_a_failed_result(make, monkeypatch):
+    monkeypatch.setattr(T, "LOSS_LIMIT", 0.0)
+    r = make().evaluate(parse("x"), seed=0)
+    assert r.status == FAILED and "exploding training loss" in r.message
+
+
+def test_nan_loss_ends_with_a_failed_result(make, monkeypatch):
+    real = torch.nn.functional.cross_entropy
+    monkeypatch.setattr(T.F, "cross_entropy", lambda *a, **k: real(*a, **k) * math.nan)
+    r = make().evaluate(parse("x"), seed=0)
+    assert r.status == FAILED and "NaN training loss" in r.message
+
+
+def test_a_torch_error_during_training_is_a_failed_result(make, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(E, "train", broken)
+    r = make().evaluate(parse("x"), seed=0)
+    assert r.status == FAILED and "boom" in r.message
+
+
+def test_abort_after_the_first_epoch_below_the_floor(make, monkeypatch):
+    ev = make(abort="on", epochs=3)
+    monkeypatch.setattr(BnnCifar, "abort_floor", lambda self, epochs: 100.0)
+    r = ev.evaluate(parse("x"), seed=0)
+    assert r.status == ABORTED and r.ok and r.metrics["epochs_run"] == 1
+    assert "degenerate floor" in r.message and r.metrics["abort_floor"] == 100.0
+    monkeypatch.setattr(BnnCifar, "abort_floor", lambda self, epochs: -1.0)
+    assert ev.evaluate(parse("x"), seed=0).status == OK
+
+
+def test_abort_floor_is_measured_once_with_a_constant_and_cached_on_disk(make, monkeypatch, tmp_path):
+    monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache"))
+    ev = make(abort="on", epochs=3)
+    calls = []
+    real = E.train
+
+    def counting(model, data, cfg, seed, **kw):
+        calls.append((str(model.binary_convs()[0].act.expr), kw.get("stop_after")))
+        return real(model, data, cfg, seed, **kw)
+
+    monkeypatch.setattr(E, "train", counting)
+    floor = ev.abort_floor(3)
+    assert calls == [("1.0", 1)] and 0.0 <= floor <= 100.0
+    assert ev.abort_floor(3) == floor and len(calls) == 1  # cached
+    files = list((tmp_path / "cache" / "bnn-cifar" / "floors").glob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["floor"] == floor
+    assert make(abort="on", epochs=3, width=5).abort_floor(3) is not None and len(calls) == 2  # new config
+
+
+def test_test_split_only_on_request(make):
+    assert make().dataset().name == "CIFAR-10 (validation split)"
+    info = make(split="test").dataset()
+    assert isinstance(info, DatasetInfo) and info.name == "CIFAR-10 (test split)" and info.n_validation == 50
+    assert info.digest != make().dataset().digest and info.n_train == 192
+
+
+def test_profiles_and_overrides_resolve(make):
+    ev = make(profile="quick", width=None, epochs=None, train_size=None, val_size=None, batch_size=None)
+    assert ev.profile == "quick"
+    assert (ev.settings["width"], ev.settings["epochs"], ev.settings["train_size"], ev.settings["val_size"]) == (
+        16, 4, 10_000, 5000)
+    assert make(profile="auto").profile in ("quick", "standard")
+    paper = make(profile="paper", width=None, epochs=None, train_size=None, lr=None, batch_size=None)
+    assert (paper.settings["width"], paper.settings["epochs"], paper.settings["lr"], paper.settings["batch_size"]) == (
+        64, 15, 5e-3, 128)
+    assert make(train_size=0).settings["train_size"] is None
+    assert make(width=8).config_key() != make(width=4).config_key()
+
+
+@pytest.mark.parametrize("bad", [dict(profile="huge"), dict(width=0), dict(lr=-1.0), dict(device="tpu"),
+                                 dict(split="train"), dict(amp="maybe"), dict(bogus=1)])
+def test_bad_options_are_config_errors(make, bad):
+    with pytest.raises(ConfigError):
+        make(**bad)
+
+
+def test_missing_data_is_a_data_error_at_construction(tmp_path):
+    with pytest.raises(DataError, match="CIFAR-10 not found"):
+        BnnCifar(**{**TINY, "data_dir": str(tmp_path / "empty"), "download": "off"})
+
+
+def test_evaluator_pickles_without_its_data(make):
+    ev = make()
+    ev.data()
+    blob = pickle.dumps(ev)
+    assert len(blob) < 20_000
+    assert pickle.loads(blob).evaluate(parse("x"), budget=0.5, seed=1).status == OK
