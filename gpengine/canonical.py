@@ -27,18 +27,24 @@ apart (the sign of an infinity at that one point).
 
 The rules depend only on a node and its already-canonical children, so the
 result is a fixed point: canonicalising twice changes nothing.
+
+A search canonicalises every proposal (and the fingerprint does it again), and
+crossover keeps proposing trees it has seen, so canonical forms are memoised
+per primitive set, by tree. A tree holding a ``-0.0`` bypasses the memo, since
+``-0.0 == 0.0`` would let it share an entry with a tree that prints differently.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from typing import Callable
+import math
+from typing import Callable, Sequence
 
 import numpy as np
 
-from gpengine.expr import CONST, OP, Expr, Node
-from gpengine.expr_text import to_text
+from gpengine.expr import CONST, OP, PARAM, VAR, Expr, Node
+from gpengine.expr_text import ATOM_PREC, BINARY_INFIX, NEG_PREC, PARAM_NAME, VAR_NAME, _const_text, to_text
 from primitives.registry import Primitive, PrimitiveSet
 
 Nodes = tuple[Node, ...]
@@ -107,20 +113,21 @@ def _fold(prim: Primitive, kids: list[Nodes]) -> Nodes | None:
     return (Node.const(float(out.reshape(-1)[0])),)
 
 
-def _identity(pset: PrimitiveSet, name: str, kids: list[Nodes]) -> Nodes | None:
+def _identity(pset: PrimitiveSet, name: str, kids: list[Sub]) -> Sub | None:
     """The simplified subtree if an exact identity applies, else None."""
     if len(kids) == 1:
         (a,) = kids
         if name == "ident" and _rule(pset, name, "ident"):
             return a
         if name == "zero" and _rule(pset, name, "zero"):
-            return (Node.const(0.0),)
-        if name == "neg" and a[0].kind == OP and a[0].name == "neg" and _rule(pset, name, "neg"):
-            return a[1:]
+            return _leaf(Node.const(0.0))
+        head = a[0][0]
+        if name == "neg" and head.kind == OP and head.name == "neg" and _rule(pset, name, "neg"):
+            return a[3][0]
         return None
     if len(kids) == 2:
         a, b = kids
-        va, vb = _const_value(a), _const_value(b)
+        va, vb = _const_value(a[0]), _const_value(b[0])
         if name == "add":
             if vb == 0.0 and _rule(pset, name, "add_right"):
                 return a
@@ -137,36 +144,123 @@ def _identity(pset: PrimitiveSet, name: str, kids: list[Nodes]) -> Nodes | None:
     return None
 
 
-def _simplify(pset: PrimitiveSet, op: Node, kids: list[Nodes]) -> Nodes:
+# -- canonical subtrees with their text ------------------------------------------------------
+#
+# Commutative arguments are sorted by their canonical text. Printing each argument
+# again at every level cost more than all the rest of canonicalisation, so every
+# canonical subtree carries its text, built bottom-up by the rules of
+# `gpengine.expr_text._fmt` (same precedences and parentheses):
+# Sub = (nodes, text, precedence, child Subs).
+
+Sub = tuple
+
+
+def _format(node: Node, kids: Sequence[Sub]) -> tuple[str, int]:
+    """Text and precedence of `node` over children already printed (one level of `_fmt`)."""
+    kind = node.kind
+    if kind == VAR:
+        return VAR_NAME, ATOM_PREC
+    if kind == CONST:
+        v = node.value
+        return _const_text(v), (NEG_PREC if v < 0 or str(v).startswith("-") else ATOM_PREC)
+    if kind == PARAM:
+        return f"{PARAM_NAME}({_const_text(node.value)})", ATOM_PREC
+    name = node.name
+    if name == "neg" and node.arity == 1:
+        (k,) = kids
+        text = k[1]
+        if k[2] < NEG_PREC or k[0][0].kind == CONST:
+            text = f"({text})"
+        return f"-{text}", NEG_PREC
+    if node.arity == 2 and name in BINARY_INFIX:
+        sym, prec = BINARY_INFIX[name]
+        (lt, lp), (rt, rp) = (kids[0][1], kids[0][2]), (kids[1][1], kids[1][2])
+        if sym == "**":  # right-associative, binds tighter than unary minus
+            if lp <= prec:
+                lt = f"({lt})"
+            if rp < prec:
+                rt = f"({rt})"
+        else:
+            if lp < prec:
+                lt = f"({lt})"
+            if rp <= prec:
+                rt = f"({rt})"
+        return f"{lt} {sym} {rt}", prec
+    return f"{name}({', '.join(k[1] for k in kids)})", ATOM_PREC
+
+
+def _leaf(node: Node) -> Sub:
+    text, prec = _format(node, ())
+    return ((node,), text, prec, ())
+
+
+def _simplify(pset: PrimitiveSet, op: Node, kids: list[Sub]) -> Sub:
     """One operator node over canonical children -> its canonical subtree."""
     prim = pset[op.name]
-    if prim.commutative and len(kids) == 2:
+    if prim.commutative and len(kids) == 2 and kids[1][1] < kids[0][1]:
         # sort first: folding must see one argument order, since np.maximum(0.0, -0.0)
         # and np.maximum(-0.0, 0.0) differ in the sign of the zero they return
-        kids = sorted(kids, key=lambda k: to_text(Expr(k)))
-    folded = _fold(prim, kids)
+        kids = [kids[1], kids[0]]
+    folded = _fold(prim, [k[0] for k in kids])
     if folded is not None:
-        return folded
+        return _leaf(folded[0])
     simpler = _identity(pset, op.name, kids)
     if simpler is not None:
         return simpler
-    out: list[Node] = [op]
+    nodes: tuple[Node, ...] = (op,)
     for k in kids:
-        out.extend(k)
-    return tuple(out)
+        nodes += k[0]
+    text, prec = _format(op, kids)
+    return (nodes, text, prec, tuple(kids))
+
+
+# -- memo --------------------------------------------------------------------------------------
+
+#: trees kept per primitive set before the memo is emptied (bounds memory in long searches)
+MEMO_LIMIT = 100_000
+_MEMO_SETS = 8  # primitive sets with a memo at once
+_MEMOS: dict[int, tuple[PrimitiveSet, dict[Expr, Expr]]] = {}
+
+
+def _memo(pset: PrimitiveSet) -> dict[Expr, Expr]:
+    """Canonical trees by tree for `pset` (the set is held, so its id stays unique)."""
+    entry = _MEMOS.get(id(pset))
+    if entry is None:
+        if len(_MEMOS) >= _MEMO_SETS:
+            _MEMOS.clear()
+        entry = _MEMOS[id(pset)] = (pset, {})
+    if len(entry[1]) >= MEMO_LIMIT:
+        entry[1].clear()
+    return entry[1]
+
+
+def _has_negative_zero(nodes: Nodes) -> bool:
+    """Whether a node holds -0.0 (equal to 0.0, so it would share a memo entry, but prints apart)."""
+    return any(n.value == 0.0 and math.copysign(1.0, n.value) < 0.0 for n in nodes)
 
 
 def canonicalize(expr: Expr, pset: PrimitiveSet) -> Expr:
     """The canonical form of `expr` over `pset` (same values; idempotent)."""
-    stack: list[Nodes] = []
+    memo = _memo(pset)
+    cacheable = not _has_negative_zero(expr.nodes)
+    if cacheable:
+        hit = memo.get(expr)
+        if hit is not None:
+            return hit
+    stack: list[Sub] = []
     for node in reversed(expr.nodes):
         if node.kind != OP:
-            stack.append((node,))
+            stack.append(_leaf(node))
             continue
         kids = [stack.pop() for _ in range(node.arity)]
         stack.append(_simplify(pset, node, kids))
-    (nodes,) = stack
-    return expr if nodes == expr.nodes else Expr(nodes)
+    nodes = stack[0][0]
+    canon = expr if nodes == expr.nodes else Expr(nodes)
+    if cacheable:
+        memo[expr] = canon
+        if canon is not expr and not _has_negative_zero(canon.nodes):
+            memo[canon] = canon  # a fixed point: the fingerprint canonicalises it again
+    return canon
 
 
 def canonical_text(expr: Expr, pset: PrimitiveSet) -> str:

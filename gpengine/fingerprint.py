@@ -30,7 +30,7 @@ import hashlib
 
 import numpy as np
 
-from gpengine.canonical import canonicalize
+from gpengine.canonical import _has_negative_zero, canonicalize
 from gpengine.expr import Expr
 from gpengine.numeric import evaluate, param_sites
 from primitives.registry import PrimitiveSet
@@ -81,6 +81,23 @@ def behaviour(expr: Expr, pset: PrimitiveSet) -> tuple[np.ndarray, np.ndarray]:
     return values_and_derivatives(canon, pset, GRID, params)
 
 
+def _quantise_arrays(a: np.ndarray, floor: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mantissa, exponent) int64 codes of `a` rounded to `MANTISSA_BITS` bits; see `_quantise`."""
+    with np.errstate(invalid="ignore"):
+        a = np.where(np.abs(a) < floor, 0.0, a)
+    finite = np.isfinite(a)
+    all_finite = bool(finite.all())
+    mant, expo = np.frexp(a if all_finite else np.where(finite, a, 0.0))
+    q = np.rint(mant * float(2**MANTISSA_BITS))  # exact: scaling by a power of two, then integer rounding
+    carry = np.abs(q) == float(2**MANTISSA_BITS)  # rounded up to the next binade
+    q = np.where(carry, q / 2.0, q).astype(np.int64)
+    expo = expo.astype(np.int64) + carry
+    if not all_finite:  # the usual case skips these passes
+        q = np.where(np.isnan(a), 0, np.where(np.isposinf(a), 1, np.where(np.isneginf(a), -1, q)))
+        expo = np.where(finite, expo, _SENTINEL_EXPONENT)
+    return q, expo
+
+
 def _quantise(a: np.ndarray, floor: float) -> bytes:
     """Binary rounding: mantissa to `MANTISSA_BITS` bits, exact and vectorised.
 
@@ -88,24 +105,64 @@ def _quantise(a: np.ndarray, floor: float) -> bytes:
     Little-endian int64 pairs (mantissa, exponent), so the bytes are the same
     on every platform.
     """
-    with np.errstate(invalid="ignore"):
-        a = np.where(np.abs(a) < floor, 0.0, a)
-    finite = np.isfinite(a)
-    mant, expo = np.frexp(np.where(finite, a, 0.0))
-    full = float(2**MANTISSA_BITS)
-    q = np.rint(mant * full)  # exact: scaling by a power of two, then integer rounding
-    carry = np.abs(q) == full  # rounded up to the next binade
-    q = np.where(carry, q / 2.0, q).astype(np.int64)
-    expo = expo.astype(np.int64) + carry
-    q = np.where(np.isnan(a), 0, np.where(np.isposinf(a), 1, np.where(np.isneginf(a), -1, q)))
-    expo = np.where(finite, expo, _SENTINEL_EXPONENT)
-    return np.stack([q, expo]).astype("<i8").tobytes()
+    return np.stack(_quantise_arrays(a, floor)).astype("<i8").tobytes()
+
+
+# The probe points of `fingerprint`, stacked as `values_and_derivatives` stacks them,
+# and the per-element floors of values and derivatives: built once, not per call.
+_GRID_ABOVE, _GRID_BELOW = GRID + STEP, GRID - STEP
+_GRID_STACKED = np.concatenate([GRID, _GRID_ABOVE, _GRID_BELOW])
+_GRID_SPAN = _GRID_ABOVE - _GRID_BELOW
+_FLOORS = np.concatenate([np.full(len(GRID), VALUE_FLOOR), np.full(len(GRID), DERIVATIVE_FLOOR)])
+for _a in (_GRID_STACKED, _GRID_SPAN, _FLOORS):
+    _a.setflags(write=False)
+
+
+def _digest(canon: Expr, pset: PrimitiveSet) -> str:
+    """The bytes of `_quantise(values, VALUE_FLOOR) + _quantise(derivs, DERIVATIVE_FLOOR)`, hashed.
+
+    One numpy pass over values and derivatives together instead of two.
+    """
+    params = probe_params(len(param_sites(canon, pset)))
+    out = evaluate(canon, pset, _GRID_STACKED, params)
+    n = len(GRID)
+    with np.errstate(all="ignore"):
+        deriv = (out[n : 2 * n] - out[2 * n :]) / _GRID_SPAN
+    q, expo = _quantise_arrays(np.concatenate([out[:n], deriv]), _FLOORS)
+    codes = np.stack([q[:n], expo[:n], q[n:], expo[n:]]).astype("<i8")
+    return hashlib.blake2b(codes.tobytes(), digest_size=16).hexdigest()
+
+
+#: digests kept per primitive set before the memo is emptied
+MEMO_LIMIT = 100_000
+_MEMO_SETS = 8
+_MEMOS: dict[int, tuple[PrimitiveSet, dict[Expr, str]]] = {}
+
+
+def _memo(pset: PrimitiveSet) -> dict[Expr, str]:
+    """Digests by canonical tree for `pset` (the set is held, so its id stays unique)."""
+    entry = _MEMOS.get(id(pset))
+    if entry is None:
+        if len(_MEMOS) >= _MEMO_SETS:
+            _MEMOS.clear()
+        entry = _MEMOS[id(pset)] = (pset, {})
+    if len(entry[1]) >= MEMO_LIMIT:
+        entry[1].clear()
+    return entry[1]
 
 
 def fingerprint(expr: Expr, pset: PrimitiveSet) -> str:
-    """Hex digest of the rounded behaviour: equal for functionally identical expressions."""
-    values, derivs = behaviour(expr, pset)
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(_quantise(values, VALUE_FLOOR))
-    digest.update(_quantise(derivs, DERIVATIVE_FLOOR))
-    return digest.hexdigest()
+    """Hex digest of the rounded behaviour: equal for functionally identical expressions.
+
+    Memoised by canonical tree (a search proposes the same trees again and
+    again); trees with a `-0.0` constant are not memoised, as `-0.0 == 0.0`.
+    """
+    canon = canonicalize(expr, pset)
+    memo = _memo(pset)
+    cacheable = not _has_negative_zero(canon.nodes)
+    if cacheable and (hit := memo.get(canon)) is not None:
+        return hit
+    out = _digest(canon, pset)
+    if cacheable:
+        memo[canon] = out
+    return out
