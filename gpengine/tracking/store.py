@@ -99,7 +99,28 @@ def prepare(uri: str) -> str:
             )
     if db.exists() and not os.access(db, os.R_OK | os.W_OK):
         raise GpengineError(f"tracking database {db} is not writable; fix its permissions or pass --tracking-uri")
+    if not db.exists():
+        _create_wal_database(db)
     return uri
+
+
+def _create_wal_database(db: Path) -> None:
+    """Create an empty SQLite file in write-ahead-log mode (MLflow adds its tables to it).
+
+    WAL mode is a property of the file, so it is set once, here. It cuts the
+    cost of each MLflow write by about half (fewer fsyncs per commit) and lets
+    `gpengine ui` read while a search writes, without "database is locked".
+    """
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(str(db))
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise GpengineError(f"cannot create tracking database {db}: {exc}") from None
 
 
 def client(uri: str | None = None, create: bool = True):
