@@ -77,8 +77,11 @@ class MlflowTracker:
     `tracking_uri`: explicit store (default: MLFLOW_TRACKING_URI, else
     ``runs/mlflow.db``). `child_runs`: "all", "notable", or "auto" (notable
     when the search may create more than `notable_threshold` individuals,
-    judged from the config, else counted as they arrive). `evaluator_plot`:
-    optional callable(individual) -> PNG path or None, logged on child runs.
+    judged from the config, else counted as they arrive; or as soon as more
+    than `max_backlog` child runs wait to be written, i.e. individuals come
+    faster than the store takes them, as with very cheap evaluators).
+    `evaluator_plot`: optional callable(individual) -> PNG path or None,
+    logged on child runs.
     """
 
     def __init__(
@@ -87,12 +90,14 @@ class MlflowTracker:
         child_runs: str = "auto",
         notable_threshold: int = 2000,
         evaluator_plot: Callable[[Any], Any] | None = None,
+        max_backlog: int = 100,
     ):
         if child_runs not in CHILD_RUN_MODES:
             raise ConfigError(f"unknown child_runs mode {child_runs!r} (allowed: {', '.join(CHILD_RUN_MODES)})")
         self.tracking_uri = store.resolve_uri(tracking_uri)
         self.child_runs = child_runs
         self.notable_threshold = int(notable_threshold)
+        self.max_backlog = int(max_backlog)
         self.evaluator_plot = evaluator_plot
         self.client: Any = None
         self.experiment_id = ""
@@ -128,9 +133,11 @@ class MlflowTracker:
         ind = event.individual
         self.rows[ind.id] = lineage.row_of(ind)
         self.individuals[ind.id] = ind
-        if self.mode == "all" and self.child_runs == "auto" and len(self.rows) > self.notable_threshold:
-            self.mode = "notable"  # counted past the threshold: stop creating runs for everyone
-            self._writer.submit(self.client.set_tag, self.run_id, "gp.child_runs", "notable", what="set_tag")
+        if self.mode == "all" and self.child_runs == "auto":
+            if len(self.rows) > self.notable_threshold:
+                self._switch_to_notable(f"more than {self.notable_threshold} individuals")
+            elif self._writer.pending > self.max_backlog:
+                self._switch_to_notable(f"more than {self.max_backlog} child runs waiting to be written")
         if self.mode == "all":
             self._queue_child(ind)
         else:
@@ -252,6 +259,13 @@ class MlflowTracker:
                 self._queued.add(row["id"])
         history = self.client.get_metric_history(self.run_id, "best")
         self._last_step = max((m.step for m in history), default=-1)
+
+    def _switch_to_notable(self, why: str) -> None:
+        """Stop creating a run for everyone (those already queued are still written)."""
+        self.mode = "notable"
+        tags = {"gp.child_runs": "notable", "gp.child_runs_reason": why}
+        for k, v in tags.items():
+            self._writer.submit(self.client.set_tag, self.run_id, k, v, what="set_tag")
 
     def _initial_mode(self, config: Mapping[str, Any]) -> str:
         if self.child_runs != "auto":
