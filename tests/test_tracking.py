@@ -244,3 +244,26 @@ def test_real_symreg_search_is_rebuilt_from_mlflow_alone(uri, child_runs):
     if child_runs == "notable":
         logged = {int(r.data.tags["gp.id"]) for r in readback.child_runs(fresh, run)}
         assert ancestors(outcome.individuals, outcome.best.id) <= logged < {i.id for i in outcome.individuals}
+
+
+def test_auto_mode_switches_when_the_store_falls_behind(uri, client):
+    import threading
+
+    start, gens, end, inds = synthetic_search(30, search_id="s-backlog")
+    tracker = MlflowTracker(uri, child_runs="auto", max_backlog=1)
+    tracker.on_search_start(start)
+    gate = threading.Event()
+    tracker._writer.submit(gate.wait)  # the store is "slow": nothing is written until the gate opens
+    for events, gen_end in gens:
+        for e in events:
+            tracker.on_individual(e)
+            if e.individual.id == 1:
+                assert tracker.mode == "notable"
+                gate.set()
+        tracker.on_generation(gen_end)
+    tracker.on_search_end(end)
+    run = readback.find_search(client, "s-backlog")
+    assert run.data.tags["gp.child_runs"] == "notable" and "waiting" in run.data.tags["gp.child_runs_reason"]
+    logged = {int(r.data.tags["gp.id"]) for r in readback.child_runs(client, run)}
+    assert 0 in logged and ancestors(inds, end.best.id) <= logged and len(logged) < 30
+    assert len(readback.load_individuals(client, run)) == 30
