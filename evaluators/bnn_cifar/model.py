@@ -29,11 +29,12 @@ from primitives.registry import PrimitiveSet
 
 def _sign(x: torch.Tensor) -> torch.Tensor:
     """sign with sign(0) = +1: exactly +-1, never 0, so activations stay binary."""
-    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+    one = torch.ones((), dtype=x.dtype, device=x.device)
+    return torch.where(x >= 0, one, -one)
 
 
 class SignSTE(torch.autograd.Function):
-    """Forward sign(clip(y, -c, c)) = sign(y); backward: gradient where |y| <= c (Hardtanh's)."""
+    """Forward sign(clip(y, -c, c)) = sign(y); backward: gradient where |y| <= c (Hardtanh's, edges included)."""
 
     @staticmethod
     def forward(ctx, y: torch.Tensor, clip: float) -> torch.Tensor:

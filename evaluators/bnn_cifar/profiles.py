@@ -1,6 +1,6 @@
 """Fidelity profiles of bnn-cifar: named sets of training knobs.
 
-    smoke     seconds on a CPU, for tests: tiny network, 2,500 images, 2 epochs
+    smoke     seconds on a CPU, for tests: width 8, 2,000 images, 2 epochs of batch 64
     quick     a CPU search: width 16, 10,000 stratified training images, 5,000
               validation images, 4 epochs; about a minute per evaluation on 2 cores
     standard  width 32, the whole training set less the validation split, 10 epochs
@@ -33,7 +33,7 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile(width=8, epochs=2, train_size=2500, val_size=1000),
+    "smoke": Profile(width=8, epochs=2, train_size=2000, val_size=1000, batch_size=64),
     "quick": Profile(width=16, epochs=4, train_size=10_000, val_size=5000),
     "standard": Profile(width=32, epochs=10, train_size=None, val_size=5000),
     "paper": Profile(width=64, epochs=15, train_size=None, val_size=5000),
