@@ -150,18 +150,32 @@ def test_auto_mode_decides_from_config_or_by_counting(uri, client):
     assert len(readback.load_individuals(client, run)) == 30
 
 
-def test_resume_with_same_search_id_creates_no_duplicates(uri, client):
-    start, gens, end, inds = synthetic_search(30, search_id="s-resume")
+@pytest.mark.parametrize("style", ["everything", "journal"])
+def test_resume_with_same_search_id_creates_no_duplicates(uri, client, style):
+    sid = f"s-resume-{style}"
+    start, gens, end, inds = synthetic_search(30, search_id=sid)
     first = MlflowTracker(uri, child_runs="all")
     replay(first, start, gens, end, upto=2)  # "crash" after two generations
     first._writer.flush()
     first._writer.close()
 
     second = MlflowTracker(uri, child_runs="all")
-    replay(second, attrs.evolve(start, resumed=True), gens, end)  # the loop re-emits everyone
+    if style == "everything":  # a loop that re-emits every event
+        replay(second, attrs.evolve(start, resumed=True), gens, end)
+    else:  # as gpengine.search does: journaled individuals replayed, then the loop goes on
+        second.on_search_start(attrs.evolve(start, resumed=True))
+        for events, _ in gens[:2]:
+            for e in events:
+                second.on_individual(e)
+        for events, gen_end in gens[2:]:
+            for e in events:
+                second.on_individual(e)
+            second.on_generation(gen_end)
+        second.on_search_end(end)
+    assert [s["generation"] if isinstance(s, dict) else s.generation for s in second.stats] == [0, 1, 2, 3]
 
-    runs = client.search_runs([readback.find_search(client, "s-resume").info.experiment_id],
-                              "tags.`gp.search_id` = 's-resume' and tags.`gp.kind` = 'search'")
+    runs = client.search_runs([readback.find_search(client, sid).info.experiment_id],
+                              f"tags.`gp.search_id` = '{sid}' and tags.`gp.kind` = 'search'")
     assert len(runs) == 1
     run = runs[0]
     ids = [int(r.data.tags["gp.id"]) for r in readback.child_runs(client, run)]

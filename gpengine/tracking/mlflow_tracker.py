@@ -146,9 +146,9 @@ class MlflowTracker:
 
     def on_generation(self, event: GenerationEnded) -> None:
         s = event.stats
-        self.stats.append(s)
         if s.generation <= self._last_step:
             return  # already logged before a resume
+        self.stats.append(s)
         self._last_step = s.generation
         ts = _now()
         from mlflow.entities import Metric
@@ -257,8 +257,8 @@ class MlflowTracker:
             if row.get("run_id"):
                 self.child_run_ids[row["id"]] = row["run_id"]
                 self._queued.add(row["id"])
-        history = self.client.get_metric_history(self.run_id, "best")
-        self._last_step = max((m.step for m in history), default=-1)
+        self.stats = self._logged_stats()
+        self._last_step = max((s["generation"] for s in self.stats), default=-1)
 
     def _switch_to_notable(self, why: str) -> None:
         """Stop creating a run for everyone (those already queued are still written)."""
@@ -266,6 +266,14 @@ class MlflowTracker:
         tags = {"gp.child_runs": "notable", "gp.child_runs_reason": why}
         for k, v in tags.items():
             self._writer.submit(self.client.set_tag, self.run_id, k, v, what="set_tag")
+
+    def _logged_stats(self) -> list[dict[str, float]]:
+        """Generation metrics already in the run, so the fitness plot of a resumed search is whole."""
+        by_gen: dict[int, dict[str, float]] = {}
+        for name in ("best", "mean", "median"):
+            for m in self.client.get_metric_history(self.run_id, name):
+                by_gen.setdefault(m.step, {"generation": m.step})[name] = m.value
+        return [by_gen[g] for g in sorted(by_gen)]
 
     def _initial_mode(self, config: Mapping[str, Any]) -> str:
         if self.child_runs != "auto":
@@ -373,5 +381,5 @@ class MlflowTracker:
         note += "\n\nArtifacts: genealogy.html (open it), best_ancestry.svg, lineage.csv, fitness.png."
         tags.append(RunTag("mlflow.note.content", _clip(note, MAX_TAG_LEN)))
         self.client.log_batch(self.run_id, metrics=metrics, tags=tags)
-        status = {"failed": "FAILED", "stopped": "KILLED"}.get(event.reason, "FINISHED")
+        status = {"failed": "FAILED", "stopped": "KILLED", "interrupted": "KILLED"}.get(event.reason, "FINISHED")
         self.client.set_terminated(self.run_id, status, end_time=_now())
