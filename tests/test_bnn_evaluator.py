@@ -158,7 +158,8 @@ def test_profiles_and_overrides_resolve(make):
 
 
 @pytest.mark.parametrize("bad", [dict(profile="huge"), dict(width=0), dict(lr=-1.0), dict(device="tpu"),
-                                 dict(split="train"), dict(amp="maybe"), dict(bogus=1)])
+                                 dict(split="train"), dict(amp="maybe"), dict(bogus=1),
+                                 dict(train_size=48_000, val_size=5000)])
 def test_bad_options_are_config_errors(make, bad):
     with pytest.raises(ConfigError):
         make(**bad)

@@ -90,6 +90,9 @@ class BnnCifar(Evaluator):
         on_gpu = self.device == "cuda"
         self.profile = profiles.resolve_profile(o.profile, on_gpu)
         self.settings = profiles.settings_from(self.profile, attrs.asdict(o))
+        held = (self.settings["train_size"] or 0) + self.settings["val_size"]
+        if held > 50_000:
+            raise ConfigError(f"train_size + val_size = {held}, but CIFAR-10 has 50000 training images")
         self.amp = o.amp == "on" or (o.amp == "auto" and (on_gpu or _cpu_has_fast_bf16()))
         self.channels_last = o.channels_last == "on" or (o.channels_last == "auto" and on_gpu)
         self.folder = ensure_cifar10(data_root(o.data_dir), download=o.download == "on")

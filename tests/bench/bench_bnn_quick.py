@@ -1,0 +1,63 @@
+"""The bnn-cifar `quick` profile on the real CIFAR-10: wall time, accuracy, seed spread.
+
+    python tests/bench/bench_bnn_quick.py [--exprs x "sin(x)"] [--seeds 0 1 2] [--set key=value ...]
+
+Needs the real data where bnn-cifar looks for it (``--set data_dir=...``,
+$GPENGINE_DATA or the user cache); make it with
+``python ../shared/datasets/make_cifar10.py ~/.cache/gpengine/data``.
+Each evaluation runs in this one process, as in a long-lived worker (data
+loaded once). Early abort is off unless ``--set abort=on``, so every number
+is a full evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from evaluators.bnn_cifar import BnnCifar
+from gpengine.expr_text import parse
+
+
+def _value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--exprs", nargs="+", default=["x"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args()
+    options = {"profile": "quick", "abort": "off"}
+    options.update({k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)})
+    t = time.perf_counter()
+    ev = BnnCifar(**options)
+    info = ev.dataset()
+    print(f"options {options}; resolved {ev.profile}: {ev.settings}; amp {ev.amp}; channels_last {ev.channels_last}; "
+          f"torch threads {torch.get_num_threads()}")
+    print(f"data: {info.name}, {info.n_train} train / {info.n_validation} scored, loaded in {time.perf_counter() - t:.1f} s")
+    for text in args.exprs:
+        accs, walls = [], []
+        for seed in args.seeds:
+            r = ev.evaluate(parse(text), seed=seed)
+            accs.append(r.fitness)
+            walls.append(r.cost)
+            curve = ", ".join(f"{a:.2f}" for a in r.curves.get("val_accuracy", ()))
+            print(f"  {text} seed {seed}: {r.status} {r.fitness:.2f}% in {r.cost:.1f} s "
+                  f"({r.metrics.get('images_per_second', 0):.0f} train img/s; per epoch: {curve}) {r.message}", flush=True)
+        sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+        print(f"{text}: {statistics.mean(accs):.2f}% +- {sd:.2f} (sample sd over {len(accs)} seeds), "
+              f"range {max(accs) - min(accs):.2f}; {statistics.mean(walls):.1f} s per evaluation", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Training speed of bnn-cifar: activation overhead, and against straightforward research code.
+
+    python tests/bench/bench_bnn_speed.py [--width 16] [--steps 6] [--reps 3] [--threads 0]
+
+(a) training images/s of the evaluator's own training step with the identity
+    and three GAAF-style activations: sin(x)+x, x*sigmoid(x) (gate(x, x)) and
+    the learnable blend(sin(x), x); overhead relative to the identity.
+(b) the same network written the way research code usually is: fp32 eager,
+    the activation expanded op by op with parameters expanded to the input's
+    shape, hardtanh + sign with a detach STE, and binary weights written into
+    `.data` from a saved full-precision copy (BinaryNet style); side by side.
+
+Variants run interleaved, `reps` times each, and the median is reported: the
+machine's cores are shared, so a single timing is noise. Synthetic batches
+(speed does not depend on pixel values); the optimiser step, the schedule and
+the latent clamp are included, data augmentation is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evaluators.bnn_cifar.evaluator import _cpu_has_fast_bf16
+from evaluators.bnn_cifar.model import BinaryResNet18
+from gpengine.expr_text import parse
+from primitives import get_set
+
+EXPRS = ["x", "sin(x) + x", "gate(x, x)", "blend(sin(x), x)"]
+
+
+# -- (b) research-code version of the same network -----------------------------------------
+class ResearchAF(nn.Module):
+    """The activation written out by hand, parameters expanded to the input's shape."""
+
+    def __init__(self, kind: str, channels: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self.beta = nn.Parameter(torch.ones(1, channels, 1, 1)) if kind == "blend(sin(x), x)" else None
+
+    def forward(self, x):
+        if self.kind == "x":
+            return x
+        if self.kind == "sin(x) + x":
+            return torch.sin(x) + x
+        if self.kind == "gate(x, x)":
+            return x * torch.sigmoid(x)
+        beta = self.beta.expand_as(x)
+        return beta * torch.sin(x) + (1 - beta) * x
+
+
+class ResearchBinConv(nn.Conv2d):
+    def __init__(self, kind, cin, cout, k, stride):
+        super().__init__(cin, cout, k, stride, k // 2, bias=False)
+        self.af = ResearchAF(kind, cin)
+
+    def forward(self, x):
+        a = F.hardtanh(self.af(x), -1.3, 1.3)
+        s = torch.sign(a)
+        s = torch.where(s == 0, torch.ones_like(s), s)
+        a = a + (s - a).detach()  # STE: the hardtanh's gradient
+        if not hasattr(self.weight, "org"):
+            self.weight.org = self.weight.data.clone()
+        self.weight.data = torch.where(self.weight.org >= 0, 1.0, -1.0)
+        return F.conv2d(a, self.weight, None, self.stride, self.padding)
+
+
+class ResearchBlock(nn.Module):
+    def __init__(self, kind, cin, cout, stride):
+        super().__init__()
+        self.c1, self.b1 = ResearchBinConv(kind, cin, cout, 3, stride), nn.BatchNorm2d(cout)
+        self.c2, self.b2 = ResearchBinConv(kind, cout, cout, 3, 1), nn.BatchNorm2d(cout)
+        self.sc = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.sc = nn.Sequential(ResearchBinConv(kind, cin, cout, 1, stride), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return self.b2(self.c2(self.b1(self.c1(x)))) + self.sc(x)
+
+
+class ResearchResNet18(nn.Module):
+    def __init__(self, kind, width):
+        super().__init__()
+        self.stem = nn.Sequential(nn.BatchNorm2d(3, affine=False), nn.Conv2d(3, width, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(width))
+        layers, cin = [], width
+        for i, m in enumerate((1, 2, 4, 8)):
+            for b in range(2):
+                layers.append(ResearchBlock(kind, cin, width * m, 2 if i and not b else 1))
+                cin = width * m
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, 10)
+
+    def forward(self, x):
+        out = F.avg_pool2d(F.relu(self.layers(self.stem(x))), 4)
+        return self.fc(out.view(out.size(0), -1))
+
+
+def research_step(model, opt, x, y):
+    loss = F.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    for p in model.parameters():  # BinaryNet: restore the real weights, step, clamp, keep a copy
+        if hasattr(p, "org"):
+            p.data.copy_(p.org)
+    opt.step()
+    for p in model.parameters():
+        if hasattr(p, "org"):
+            p.org.copy_(p.data.clamp_(-1.3, 1.3))
+    return loss
+
+
+# -- the evaluator's training step ------------------------------------------------------------
+def fast_step_factory(expr: str, width: int, amp: bool, channels_last: bool):
+    model = BinaryResNet18(parse(expr), get_set("gaaf"), width=width)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=5e-3, total_steps=10_000)
+
+    def step(x, y):
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", torch.bfloat16, enabled=amp):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        model.clamp_latent_()
+        return loss
+
+    return step
+
+
+def research_step_factory(expr: str, width: int):
+    model = ResearchResNet18(expr, width)
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    return lambda x, y: research_step(model, opt, x, y)
+
+
+def measure(steps: dict, reps: int, n_steps: int, batch: int = 128) -> dict[str, float]:
+    torch.manual_seed(0)
+    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+    for step in steps.values():  # warm-up
+        step(x, y)
+    rates: dict[str, list[float]] = {k: [] for k in steps}
+    for _ in range(reps):
+        for name, step in steps.items():
+            t = time.perf_counter()
+            for _ in range(n_steps):
+                step(x, y)
+            rates[name].append(batch * n_steps / (time.perf_counter() - t))
+    return {k: statistics.median(v) for k, v in rates.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--width", type=int, nargs="+", default=[16])
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--exprs", nargs="+", default=EXPRS)
+    ap.add_argument("--variants", nargs="+", default=["fp32", "fp32-cl", "bf16", "bf16-cl"],
+                    help="evaluator training-step variants to time (fp32/bf16, -cl: channels-last)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {_cpu_has_fast_bf16()}")
+    for width in args.width:
+        steps = {}
+        for expr in args.exprs:
+            for v in args.variants:
+                steps[f"{expr} | {v}"] = fast_step_factory(expr, width, v.startswith("bf16"), v.endswith("-cl"))
+            steps[f"{expr} | research fp32"] = research_step_factory(expr, width)
+        rates = measure(steps, args.reps, args.steps)
+        print(f"\nwidth {width}: training images/s (median of {args.reps} x {args.steps} steps of 128)")
+        for v in args.variants + ["research fp32"]:
+            base = rates[f"x | {v}"]
+            row = "  ".join(f"{e}: {rates[f'{e} | {v}']:6.0f} ({rates[f'{e} | {v}'] / base - 1:+.0%})"
+                            for e in args.exprs)
+            print(f"  {v:14s} {row}")
+        for v in args.variants:
+            row = "  ".join(f"{e}: {rates[f'{e} | {v}'] / rates[f'{e} | research fp32']:.2f}x" for e in args.exprs)
+            print(f"  speedup {v} vs research: {row}")
+
+
+if __name__ == "__main__":
+    main()
