@@ -174,9 +174,11 @@ const win = {addEventListener() {}};
 const document = {getElementById: (id) => els[id] || null, createElementNS: (ns, tag) => new El(tag)};
 vm.runInNewContext(code, {document, window: win, JSON, Math, Object, parseInt, Infinity});
 function all(e, out) { out.push(e); e.children.forEach((c) => all(c, out)); return out; }
-const circles = all(els.dag, []).filter((e) => e.tag === 'circle');
+const circles = all(els.dag, []).filter((e) => e.tag === 'circle' && 'data-id' in e.attrs);
+const rings = all(els.dag, []).filter((e) => e.tag === 'circle' && e.attrs['class'] === 'hof');
 const hl = () => circles.filter((c) => / hl/.test(c.attrs['class'])).map((c) => +c.attrs['data-id']);
-const out = {circles: circles.map((c) => +c.attrs['data-id']), highlighted: hl(), viewBox: els.dag.attrs.viewBox, info: els.info.textContent};
+const out = {circles: circles.map((c) => +c.attrs['data-id']), highlighted: hl(), viewBox: els.dag.attrs.viewBox,
+             info: els.info.textContent, rings: rings.length};
 const target = circles[circles.length - 1];
 els.dag.listeners.mousemove({target, clientX: 5, clientY: 5});
 out.tip = els.tip.textContent; out.tipShown = els.tip.style.display;
@@ -190,7 +192,7 @@ console.log(JSON.stringify(out));
 def test_page_script_renders_offline(stream, tmp_path):
     inds, end = stream
     g = Genealogy(lineage.row_of(i) for i in inds)
-    page = write_html(g, tmp_path / "g.html")
+    page = write_html(g, tmp_path / "g.html", hall_of_fame=[h.id for h in end.hall_of_fame])
     harness = tmp_path / "harness.js"
     harness.write_text(NODE_HARNESS)
     proc = subprocess.run(["node", str(harness), str(page)], capture_output=True, text=True, timeout=60)
@@ -199,6 +201,7 @@ def test_page_script_renders_offline(stream, tmp_path):
     assert sorted(out["circles"]) == sorted(i.id for i in inds)
     assert set(out["highlighted"]) == ancestors_of(inds, end.best.id)
     assert out["viewBox"] and "30 individuals" in out["info"]
+    assert out["rings"] == len(end.hall_of_fame)
     clicked = next(i for i in inds if i.id == out["clicked"])
     assert out["tipShown"] == "block" and str(clicked.expr) in out["tip"] and clicked.operator in out["tip"]
     assert set(out["afterClick"]) == ancestors_of(inds, clicked.id)

@@ -28,6 +28,7 @@ html,body{margin:0;height:100%;font:13px/1.4 system-ui,-apple-system,"Segoe UI",
 .node.fail{fill:#fff;stroke:#999}
 .node.hl{stroke:#c0392b;stroke-width:2.5}
 .node.root{stroke:#000;stroke-width:3}
+.hof{fill:none;stroke:#d4a017;stroke-width:1.5}
 .glabel{fill:#777;font-size:11px}
 .legend span{display:inline-block;width:10px;height:10px;border-radius:5px;margin:0 3px 0 8px;vertical-align:middle}
 </style>
@@ -37,7 +38,7 @@ html,body{margin:0;height:100%;font:13px/1.4 system-ui,-apple-system,"Segoe UI",
 <span id="info"></span>
 <label>id <input id="goto" type="text" inputmode="numeric"></label>
 <button id="bestbtn" type="button">best</button>
-<span class="legend"><span style="background:#440154"></span>low<span style="background:#fde725"></span>high<span style="background:#fff;border:1px solid #999"></span>failed<span style="background:#c0392b"></span>ancestry</span>
+<span class="legend"><span style="background:#440154"></span>low<span style="background:#fde725"></span>high<span style="background:#fff;border:1px solid #999"></span>failed<span style="background:#c0392b"></span>ancestry<span style="background:#fff;border:2px solid #d4a017"></span>hall of fame</span>
 </div>
 <svg id="dag" xmlns="http://www.w3.org/2000/svg"></svg>
 <div id="tip"></div>
@@ -93,6 +94,7 @@ html,body{margin:0;height:100%;font:13px/1.4 system-ui,-apple-system,"Segoe UI",
   D.nodes.forEach(function (n) {
     circles[n.id] = el("circle", {cx: X(n), cy: Y(n), r: R, fill: colour(n.f), "class": n.f === null ? "node fail" : "node", "data-id": n.id}, world);
   });
+  D.hof.forEach(function (i) { var n = byId[i]; if (n) { el("circle", {cx: X(n), cy: Y(n), r: R + 3, "class": "hof"}, world); } });
   function ancestry(id) {
     var seen = {}, out = [], stack = [id];
     while (stack.length) {

@@ -161,16 +161,20 @@ class MlflowTracker:
         self._writer.submit(self.client.log_batch, self.run_id, metrics, what=f"generation {s.generation} metrics")
 
     def on_search_end(self, event: SearchEnded) -> None:
-        if self.mode == "notable":
-            for i in sorted(self._notable_ids(event)):
-                self._queue_child(self.individuals.get(i))
-        self._writer.flush()
-        with tempfile.TemporaryDirectory(prefix="gpengine-artifacts-") as tmp:
-            self._write_artifacts(Path(tmp), event)
-            self.client.log_artifacts(self.run_id, tmp)
-        self._log_summary(event)
-        self._writer.close()
-        self._writer = None
+        if self._writer is None:
+            return  # the start failed: nothing of ours to finish
+        try:
+            if self.mode == "notable":
+                for i in sorted(self._notable_ids(event)):
+                    self._queue_child(self.individuals.get(i))
+            self._writer.flush()
+            with tempfile.TemporaryDirectory(prefix="gpengine-artifacts-") as tmp:
+                self._write_artifacts(Path(tmp), event)
+                self.client.log_artifacts(self.run_id, tmp)
+            self._log_summary(event)
+        finally:
+            self._writer.close()
+            self._writer = None
 
     # ------------------------------------------------------------ search run
     def _experiment(self, name: str) -> str:
