@@ -63,6 +63,19 @@ def run(evaluator, config_file, overrides, seed, jobs, backend, scheduler, track
     _print_summary(outcome)
 
 
+@main.command()
+@click.argument("search_id")
+@click.option("--runs-dir", default="runs", show_default=True, help="Folder holding the search's journal.")
+@click.option("--jobs", "-j", type=int, help="Evaluations run at once (may differ from the original run).")
+@click.option("--tracking-uri", help="MLflow tracking URI (default: as the original run).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def resume(search_id, runs_dir, jobs, tracking_uri, quiet):
+    """Continue SEARCH_ID after a crash or kill: nothing evaluated is lost or run twice."""
+    from gpengine.runner import resume_from_cli
+
+    _print_summary(resume_from_cli(search_id, runs_dir=runs_dir, jobs=jobs, tracking_uri=tracking_uri, quiet=quiet))
+
+
 def _print_summary(outcome) -> None:
     n = len(outcome.individuals)
     cached = sum(i.cached for i in outcome.individuals)
@@ -72,6 +85,7 @@ def _print_summary(outcome) -> None:
     click.echo("best:")
     for ind in outcome.hall_of_fame[:5]:
         click.echo(f"  {ind.fitness:12.6g}  id {ind.id:<6d} {ind.expr}")
+    click.echo(f"journal and checkpoint: runs/{outcome.search_id}/ (gpengine resume {outcome.search_id})")
 
 
 @main.command()

@@ -112,6 +112,10 @@ class SearchConfig:
     budget: float = attrs.field(default=1.0, validator=_budget)
     dedup: str = attrs.field(default="fingerprint", validator=_choice(DEDUPS))
     prescreen: bool | None = attrs.field(default=None)
+    cache: bool | None = attrs.field(default=None)  # persistent result cache; None: the evaluator decides
+    eval_timeout: float | None = attrs.field(default=None, validator=_at_least(0, allow_none=True))
+    isolate: bool | None = attrs.field(default=None)  # worker processes even for one job; None: evaluator decides
+    max_failures: int = attrs.field(default=10, validator=[_int, _at_least(1)])  # in a row, then stop
     jobs: int = attrs.field(default=1, validator=[_int, _at_least(1)])
     backend: str = attrs.field(default="auto", validator=_choice(BACKENDS))
     scheduler: str | None = attrs.field(default=None, validator=_optional_str)
@@ -120,6 +124,7 @@ class SearchConfig:
     tracking_uri: str | None = attrs.field(default=None, validator=_optional_str)
     child_runs: str = attrs.field(default="auto", validator=_choice(CHILD_RUNS))
     runs_dir: str = attrs.field(default="runs", validator=_optional_str)
+    journal: bool = attrs.field(default=True)
 
     def __attrs_post_init__(self) -> None:
         if self.init_min_depth > self.init_max_depth:
@@ -135,7 +140,7 @@ class SearchConfig:
         MutationWeights.from_mapping(self.mutation_weights)  # raises ConfigError naming a bad entry
         if self.backend == "dask" and not self.scheduler:
             raise ConfigError("backend 'dask' needs scheduler=tcp://HOST:PORT")
-        for name in ("prescreen", "tracking"):
+        for name in ("prescreen", "tracking", "cache", "isolate", "journal"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, bool):
                 raise ConfigError(f"{name} must be true or false (got {v!r})")
@@ -158,7 +163,12 @@ SEARCH_KEYS = tuple(f.name for f in attrs.fields(SearchConfig))
 
 
 def parse_value(text: str) -> Any:
-    """A `--set` value: TOML scalar/array if it reads as one, else the plain string."""
+    """A `--set` value: TOML scalar/array if it reads as one, else the plain string.
+
+    TOML's bare `nan` and `inf` stay strings: `--set fault=nan` means the word.
+    """
+    if text.strip().lstrip("+-") in ("nan", "inf"):
+        return text
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:

@@ -31,6 +31,8 @@ class SearchStarted:
 @attrs.frozen
 class IndividualEvaluated:
     individual: Individual
+    batch_end: bool = True  # last result of a batch that arrived together: a good moment to flush
+    replayed: bool = False  # re-emitted on resume from the journal (listeners skip what they have)
 
 
 @attrs.frozen

@@ -1,27 +1,36 @@
-"""Run evaluations: in process, in joblib's loky workers, or on a Dask cluster.
+"""Run evaluations: in process, in loky worker processes, or on a Dask cluster.
 
 Workers receive plain data (evaluator name and options, the expression, budget
 and seed) and return a `Result`; only the main process writes anything. Each
-worker builds its evaluator once and keeps it (data loaded once per worker, not
-once per evaluation). An exception inside an evaluator becomes a failed Result
-here, so no candidate can stop the search.
+worker builds its evaluator once and keeps it, so data is loaded once per
+worker, not once per evaluation.
+
+Failure isolation: an exception inside an evaluator becomes a failed Result in
+the worker. With worker processes (loky), an evaluation that runs past
+`timeout` seconds, or whose worker dies (segfault, out-of-memory kill,
+`os._exit`), becomes a failed Result with that reason; the pool is replaced and
+the evaluations that were running beside it are retried (bounded), so no
+candidate can stop the search.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import math
 import os
 import time
 import traceback
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import attrs
 import joblib
+from joblib.externals.loky import ProcessPoolExecutor
 
 from gpengine.evaluator import FAILED, Result
 from gpengine.expr import Expr
 
 _EVALUATORS: dict[str, Any] = {}  # per-process cache: (name, options) -> evaluator
+MAX_RETRIES = 2  # an evaluation that was running when a worker died is retried this often
 
 
 @attrs.frozen
@@ -83,27 +92,42 @@ def run_task(spec: EvaluatorSpec, task: Task) -> Result:
     return result
 
 
+def _warm_up(spec: EvaluatorSpec) -> int:
+    worker_evaluator(spec)
+    return os.getpid()
+
+
+def resolve_backend(backend: str, jobs: int, isolate: bool) -> str:
+    """`auto`: in process for one job of a cheap evaluator, worker processes otherwise."""
+    if backend != "auto":
+        return backend
+    return "loky" if (jobs > 1 or isolate) else "sequential"
+
+
 class Executor:
     """Evaluate batches of tasks with the configured backend.
 
-    `sequential` runs in this process (best for cheap evaluators); `loky` keeps
-    a pool of worker processes alive for the whole search; `dask` sends tasks to
-    a Dask distributed scheduler through joblib's dask backend.
+    `sequential` runs in this process (best for cheap evaluators: no pickling);
+    `loky` keeps `jobs` worker processes alive for the whole search, with
+    per-evaluation timeout and worker-death isolation; `dask` sends tasks to a
+    Dask distributed scheduler through joblib's dask backend.
     """
 
-    def __init__(self, spec: EvaluatorSpec, jobs: int = 1, backend: str = "auto", scheduler: str | None = None):
+    def __init__(self, spec: EvaluatorSpec, jobs: int = 1, backend: str = "auto", scheduler: str | None = None,
+                 timeout: float | None = None, isolate: bool = False, worker_env: dict[str, str] | None = None):
         self.spec = spec
         self.jobs = jobs
-        self.backend = ("sequential" if jobs == 1 else "loky") if backend == "auto" else backend
+        self.backend = resolve_backend(backend, jobs, isolate)
         self.scheduler = scheduler
-        self._parallel: joblib.Parallel | None = None
+        self.timeout = timeout
+        self.worker_env = dict(worker_env or {})
+        self._pool = None
         self._client = None
+        self._parallel: joblib.Parallel | None = None
 
+    # -- lifetime -----------------------------------------------------------------------
     def __enter__(self) -> "Executor":
-        if self.backend == "loky":
-            self._parallel = joblib.Parallel(n_jobs=self.jobs, backend="loky", return_as="list")
-            self._parallel.__enter__()
-        elif self.backend == "dask":
+        if self.backend == "dask":
             from distributed import Client  # optional dependency: gpengine[dask]
 
             self._client = Client(self.scheduler)
@@ -121,11 +145,106 @@ class Executor:
             self._dask_ctx.__exit__(*exc_info)
             self._client.close()
             self._client = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, kill_workers=True)
+            self._pool = None
 
-    def map(self, tasks: Sequence[Task]) -> list[Result]:
+    def _loky(self):
+        if self._pool is None:
+            env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // self.jobs)), **self.worker_env}
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, timeout=None, env=env)
+            # Start every worker and build its evaluator (imports, data) before any clock
+            # runs: the timeout is for the evaluation, not for a worker's start-up.
+            warm = [self._pool.submit(_warm_up, self.spec) for _ in range(self.jobs)]
+            cf.wait(warm)
+        return self._pool
+
+    def _replace_pool(self) -> None:
+        """Kill every worker (a hung one cannot be interrupted) and start afresh."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, kill_workers=True)
+            self._pool = None
+
+    # -- evaluation ---------------------------------------------------------------------
+    def map(self, tasks: Sequence[Task], on_result: Callable[[int, Result], None] | None = None) -> list[Result]:
+        """Results in task order; `on_result(i, result)` is called as each one arrives."""
         if not tasks:
             return []
-        if self._parallel is None:
-            return [run_task(self.spec, t) for t in tasks]
-        call = joblib.delayed(run_task)
-        return list(self._parallel(call(self.spec, t) for t in tasks))
+        if self.backend == "sequential":
+            out = []
+            for i, t in enumerate(tasks):
+                out.append(run_task(self.spec, t))
+                if on_result is not None:
+                    on_result(i, out[-1])
+            return out
+        if self.backend == "dask":
+            call = joblib.delayed(run_task)
+            out = list(self._parallel(call(self.spec, t) for t in tasks))
+            if on_result is not None:
+                for i, r in enumerate(out):
+                    on_result(i, r)
+            return out
+        return self._map_isolated(tasks, on_result)
+
+    def _map_isolated(self, tasks: Sequence[Task], on_result=None) -> list[Result]:
+        results: list[Result | None] = [None] * len(tasks)
+        deaths = [0] * len(tasks)
+        suspects: list[int] = []  # were running when a worker died: retried one at a time
+        todo = list(range(len(tasks)))
+        while todo or suspects:
+            pool = self._loky()
+            running: dict[cf.Future, int] = {}
+            started: dict[int, float] = {}
+            queue, todo = todo, []
+            solo, suspects = suspects, []
+            broken = False
+            while (solo or queue or running) and not broken:
+                # A suspect runs alone, so a worker death under it is its own.
+                while solo and not running:
+                    i = solo.pop(0)
+                    running[pool.submit(run_task, self.spec, tasks[i])] = i
+                    started[i] = time.monotonic()
+                while not solo and queue and len(running) < self.jobs:
+                    i = queue.pop(0)
+                    running[pool.submit(run_task, self.spec, tasks[i])] = i
+                    started[i] = time.monotonic()
+                wait_for = None
+                if self.timeout is not None:
+                    wait_for = max(0.0, min(started[i] + self.timeout for i in running.values()) - time.monotonic())
+                done, _ = cf.wait(running, timeout=wait_for, return_when=cf.FIRST_COMPLETED)
+                dead = []
+                for fut in done:
+                    i = running.pop(fut)
+                    try:
+                        results[i] = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - a worker died under this task
+                        dead.append((i, exc))
+                        continue
+                    if on_result is not None:
+                        on_result(i, results[i])
+                if dead:
+                    broken = True
+                    alone = len(dead) == 1 and not running
+                    for i, exc in dead:
+                        deaths[i] += 1
+                        if alone or deaths[i] > MAX_RETRIES:
+                            results[i] = Result.failed(f"worker died: {type(exc).__name__}: {exc}".strip(),
+                                                       cost=time.monotonic() - started[i])
+                        else:
+                            suspects.append(i)
+                if self.timeout is not None and not broken:
+                    now = time.monotonic()
+                    late = [f for f, i in running.items() if now - started[i] >= self.timeout]
+                    for fut in late:
+                        i = running.pop(fut)
+                        results[i] = Result.failed(f"timeout: evaluation ran past {self.timeout:g}s",
+                                                   cost=now - started[i])
+                    broken = bool(late)
+            if broken:
+                # A dead or hung worker takes the pool down: start a new one, and rerun
+                # what was running beside it (innocent) and what had not started yet.
+                self._replace_pool()
+                todo.extend(running.values())
+                todo.extend(queue)
+                suspects = solo + suspects
+        return [r if r is not None else Result.failed("not evaluated") for r in results]

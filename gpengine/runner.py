@@ -39,3 +39,20 @@ def run_from_cli(*, evaluator: str | None, config_file: str | None, overrides: I
     )
     search = Search(config, options, listeners=make_listeners(config, quiet=quiet))
     return search.run()
+
+
+def resume_from_cli(search_id: str, *, runs_dir: str = "runs", jobs: int | None = None,
+                    tracking_uri: str | None = None, quiet: bool = False) -> SearchOutcome:
+    from gpengine.checkpoint import load_search_file
+    from gpengine.paths import search_dir
+
+    _, config, _ = load_search_file(search_dir(runs_dir, search_id))
+    overrides: dict[str, Any] = {}
+    if jobs is not None:
+        overrides["jobs"] = jobs
+    if tracking_uri is not None:
+        overrides["tracking_uri"] = tracking_uri
+    import attrs
+
+    listeners = make_listeners(attrs.evolve(config, **overrides), quiet=quiet)
+    return Search.resume(search_id, runs_dir=runs_dir, listeners=listeners, overrides=overrides).run()

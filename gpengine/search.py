@@ -31,10 +31,15 @@ from gpengine.events import (
     SearchEnded,
     SearchStarted,
 )
+from gpengine.checkpoint import load_checkpoint, load_search_file, save_checkpoint, save_search_file
+from gpengine.errors import GpengineError
 from gpengine.executor import EvaluatorSpec, Executor, register_local
 from gpengine.expr import Expr
 from gpengine.hall_of_fame import HallOfFame
 from gpengine.individual import Individual
+from gpengine.journal import JOURNAL, Journal, read_journal
+from gpengine.paths import cache_dir, search_dir
+from gpengine.result_store import ResultStore
 from gpengine.plugins import load_evaluator_class
 from gpengine.variation import Limits, MutationWeights, vary
 from primitives import get_set
@@ -49,6 +54,10 @@ class SearchOutcome:
     history: tuple[GenerationStats, ...]
     reason: str
     elapsed: float
+
+
+class EvaluatorFailing(GpengineError):
+    """The evaluator fails on every candidate (missing data, broken install): stop, don't burn the budget."""
 
 
 def new_search_id(evaluator: str, seed: int) -> str:
@@ -68,6 +77,7 @@ class Search:
         evaluator_options: dict[str, Any] | None = None,
         listeners: Iterable[Any] = (),
         search_id: str | None = None,
+        resume: bool = False,
     ):
         self.config = config
         self.options = dict(evaluator_options or {})
@@ -90,14 +100,88 @@ class Search:
         self.history: list[GenerationStats] = []
         self.hof = HallOfFame(config.hall_of_fame)
         self.generation = 0
-        use_prescreen = config.prescreen if config.prescreen is not None else getattr(cls, "prescreen", False)
+        self.resumed = resume
+        self.known: dict[int, Individual] = {}  # journaled results of a resumed search
+        self.run_dir = search_dir(config.runs_dir, self.search_id, create=True) if config.journal else None
+        if self.run_dir is not None:
+            self.bus.listeners.insert(0, Journal(self.run_dir))  # first: durable before anything else
+            if not resume:
+                save_search_file(self.run_dir, self.search_id, config, self.user_options, gpengine.__version__)
         self.candidates = CandidateEvaluator(
             pset=self.pset,
             search_seed=config.seed,
             dedup=config.dedup,
-            prescreen=use_prescreen,
+            prescreen=self._decide(config.prescreen, "prescreen"),
+            store=self._open_store(),
+            search_id=self.search_id,
         )
         self._started = 0.0
+        self._elapsed_before = 0.0
+        self._restored = False
+
+    def _decide(self, configured: bool | None, attribute: str) -> bool:
+        """A search key left unset (None) defers to the evaluator's class attribute."""
+        return configured if configured is not None else bool(getattr(self.evaluator_cls, attribute, False))
+
+    @property
+    def user_options(self) -> dict[str, Any]:
+        return {k: v for k, v in self.options.items() if k != "primitives"}
+
+    def _open_store(self) -> ResultStore | None:
+        if not self._decide(self.config.cache, "persistent_cache"):
+            return None
+        return ResultStore(cache_dir() / "results.sqlite", self.evaluator.config_key())
+
+    # -- resume -------------------------------------------------------------------------
+    @classmethod
+    def resume(cls, search_id: str, runs_dir: str = "runs", listeners: Iterable[Any] = (),
+               overrides: dict[str, Any] | None = None) -> "Search":
+        """Continue a search from its journal and last checkpoint (kill -9 included)."""
+        directory = search_dir(runs_dir, search_id)
+        sid, config, options = load_search_file(directory)
+        config = attrs.evolve(config, runs_dir=str(runs_dir), **(overrides or {}))
+        search = cls(config, options, listeners=listeners, search_id=sid, resume=True)
+        journal = read_journal(directory / JOURNAL, repair=True)
+        state = load_checkpoint(directory)
+        search._restore(state, journal)
+        return search
+
+    def _restore(self, state: dict[str, Any] | None, journal: list[Individual]) -> None:
+        if state is None:  # killed before the first checkpoint: redo generation 0 from the journal
+            self.known = {ind.id: ind for ind in journal}
+            return
+        n = state["n_individuals"]
+        self.individuals = journal[:n]
+        if len(self.individuals) != n:
+            raise GpengineError(f"journal of {self.search_id} has {len(journal)} records, checkpoint expects {n}")
+        self.known = {ind.id: ind for ind in journal[n:]}
+        by_id = {ind.id: ind for ind in self.individuals}
+        self.population = [by_id[i] for i in state["population"]]
+        self.hof = state["hof"]
+        self.history = list(state["history"])
+        self.generation = state["generation"]
+        self.rng.bit_generator.state = state["rng"]
+        self.candidates.load_state(state["candidates"])
+        self._elapsed_before = state["elapsed"]
+        self._restored = True
+
+    def _checkpoint(self, finished: str | None = None) -> None:
+        if self.run_dir is None:
+            return
+        save_checkpoint(self.run_dir, {
+            "generation": self.generation,
+            "n_individuals": len(self.individuals),
+            "rng": self.rng.bit_generator.state,
+            "population": [ind.id for ind in self.population],
+            "hof": self.hof,
+            "history": self.history,
+            "candidates": self.candidates.state(),
+            "elapsed": self._elapsed(),
+            "finished": finished,
+        })
+
+    def _elapsed(self) -> float:
+        return self._elapsed_before + (time.monotonic() - self._started)
 
     # -- helpers ------------------------------------------------------------------------
     def _next_id(self) -> int:
@@ -116,11 +200,16 @@ class Search:
                 budget=self.config.budget,
             )
             born.append(ind)
-        done = self.candidates.evaluate(born, executor)
-        for ind in done:
+        done = self.candidates.evaluate(born, executor, known=self.known)
+        for k, ind in enumerate(done):
             self.individuals.append(ind)
-            self.bus.emit(IndividualEvaluated(ind))
+            self.bus.emit(IndividualEvaluated(ind, batch_end=k == len(done) - 1))
         self.hof.update(done)
+        if self.candidates.consecutive_failures >= self.config.max_failures:
+            raise EvaluatorFailing(
+                f"evaluator {self.config.evaluator!r} failed on {self.candidates.consecutive_failures} candidates "
+                f"in a row; last error: {self.candidates.last_failure}"
+            )
         return done
 
     def _initial_exprs(self, n: int) -> list[Expr]:
@@ -198,6 +287,7 @@ class Search:
         stats = self._stats()
         self.history.append(stats)
         self.bus.emit(GenerationEnded(stats))
+        self._checkpoint()
 
     def _stop_reason(self) -> str | None:
         cfg = self.config
@@ -205,7 +295,7 @@ class Search:
             return "target"
         if cfg.max_evaluations is not None and self.candidates.evaluations >= cfg.max_evaluations:
             return "evaluations"
-        if cfg.max_time is not None and time.monotonic() - self._started >= cfg.max_time:
+        if cfg.max_time is not None and self._elapsed() >= cfg.max_time:
             return "time"
         if self.generation >= cfg.generations:
             return "generations"
@@ -230,22 +320,50 @@ class Search:
                 evaluator_version=str(getattr(self.evaluator_cls, "version", "0")),
                 engine_version=gpengine.__version__,
                 config={**cfg.to_flat_dict(), "primitives": self.pset.name,
-                        **{f"evaluator.{k}": v for k, v in self.options.items() if k != "primitives"}},
+                        **{f"evaluator.{k}": v for k, v in self.user_options.items()}},
                 seed=cfg.seed,
                 dataset=self.evaluator.dataset(),
+                resumed=self.resumed,
             )
         )
-        reason = "generations"
-        with Executor(self.spec, jobs=cfg.jobs, backend=cfg.backend, scheduler=cfg.scheduler) as executor:
-            self.population = self._evaluate(
-                executor, [(e, f"init-{cfg.init}", ()) for e in self._initial_exprs(self._batch_size(cfg.population))]
-            )
-            self._end_generation()
+        for k, ind in enumerate(self.individuals):  # resumed: let listeners complete their records
+            self.bus.emit(IndividualEvaluated(ind, batch_end=k == len(self.individuals) - 1, replayed=True))
+        reason = "failed"
+        try:
+            reason = self._loop()
+        except KeyboardInterrupt:
+            reason = "interrupted"
+            raise
+        finally:
+            elapsed = self._elapsed()
+            self._checkpoint(finished=reason)
+            self.bus.emit(SearchEnded(best=self.hof.best, hall_of_fame=tuple(self.hof), reason=reason,
+                                      elapsed=elapsed))
+        return SearchOutcome(
+            search_id=self.search_id,
+            best=self.hof.best,
+            hall_of_fame=tuple(self.hof),
+            individuals=tuple(self.individuals),
+            history=tuple(self.history),
+            reason=reason,
+            elapsed=elapsed,
+        )
+
+    def _loop(self) -> str:
+        cfg = self.config
+        isolate = self._decide(cfg.isolate, "isolate")
+        with Executor(self.spec, jobs=cfg.jobs, backend=cfg.backend, scheduler=cfg.scheduler,
+                      timeout=cfg.eval_timeout, isolate=isolate) as executor:
+            if not self._restored:
+                self.population = self._evaluate(
+                    executor,
+                    [(e, f"init-{cfg.init}", ()) for e in self._initial_exprs(self._batch_size(cfg.population))],
+                )
+                self._end_generation()
             while True:
                 stop = self._stop_reason()
                 if stop is not None:
-                    reason = stop
-                    break
+                    return stop
                 self.generation += 1
                 if cfg.mode == "steady_state":
                     n_children = cfg.offspring or max(1, cfg.jobs)
@@ -260,18 +378,6 @@ class Search:
                     children = self._evaluate(executor, self._offspring(self._batch_size(n_children)))
                     self.population = self._survivors(children)
                 self._end_generation()
-        elapsed = time.monotonic() - self._started
-        best = self.hof.best
-        self.bus.emit(SearchEnded(best=best, hall_of_fame=tuple(self.hof), reason=reason, elapsed=elapsed))
-        return SearchOutcome(
-            search_id=self.search_id,
-            best=best,
-            hall_of_fame=tuple(self.hof),
-            individuals=tuple(self.individuals),
-            history=tuple(self.history),
-            reason=reason,
-            elapsed=elapsed,
-        )
 
 
 def run_search(config: SearchConfig, evaluator_options: dict[str, Any] | None = None,

@@ -13,6 +13,7 @@ def test_values_read_as_toml_else_string():
     assert parse_value('"quoted"') == "quoted"
     assert parse_value("[1, 2]") == [1, 2]
     assert parse_value("x**4+x**3+x**2+x") == "x**4+x**3+x**2+x"
+    assert parse_value("nan") == "nan" and parse_value("inf") == "inf"
 
 
 def test_set_routes_search_keys_and_evaluator_options():

@@ -1,0 +1,75 @@
+"""Atomic checkpoints of a search's state, written at the end of every generation.
+
+Write to a temporary file, fsync, then rename over the old checkpoint: a reader
+(or a resume after kill -9) sees either the old or the new state, never a torn
+one. Individuals themselves live in the journal; the checkpoint holds what
+the journal cannot rebuild: generator state, population and hall-of-fame
+membership, the dedup memory and counters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from gpengine.config import SearchConfig
+from gpengine.errors import GpengineError
+
+CHECKPOINT = "checkpoint.pkl"
+SEARCH_FILE = "search.json"
+FORMAT = 1
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_checkpoint(directory: Path, state: dict[str, Any]) -> None:
+    _atomic_write(directory / CHECKPOINT, pickle.dumps({"format": FORMAT, **state}, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def load_checkpoint(directory: Path) -> dict[str, Any] | None:
+    path = directory / CHECKPOINT
+    if not path.exists():
+        return None
+    try:
+        state = pickle.loads(path.read_bytes())
+    except Exception as exc:  # noqa: BLE001 - a damaged file is the user's problem to know about
+        raise GpengineError(f"checkpoint {path} cannot be read ({type(exc).__name__}); "
+                            "move it away to resume from the journal alone") from None
+    if state.get("format") != FORMAT:
+        raise GpengineError(f"checkpoint {path} has format {state.get('format')}, expected {FORMAT}")
+    return state
+
+
+def save_search_file(directory: Path, search_id: str, config: SearchConfig, options: dict[str, Any],
+                     engine_version: str) -> None:
+    data = {"search_id": search_id, "engine_version": engine_version,
+            "config": attrs.asdict(config), "evaluator_options": options}
+    _atomic_write(directory / SEARCH_FILE, json.dumps(data, indent=2, default=str).encode())
+
+
+def load_search_file(directory: Path) -> tuple[str, SearchConfig, dict[str, Any]]:
+    path = directory / SEARCH_FILE
+    if not path.exists():
+        raise GpengineError(f"no search at {directory} (missing {SEARCH_FILE})")
+    try:
+        data = json.loads(path.read_text())
+        return data["search_id"], SearchConfig(**data["config"]), dict(data["evaluator_options"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GpengineError(f"{path} is damaged: {exc}") from None

@@ -1,0 +1,105 @@
+"""The append-only journal of a search: one JSON line per evaluated individual.
+
+Written by the main process as results arrive (flushed and fsynced at the end of
+each batch of results), so a killed search keeps everything it evaluated. A
+partial last line (killed mid-write) is ignored and cut off on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from gpengine.events import IndividualEvaluated, SearchStarted
+from gpengine.expr_text import parse
+from gpengine.individual import Individual
+from gpengine.result_store import result_from_json, result_to_json
+
+JOURNAL = "journal.jsonl"
+
+
+def individual_to_json(ind: Individual) -> str:
+    return json.dumps(
+        {
+            "id": ind.id,
+            "expr": str(ind.expr),
+            "generation": ind.generation,
+            "operator": ind.operator,
+            "parent_ids": list(ind.parent_ids),
+            "canonical": ind.canonical,
+            "expr_hash": ind.expr_hash,
+            "fingerprint": ind.fingerprint,
+            "budget": ind.budget,
+            "seed": ind.seed,
+            "cached": ind.cached,
+            "result": json.loads(result_to_json(ind.result)),
+        },
+        allow_nan=True,
+    )
+
+
+def individual_from_json(line: str) -> Individual:
+    d = json.loads(line)
+    return Individual(
+        id=d["id"],
+        expr=parse(d["expr"]),
+        generation=d["generation"],
+        operator=d["operator"],
+        parent_ids=tuple(d["parent_ids"]),
+        canonical=d["canonical"],
+        expr_hash=d["expr_hash"],
+        fingerprint=d["fingerprint"],
+        budget=d["budget"],
+        seed=d["seed"],
+        result=result_from_json(d["result"]),
+        cached=d["cached"],
+    )
+
+
+def read_journal(path: str | Path, repair: bool = False) -> list[Individual]:
+    """Every complete record; with `repair`, cut a partial last line off the file."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    data = p.read_bytes()
+    end = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
+    if repair and end != len(data):
+        with p.open("r+b") as fh:
+            fh.truncate(end)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return [individual_from_json(line) for line in data[:end].decode().splitlines() if line.strip()]
+
+
+class Journal:
+    """Listener: appends each individual once (ids already written are skipped on resume)."""
+
+    def __init__(self, directory: str | Path):
+        self.path = Path(directory) / JOURNAL
+        self.written = len(read_journal(self.path, repair=True))
+        self._fh = None
+
+    def on_search_start(self, event: SearchStarted) -> None:
+        self._fh = self.path.open("a", encoding="utf-8")
+
+    def on_individual(self, event: IndividualEvaluated) -> None:
+        ind = event.individual
+        if ind.id >= self.written:
+            if ind.id != self.written:
+                raise RuntimeError(f"journal gap: expected id {self.written}, got {ind.id}")
+            self._fh.write(individual_to_json(ind) + "\n")
+            self.written += 1
+        if event.batch_end:
+            self.sync()
+
+    def sync(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+
+    def on_search_end(self, event) -> None:
+        self.sync()
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None

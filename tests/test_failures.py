@@ -1,0 +1,62 @@
+"""Failure isolation: a misbehaving evaluator never stops the search, and says why."""
+
+import pytest
+
+from gpengine.config import build_config
+from gpengine.search import EvaluatorFailing, Search
+
+
+def run_faulty(fault, extra=(), seed=0):
+    cfg, opts = build_config(
+        evaluator="faults",
+        overrides=["population=16", "generations=2", "tracking=false", "p_const=0",
+                   f"fault={fault}", *extra],
+        seed=seed,
+    )
+    return Search(cfg, opts).run()
+
+
+def triggered(out):
+    """Fresh evaluations whose evaluated (canonical) form uses cos: cos(0.7) folds away."""
+    return [i for i in out.individuals if "cos(" in i.canonical and not i.cached]
+
+
+@pytest.mark.parametrize("fault, reason", [("raise", "RuntimeError: injected failure"),
+                                           ("nan", "non-finite fitness")])
+def test_in_process_faults_become_failed_individuals(fault, reason):
+    out = run_faulty(fault)
+    bad = triggered(out)
+    assert bad, "the seed should produce candidates using cos"
+    for ind in bad:
+        assert ind.result.status == "failed" and reason in ind.result.message
+    good = [i for i in out.individuals if "cos(" not in i.canonical]
+    assert any(i.result.ok for i in good)
+    assert out.reason == "generations"
+
+
+@pytest.mark.slow
+def test_hang_past_timeout_and_dying_workers_are_isolated():
+    out = run_faulty("hang", ["eval_timeout=1.0", "jobs=2", "population=8", "generations=0", "max_failures=100"])
+    bad = triggered(out)
+    assert bad and all("timeout" in i.result.message for i in bad)
+    assert any(i.result.ok for i in out.individuals)
+    for fault in ("exit", "kill"):
+        out = run_faulty(fault, ["jobs=2", "population=10", "generations=1", "max_failures=100"])
+        bad = triggered(out)
+        assert bad and all(i.result.status == "failed" and "worker died" in i.result.message for i in bad)
+        innocent = [i for i in out.individuals if "cos(" not in i.canonical]
+        assert innocent and all(i.result.ok or "non-finite" in i.result.message for i in innocent)
+
+
+def test_an_evaluator_failing_on_everything_stops_early():
+    with pytest.raises(EvaluatorFailing, match=r"failed on \d+ candidates in a row; last error: RuntimeError"):
+        run_faulty("raise", ["trigger=*", "max_failures=5"])
+
+
+def test_failures_are_journaled_with_reasons(tmp_path):
+    out = run_faulty("raise")
+    from gpengine.journal import read_journal
+
+    records = read_journal(tmp_path / "runs" / out.search_id / "journal.jsonl")
+    assert [r.id for r in records] == [i.id for i in out.individuals]
+    assert any("injected failure" in r.result.message for r in records)
