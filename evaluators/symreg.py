@@ -73,6 +73,8 @@ class SymbolicRegression(Evaluator):
     fidelity_unit = "full evaluation (budget ignored)"
     min_budget = 1.0
     version = "1"
+    # A fitness costs less than a behaviour fingerprint: dedup by canonical form.
+    dedup = "canonical"
 
     @attrs.define(kw_only=True)
     class Options:

@@ -110,7 +110,9 @@ class SearchConfig:
     hall_of_fame: int = attrs.field(default=10, validator=[_int, _at_least(1)])
     # evaluation
     budget: float = attrs.field(default=1.0, validator=_budget)
-    dedup: str = attrs.field(default="fingerprint", validator=_choice(DEDUPS))
+    # None: the evaluator decides (fingerprints for costly training, canonical form for cheap fitness)
+    dedup: str | None = attrs.field(default=None, validator=attrs.validators.optional(_choice(DEDUPS)))
+    duplicate_retries: int = attrs.field(default=3, validator=[_int, _at_least(0)])
     prescreen: bool | None = attrs.field(default=None)
     cache: bool | None = attrs.field(default=None)  # persistent result cache; None: the evaluator decides
     eval_timeout: float | None = attrs.field(default=None, validator=_at_least(0, allow_none=True))

@@ -81,6 +81,7 @@ class Expr:
     nodes: tuple[Node, ...] = attrs.field(converter=tuple)
     _ends: tuple[int, ...] = attrs.field(init=False, eq=False, hash=False)
     _depths: tuple[int, ...] = attrs.field(init=False, eq=False, hash=False)
+    _text: str | None = attrs.field(init=False, eq=False, hash=False, default=None)  # printed once, on demand
 
     def __attrs_post_init__(self) -> None:
         if not self.nodes:
@@ -179,9 +180,11 @@ class Expr:
 
     # -- text -------------------------------------------------------------------------
     def __str__(self) -> str:
-        from gpengine.expr_text import to_text
+        if self._text is None:
+            from gpengine.expr_text import to_text
 
-        return to_text(self)
+            object.__setattr__(self, "_text", to_text(self))
+        return self._text
 
     def __repr__(self) -> str:
         return f"Expr({str(self)!r})"

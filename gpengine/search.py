@@ -31,6 +31,7 @@ from gpengine.events import (
     SearchEnded,
     SearchStarted,
 )
+from gpengine.canonical import canonical_text
 from gpengine.checkpoint import load_checkpoint, load_search_file, save_checkpoint, save_search_file
 from gpengine.errors import GpengineError
 from gpengine.executor import EvaluatorSpec, Executor, register_local
@@ -110,7 +111,7 @@ class Search:
         self.candidates = CandidateEvaluator(
             pset=self.pset,
             search_seed=config.seed,
-            dedup=config.dedup,
+            dedup=config.dedup or getattr(cls, "dedup", "fingerprint"),
             prescreen=self._decide(config.prescreen, "prescreen"),
             store=self._open_store(),
             search_id=self.search_id,
@@ -235,21 +236,30 @@ class Search:
         if cfg.strategy == "random":
             return self._random_proposals(n)
         proposals = []
+        # Children identical (canonically) to a member or a sibling waste a slot and an
+        # evaluation-free but diversity-costly place: redraw them a few times.
+        seen = {ind.canonical for ind in self.population}
         for _ in range(n):
-            if cfg.selection == "tournament" or cfg.selection == "nsga2":
-                parents = selection.tournament(self.rng, self.population, 2, k=cfg.tournament_size)
-            else:
-                parents = selection.fitness_proportionate(self.rng, self.population, 2)
-            child, operator, used = vary(
-                self.rng,
-                [p.expr for p in parents],
-                self.pset,
-                self.limits,
-                p_crossover=cfg.p_crossover,
-                weights=self.weights,
-            )
-            proposals.append((child, operator, tuple(parents[i].id for i in used)))
+            for _attempt in range(cfg.duplicate_retries + 1):
+                child, operator, parent_ids = self._one_child()
+                text = canonical_text(child, self.pset)
+                if text not in seen:
+                    break
+            seen.add(text)
+            proposals.append((child, operator, parent_ids))
         return proposals
+
+    def _one_child(self) -> tuple[Expr, str, tuple[int, ...]]:
+        cfg = self.config
+        if cfg.selection == "fitness_proportionate":
+            parents = selection.fitness_proportionate(self.rng, self.population, 2)
+        else:
+            parents = selection.tournament(self.rng, self.population, 2, k=cfg.tournament_size)
+        child, operator, used = vary(
+            self.rng, [p.expr for p in parents], self.pset, self.limits,
+            p_crossover=cfg.p_crossover, weights=self.weights,
+        )
+        return child, operator, tuple(parents[i].id for i in used)
 
     def _survivors(self, offspring: list[Individual]) -> list[Individual]:
         cfg = self.config
