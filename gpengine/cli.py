@@ -166,16 +166,29 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
     click.echo(f"cost     {result.cost:.2f}s")
 
 
+# Commands that live beside the concept they serve; each module exposes click commands.
+COMMAND_MODULES = {
+    "gpengine.browse": ("ui", "show", "lineage"),
+    "gpengine.export": ("export",),
+    "gpengine.report": ("report",),
+    "gpengine.plugin_tools": ("new_evaluator", "check_evaluator"),
+}
+
+
 def _register_optional_commands() -> None:
-    """Commands that live in their own modules (browsing the MLflow store, ...)."""
-    try:
-        from gpengine import browse
-    except ImportError:
-        return
-    for name in ("ui", "show", "lineage"):
-        cmd = getattr(browse, name, None)
-        if isinstance(cmd, click.Command):
-            main.add_command(cmd, name)
+    import importlib
+
+    for module_name, names in COMMAND_MODULES.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # not written yet
+            raise
+        for name in names:
+            cmd = getattr(module, name, None)
+            if isinstance(cmd, click.Command):
+                main.add_command(cmd, name.replace("_", "-"))
 
 
 _register_optional_commands()
