@@ -4,7 +4,7 @@ Any candidate using the primitive named by `trigger` (default `cos`; `*`: every 
 the chosen `fault`: `raise` an exception, return `nan`, `hang` (sleep for an
 hour), `exit` (os._exit of the worker) or `kill` (SIGKILL of the worker).
 `delay` adds a sleep to every evaluation, to make a search slow enough to be
-interrupted in tests. Everything else behaves like `symreg`.
+interrupted in tests; `log` names a file that gets one line per evaluation. Everything else behaves like `symreg`.
 """
 
 from __future__ import annotations
@@ -38,9 +38,13 @@ class FaultInjection(SymbolicRegression):
         fault: str = attrs.field(default="none", validator=_fault)
         trigger: str = "cos"
         delay: float = 0.0
+        log: str | None = None  # append "expr seed" per evaluation: lets tests count evaluations
 
     def evaluate(self, expr: Expr, *, budget: float = 1.0, seed: int = 0) -> Result:
         o = self.options
+        if o.log:
+            with open(o.log, "a") as fh:
+                fh.write(f"{expr}\t{seed}\t{budget!r}\n")
         if o.delay > 0:
             time.sleep(o.delay)
         if o.fault != "none" and (o.trigger == "*" or o.trigger in expr.op_names()):
