@@ -222,6 +222,7 @@ def build_config(
     config_file: str | Path | None = None,
     overrides: Iterable[str] = (),
     evaluator_option_names: Iterable[str] | None = None,
+    evaluator_defaults: Mapping[str, Any] | None = None,
     **explicit: Any,
 ) -> tuple[SearchConfig, dict[str, Any]]:
     """Merge file, `--set` overrides and explicit arguments (CLI flags) into a validated config.
@@ -230,7 +231,7 @@ def build_config(
     evaluator's own Options class; `evaluator_option_names`, when given, lets
     unknown keys fail here with both lists of allowed keys).
     """
-    search: dict[str, Any] = {}
+    search: dict[str, Any] = dict(evaluator_defaults or {})  # the evaluator's suggestions come first
     options: dict[str, Any] = {}
     if config_file is not None:
         data = read_toml(config_file)

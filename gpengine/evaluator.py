@@ -93,6 +93,16 @@ class Evaluator(abc.ABC):
     min_budget: ClassVar[float] = 1.0
     #: version of the evaluator, recorded with every search
     version: ClassVar[str] = "0"
+    #: search keys this evaluator suggests (the user's config and --set win)
+    search_defaults: ClassVar[dict] = {}
+    #: dedup proposals by "fingerprint" (costly evaluations) or "canonical" form (cheap ones)
+    dedup: ClassVar[str] = "fingerprint"
+    #: zero-cost pre-screen of activations before evaluation (gpengine.prescreen)
+    prescreen: ClassVar[bool] = False
+    #: remember results across searches and resumes (gpengine.result_store)
+    persistent_cache: ClassVar[bool] = False
+    #: evaluate in worker processes even with one job (timeouts and crashes isolated)
+    isolate: ClassVar[bool] = False
 
     @attrs.define
     class Options:

@@ -33,9 +33,11 @@ def run_from_cli(*, evaluator: str | None, config_file: str | None, overrides: I
         from gpengine.config import evaluator_name_in, read_toml
 
         name = evaluator_name_in(read_toml(config_file))
-    allowed = option_names(load_evaluator_class(name).Options) if name else None
+    cls = load_evaluator_class(name) if name else None
     config, options = build_config(
-        evaluator=evaluator, config_file=config_file, overrides=overrides, evaluator_option_names=allowed, **explicit
+        evaluator=evaluator, config_file=config_file, overrides=overrides,
+        evaluator_option_names=option_names(cls.Options) if cls else None,
+        evaluator_defaults=getattr(cls, "search_defaults", None), **explicit,
     )
     search = Search(config, options, listeners=make_listeners(config, quiet=quiet))
     return search.run()

@@ -102,3 +102,20 @@ def test_parse_assignment_fuzz(item):
         assert key == key.strip() and key
     except ConfigError:
         pass
+
+
+def test_evaluator_defaults_yield_to_file_and_set(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('generations = 7\n')
+    cfg, _ = build_config(evaluator="symreg", config_file=f, overrides=["max_time=60"],
+                          evaluator_defaults={"population": 12, "generations": 3, "max_time": 3600.0})
+    assert (cfg.population, cfg.generations, cfg.max_time) == (12, 7, 60)
+
+
+def test_bnn_cifar_default_search_is_sized_for_an_hour():
+    from gpengine.plugins import load_evaluator_class
+
+    cls = load_evaluator_class("bnn-cifar")
+    cfg, _ = build_config(evaluator="bnn-cifar", evaluator_defaults=cls.search_defaults)
+    assert cfg.max_time == 3600.0 and cfg.mode == "steady_state"
+    assert cls.prescreen and cls.persistent_cache and cls.isolate

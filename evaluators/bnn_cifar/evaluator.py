@@ -58,6 +58,22 @@ class BnnCifar(Evaluator):
     fidelity_unit: ClassVar[str] = "epochs"
     min_budget: ClassVar[float] = 0.25
     version: ClassVar[str] = "1"
+    # Training is the cost: reject hopeless activations for free, remember every result
+    # across searches and resumes, and train in worker processes (timeouts, crashes isolated).
+    prescreen: ClassVar[bool] = True
+    persistent_cache: ClassVar[bool] = True
+    isolate: ClassVar[bool] = True
+    # A default search that ends in about an hour on a 2-core CPU with the quick profile
+    # (~1-2 min per evaluation): steady state checks the clock after every child.
+    search_defaults: ClassVar[dict] = {
+        "population": 12,
+        "generations": 3,
+        "mode": "steady_state",
+        "max_time": 3600.0,
+        "max_depth": 6,
+        "max_size": 20,
+        "init_max_depth": 3,
+    }
 
     @attrs.define
     class Options:
