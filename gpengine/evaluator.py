@@ -103,6 +103,8 @@ class Evaluator(abc.ABC):
     persistent_cache: ClassVar[bool] = False
     #: evaluate in worker processes even with one job (timeouts and crashes isolated)
     isolate: ClassVar[bool] = False
+    #: the expression is a 1-D activation worth plotting for every tracked individual
+    activation_plots: ClassVar[bool] = False
 
     @attrs.define
     class Options:

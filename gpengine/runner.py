@@ -11,7 +11,7 @@ from gpengine.progress import ProgressBar, expected_proposals
 from gpengine.search import Search, SearchOutcome
 
 
-def make_listeners(config, quiet: bool = False) -> list[Any]:
+def make_listeners(config, quiet: bool = False, evaluator_cls: Any = None) -> list[Any]:
     listeners: list[Any] = []
     total = expected_proposals(config.population, config.generations, config.elitism, config.max_evaluations)
     listeners.append(ProgressBar(total=total, disable=quiet))
@@ -21,7 +21,14 @@ def make_listeners(config, quiet: bool = False) -> list[Any]:
         except ImportError:
             MlflowTracker = None
         if MlflowTracker is not None:
-            listeners.append(MlflowTracker(tracking_uri=config.tracking_uri, child_runs=config.child_runs))
+            plot = None
+            if getattr(evaluator_cls, "activation_plots", False):
+                from gpengine.tracking.plots import activation_plotter
+                from primitives import get_set
+
+                plot = activation_plotter(get_set(config.primitives or evaluator_cls.primitive_set))
+            listeners.append(MlflowTracker(tracking_uri=config.tracking_uri, child_runs=config.child_runs,
+                                           evaluator_plot=plot))
     return listeners
 
 
@@ -39,7 +46,7 @@ def run_from_cli(*, evaluator: str | None, config_file: str | None, overrides: I
         evaluator_option_names=option_names(cls.Options) if cls else None,
         evaluator_defaults=getattr(cls, "search_defaults", None), **explicit,
     )
-    search = Search(config, options, listeners=make_listeners(config, quiet=quiet))
+    search = Search(config, options, listeners=make_listeners(config, quiet=quiet, evaluator_cls=cls))
     return search.run()
 
 
@@ -56,5 +63,8 @@ def resume_from_cli(search_id: str, *, runs_dir: str = "runs", jobs: int | None 
         overrides["tracking_uri"] = tracking_uri
     import attrs
 
-    listeners = make_listeners(attrs.evolve(config, **overrides), quiet=quiet)
+    from gpengine.plugins import load_evaluator_class
+
+    listeners = make_listeners(attrs.evolve(config, **overrides), quiet=quiet,
+                               evaluator_cls=load_evaluator_class(config.evaluator))
     return Search.resume(search_id, runs_dir=runs_dir, listeners=listeners, overrides=overrides).run()

@@ -63,6 +63,7 @@ class BnnCifar(Evaluator):
     prescreen: ClassVar[bool] = True
     persistent_cache: ClassVar[bool] = True
     isolate: ClassVar[bool] = True
+    activation_plots: ClassVar[bool] = True  # each individual's run gets a PNG of f and f' over [-3, 3]
     # A default search that ends in about an hour on a 2-core CPU with the quick profile
     # (~1-2 min per evaluation): steady state checks the clock after every child.
     search_defaults: ClassVar[dict] = {
