@@ -1,0 +1,102 @@
+"""`gpengine new-evaluator` and `check-evaluator`: from nothing to a search with a new plugin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from gpengine.cli import main
+from gpengine.errors import ConfigError, GpengineError
+from gpengine.scaffold import names_for, scaffold
+
+
+def gpengine(*args, cwd=None, check=True):
+    """The CLI in a fresh interpreter: entry points and .pth files of a new install are read at start-up."""
+    out = subprocess.run([sys.executable, "-m", "gpengine.cli", *args], capture_output=True, text=True, cwd=cwd)
+    if check and out.returncode != 0:
+        raise AssertionError(f"gpengine {' '.join(args)} exited {out.returncode}:\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+def pip(*args):
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
+    out = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def test_names_and_bad_names():
+    assert names_for("my-eval") == {"name": "my-eval", "dist": "gpengine-my-eval", "package": "gpengine_my_eval",
+                                    "cls": "MyEval", "snake": "my_eval"}
+    for bad in ("My-Eval", "my_eval", "-x", "a--b", "9lives", ""):
+        with pytest.raises(ConfigError):
+            names_for(bad)
+
+
+def test_scaffold_refuses_a_folder_with_files(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    with pytest.raises(GpengineError, match="not empty"):
+        scaffold("my-eval", tmp_path / "taken")
+    result = CliRunner().invoke(main, ["new-evaluator", "my-eval", str(tmp_path / "taken")])
+    assert result.exit_code == 2 and "not empty" in result.output
+
+
+def test_scaffolded_evaluator_passes_the_contract_before_install(tmp_path, monkeypatch):
+    scaffold("tmpl-eval", tmp_path / "pkg")
+    monkeypatch.syspath_prepend(str(tmp_path / "pkg"))
+    from gpengine.contract import check_evaluator
+    from gpengine_tmpl_eval import TmplEval
+
+    assert all(c.passed for c in check_evaluator(TmplEval))
+    assert all(c.passed for c in check_evaluator(TmplEval, {"target": "swish", "points": 8}))
+
+
+def test_check_evaluator_on_builtin_symreg():
+    result = CliRunner().invoke(main, ["check-evaluator", "symreg", "--set", "points=12"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert sum(line.startswith("PASS") for line in lines) == 8
+    assert "all checks passed" in lines[-1]
+
+
+def test_check_evaluator_fails_a_plugin_that_raises():
+    result = CliRunner().invoke(main, ["check-evaluator", "faults", "--set", "fault=raise", "--set", "trigger=*"])
+    assert result.exit_code == 1
+    assert any(line.startswith("FAIL  evaluates") for line in result.output.splitlines())
+
+
+def test_check_evaluator_user_errors_exit_2():
+    runner = CliRunner()
+    assert runner.invoke(main, ["check-evaluator", "no-such-eval"]).exit_code == 2
+    assert runner.invoke(main, ["check-evaluator", "symreg", "--set", "bogus=1"]).exit_code == 2
+
+
+@pytest.mark.slow
+def test_new_plugin_from_scaffold_to_search(tmp_path):
+    """Scaffold, pip install -e, listed, searched with, contract checked; uninstalled whatever happens."""
+    name = "scaffold-probe"
+    folder = tmp_path / "plugin"
+    out = gpengine("new-evaluator", name, str(folder))
+    assert "pip install -e" in out.stdout
+    try:
+        pip("install", "-q", "--no-deps", "--no-build-isolation", "-e", str(folder))
+        listed = gpengine("evaluators").stdout
+        assert any(line.split()[0] == name for line in listed.splitlines() if line.strip())
+        run = gpengine("run", "--evaluator", name, "--set", "population=8", "--set", "generations=2",
+                       "--seed", "1", "--no-tracking", "--quiet", cwd=tmp_path)
+        assert "best:" in run.stdout
+        checked = gpengine("check-evaluator", name, "--set", "target=softsign", check=False)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "all checks passed" in checked.stdout
+        tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder / "tests")],
+                               capture_output=True, text=True, cwd=folder)
+        assert tests.returncode == 0, tests.stdout + tests.stderr
+    finally:
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", f"gpengine-{name}"],
+                       capture_output=True, text=True)
+    assert name not in gpengine("evaluators").stdout
