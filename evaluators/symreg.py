@@ -115,7 +115,8 @@ class SymbolicRegression(Evaluator):
         pred = evaluate_numpy(expr, self.pset, self.x)
         if not np.all(np.isfinite(pred)):
             return Result.failed("non-finite prediction")
-        mse = float(np.mean((pred - self.y) ** 2))
+        with np.errstate(over="ignore", invalid="ignore"):  # a huge prediction is just a bad one
+            mse = float(np.mean((pred - self.y) ** 2))
         if not math.isfinite(mse):
             return Result.failed("non-finite error")
         r2 = 1.0 - mse / self._var
