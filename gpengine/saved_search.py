@@ -1,0 +1,139 @@
+"""A finished (or interrupted) search read back for export and reports.
+
+`export` and `report` take a SEARCH argument that a user copies from
+`gpengine run`'s summary or from the MLflow UI. Two sources answer it:
+
+* the local folder ``runs/<id>/`` (``search.json``: configuration and
+  evaluator options; ``journal.jsonl``: every individual), which is complete
+  and exact;
+* MLflow alone (`tracking.readback`), for a search run on another machine:
+  the run's params hold the flattened configuration and the lineage CSV or
+  child runs hold the individuals.
+
+Either way the result is one `SavedSearch` of plain lineage rows, so the
+commands downstream never care where it came from. The MLflow run is also
+looked up for a local search (to log a report beside it), but only in a
+store that already exists: reading must never create an empty database.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from gpengine.errors import GpengineError
+from gpengine.tracking import lineage
+
+_EVALUATOR_PREFIX = "evaluator."
+
+
+@attrs.define
+class SavedSearch:
+    search_id: str
+    evaluator: str
+    primitives: str  # name of the primitive set the search used
+    config: dict[str, Any]  # search keys (nested tables as dicts)
+    evaluator_options: dict[str, Any]
+    rows: list[dict[str, Any]]  # lineage rows, sorted by id
+    source: str  # "runs/<id>" or the tracking URI
+    run: Any = None  # the MLflow search run, when one was found
+    client: Any = None
+
+    def best(self, id_: int | None = None) -> dict[str, Any]:
+        """The row of individual `id_`, or of the best one with a fitness."""
+        if id_ is not None:
+            for r in self.rows:
+                if r["id"] == id_:
+                    return r
+            raise GpengineError(f"search {self.search_id} has no individual {id_} (ids 0..{len(self.rows) - 1})")
+        ok = sorted((r for r in self.rows if lineage.is_ok(r)), key=lineage.rank_key)
+        if not ok:
+            raise GpengineError(f"search {self.search_id} has no individual with a fitness")
+        return ok[0]
+
+
+def load(search: str, runs_dir: str | Path = "runs", tracking_uri: str | None = None,
+         want_run: bool = True) -> SavedSearch:
+    """The search `search` from runs_dir/<search>/, else from MLflow; GpengineError when neither has it."""
+    folder = Path(runs_dir) / search
+    if (folder / "search.json").is_file():
+        saved = _from_folder(folder)
+        if want_run:
+            saved.client, saved.run = _find_run(saved.search_id, tracking_uri, required=False)
+        return saved
+    client, run = _find_run(search, tracking_uri, required=True)
+    if run is None:
+        raise GpengineError(f"no search {search!r}: neither {folder}/search.json nor a run in the tracking store")
+    return _from_mlflow(client, run)
+
+
+def _from_folder(folder: Path) -> SavedSearch:
+    from gpengine.journal import JOURNAL, read_journal
+
+    path = folder / "search.json"
+    try:
+        data = json.loads(path.read_text())
+        config = dict(data["config"])
+        options = dict(data["evaluator_options"])
+        search_id = str(data["search_id"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GpengineError(f"{path} is damaged: {exc}") from None
+    rows = [lineage.row_of(ind) for ind in read_journal(folder / JOURNAL)]
+    evaluator = str(config["evaluator"])
+    return SavedSearch(search_id, evaluator, _primitives(evaluator, config), config, options,
+                       sorted(rows, key=lambda r: r["id"]), str(folder))
+
+
+def _primitives(evaluator: str, config: dict[str, Any]) -> str:
+    if config.get("primitives"):
+        return str(config["primitives"])
+    from gpengine.plugins import load_evaluator_class
+
+    return load_evaluator_class(evaluator).primitive_set
+
+
+def _find_run(search: str, tracking_uri: str | None, required: bool) -> tuple[Any, Any]:
+    """(client, run) of the search in the store, or (None, None) when there is none and it is not required."""
+    from gpengine.tracking import readback, store
+
+    uri = store.resolve_uri(tracking_uri)
+    db = store.sqlite_path(uri)
+    if db is not None and not db.exists():
+        if required:
+            raise GpengineError(f"no search {search!r} in runs/ and no tracking store at {db}")
+        return None, None
+    try:
+        client = store.client(uri)
+        return client, readback.find_search(client, search)
+    except GpengineError:
+        if required:
+            raise
+        return None, None
+
+
+def _from_mlflow(client: Any, run: Any) -> SavedSearch:
+    from gpengine.config import parse_value
+    from gpengine.tracking import readback
+
+    summary = readback.search_summary(run)
+    config: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    for key, text in run.data.params.items():
+        value = None if text == "None" else parse_value(text)
+        if text in ("True", "False"):
+            value = text == "True"
+        if key.startswith(_EVALUATOR_PREFIX):
+            options[key[len(_EVALUATOR_PREFIX):]] = value
+        elif "." in key:
+            head, _, rest = key.partition(".")
+            config.setdefault(head, {})[rest] = value
+        else:
+            config[key] = value
+    evaluator = summary["evaluator"] or str(config.get("evaluator", ""))
+    config["evaluator"] = evaluator
+    rows = readback.load_individuals(client, run)
+    return SavedSearch(summary["search_id"], evaluator, _primitives(evaluator, config), config, options,
+                       rows, client.tracking_uri, run=run, client=client)
