@@ -210,7 +210,7 @@ def test_store_resolution_and_errors(tmp_path, monkeypatch):
 
 
 def test_writer_reports_failures_in_the_search_thread():
-    w = Writer(retries=1, backoff=0.0)
+    w = Writer(retries=1, backoff=0.0, grace=0.3)
 
     def boom():
         raise RuntimeError("store is gone")
@@ -219,6 +219,26 @@ def test_writer_reports_failures_in_the_search_thread():
     with pytest.raises(TrackingError, match="individual 3.*store is gone"):
         w.flush()
     w.close()
+
+
+def test_writer_rides_out_an_outage_and_catches_up(capsys):
+    w = Writer(retries=1, backoff=0.01, max_pause=0.05)
+    calls, done = [], []
+
+    def flaky(i):
+        calls.append(i)
+        if len(calls) <= 6:  # the store is down for the first six attempts
+            raise ConnectionError("connection refused")
+        done.append(i)
+
+    for i in range(3):
+        w.submit(flaky, i, what=f"job {i}")
+    w.check()  # an outage is not an error while the search runs
+    w.flush()
+    w.close()
+    assert done == [0, 1, 2]
+    err = capsys.readouterr().err
+    assert "tracking store unreachable" in err and "reachable again" in err
 
 
 def test_activation_plot(tmp_path):

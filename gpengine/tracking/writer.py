@@ -8,14 +8,19 @@ overlap with evaluation (which runs in worker processes). Still only the main
 process writes, and one thread does all writing, so order is kept: a parent's
 child run always exists before its children refer to it.
 
-Errors: each job is retried a few times (SQLite may be briefly locked by a UI
-reading it); a job that still fails stops the writer, and the error is
-re-raised in the search's thread at the next `check()` or `flush()`.
+Errors and outages: a job that fails is retried with growing pauses (SQLite
+may be briefly locked by a UI reading it; a remote server may be restarting).
+While the store stays unreachable the search goes on - its journal holds
+everything - and the writer keeps retrying in the background, so it catches up
+when the server is back. Only at the end of a search (`flush`) does it give up,
+after `grace` seconds, and report the failure in the search's thread; a later
+`gpengine resume` completes the records from the journal.
 """
 
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from typing import Any, Callable
@@ -30,12 +35,17 @@ class TrackingError(GpengineError):
 
 
 class Writer:
-    def __init__(self, name: str = "gpengine-tracking", retries: int = 3, backoff: float = 0.5, maxsize: int = 20000):
+    def __init__(self, name: str = "gpengine-tracking", retries: int = 3, backoff: float = 0.5, maxsize: int = 20000,
+                 grace: float = 60.0, max_pause: float = 10.0):
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._retries = retries
         self._backoff = backoff
+        self._grace = grace
+        self._max_pause = max_pause
+        self._give_up_at: float | None = None  # set by flush: stop retrying after the grace period
         self._error: BaseException | None = None
         self._what = ""
+        self.outage: str | None = None  # what the store last answered while unreachable
         self.busy_seconds = 0.0  # time spent in store calls, for benchmarks
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
@@ -55,18 +65,31 @@ class Writer:
                     continue  # drain without writing once broken
                 fn, args, what = item
                 t0 = time.perf_counter()
-                for attempt in range(self._retries + 1):
-                    try:
-                        fn(*args)
-                        break
-                    except Exception as exc:  # noqa: BLE001 - reported in the search thread
-                        if attempt == self._retries:
-                            self._error, self._what = exc, what
-                        else:
-                            time.sleep(self._backoff * 2**attempt)
+                self._run(fn, args, what)
                 self.busy_seconds += time.perf_counter() - t0
             finally:
                 self._queue.task_done()
+
+    def _run(self, fn: Callable[..., Any], args: tuple, what: str) -> None:
+        attempt = 0
+        while True:
+            try:
+                fn(*args)
+            except Exception as exc:  # noqa: BLE001 - reported in the search thread
+                attempt += 1
+                if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
+                    self._error, self._what = exc, what
+                    return
+                if attempt > self._retries and self.outage is None:
+                    self.outage = f"{type(exc).__name__}: {exc}"
+                    print(f"gpengine: tracking store unreachable ({self.outage}); the search goes on and "
+                          "tracking catches up when it is back", file=sys.stderr)
+                time.sleep(min(self._backoff * 2 ** min(attempt - 1, 8), self._max_pause))
+                continue
+            if self.outage is not None:
+                print("gpengine: tracking store reachable again; catching up", file=sys.stderr)
+                self.outage = None
+            return
 
     def check(self) -> None:
         """Raise the writer's failure, if any, as one clear line."""
@@ -75,8 +98,10 @@ class Writer:
             raise TrackingError(f"tracking write failed{what}: {type(self._error).__name__}: {self._error}")
 
     def flush(self) -> None:
-        """Wait until every queued write is done; then report any failure."""
+        """Wait until every queued write is done (an outage gets `grace` more seconds); report any failure."""
+        self._give_up_at = time.monotonic() + self._grace
         self._queue.join()
+        self._give_up_at = None
         self.check()
 
     def close(self) -> None:
