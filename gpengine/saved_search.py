@@ -37,7 +37,7 @@ class SavedSearch:
     primitives: str  # name of the primitive set the search used
     config: dict[str, Any]  # search keys (nested tables as dicts)
     evaluator_options: dict[str, Any]
-    rows: list[dict[str, Any]]  # lineage rows, sorted by id
+    rows: list[dict[str, Any]]  # lineage rows, sorted by id, each with its Result "metrics" ({} if unknown)
     source: str  # "runs/<id>" or the tracking URI
     run: Any = None  # the MLflow search run, when one was found
     client: Any = None
@@ -81,7 +81,11 @@ def _from_folder(folder: Path) -> SavedSearch:
         search_id = str(data["search_id"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise GpengineError(f"{path} is damaged: {exc}") from None
-    rows = [lineage.row_of(ind) for ind in read_journal(folder / JOURNAL)]
+    rows = []
+    for ind in read_journal(folder / JOURNAL):
+        row = lineage.row_of(ind)
+        row["metrics"] = dict(ind.result.metrics)  # replicate records keep seed_fitness here
+        rows.append(row)
     evaluator = str(config["evaluator"])
     return SavedSearch(search_id, evaluator, _primitives(evaluator, config), config, options,
                        sorted(rows, key=lambda r: r["id"]), str(folder))
@@ -135,5 +139,8 @@ def _from_mlflow(client: Any, run: Any) -> SavedSearch:
     evaluator = summary["evaluator"] or str(config.get("evaluator", ""))
     config["evaluator"] = evaluator
     rows = readback.load_individuals(client, run)
+    metrics = {r.data.tags.get("gp.id"): dict(r.data.metrics) for r in readback.child_runs(client, run)}
+    for row in rows:
+        row["metrics"] = metrics.get(str(row["id"]), {})
     return SavedSearch(summary["search_id"], evaluator, _primitives(evaluator, config), config, options,
                        rows, client.tracking_uri, run=run, client=client)

@@ -1,0 +1,122 @@
+"""`gpengine report`: a self-contained page with the best, the progress, the genealogy and the command."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import shlex
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from gpengine.cli import main
+from gpengine.config import build_config
+from gpengine.expr_text import parse
+from gpengine.report import best_rows, compute_curve, generation_stats, replicate_stats, reproduce
+from primitives import get_set
+from test_export import write_search
+
+EXTERNAL = re.compile(r"""(src|href)\s*=\s*["']?\s*(https?:)?//|@import|url\(|<script|<link""", re.I)
+
+
+def assert_offline(text: str) -> None:
+    assert not EXTERNAL.search(text), EXTERNAL.search(text).group(0)
+    assert "data:image/png;base64," in text
+
+
+def test_report_of_a_local_search(tmp_path):
+    exprs = [("sin(x)", 40.0), ("blend(x, tan(x))", 55.5), ("log(x)", math.nan), ("scale(x) + erf(x)", 51.0),
+             ("relu(x)", 45.0), ("gate(x, x)", 52.0)]
+    write_search(tmp_path / "runs", "s-rep", exprs, options={"profile": "smoke", "clip": 1.1}, generations=3)
+    res = CliRunner().invoke(main, ["report", "s-rep", "--out", "r.html"])
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "r.html").read_text()
+    assert_offline(text)
+    assert html.escape("blend(x, tan(x))") in text and "Genealogy of the best" in text and "<svg" in text
+    command = "gpengine run --evaluator bnn-cifar --seed 3 --set population=2 --set generations=3 " \
+              "--set elitism=0 --set primitives=gaaf --set clip=1.1 --set profile=smoke"
+    assert html.escape(command) in text
+    assert "\\beta_{0} x + \\left(1 - \\beta_{0}\\right) \\tan\\left(x\\right)" in html.unescape(text)
+    assert "logged" not in res.output  # no MLflow store here: nothing logged, nothing created
+    assert not (tmp_path / "runs" / "mlflow.db").exists()
+
+
+def test_reproduce_command_rebuilds_the_same_configuration():
+    cfg, opts = build_config(evaluator="symreg", seed=5, overrides=[
+        "population=12", "selection=nsga2", "mutation_weights.hoist=2.0", "target=x**2 + 1", "points=7",
+        "max_time=60.5"])
+    import attrs
+
+    config = attrs.asdict(cfg)
+    command, toml = reproduce(config, opts)
+    args = shlex.split(command)
+    assert args[:6] == ["gpengine", "run", "--evaluator", "symreg", "--seed", "5"]
+    sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
+    again, opts2 = build_config(evaluator="symreg", seed=5, overrides=sets)
+    assert again == cfg and opts2 == opts
+    import tomllib
+
+    data = tomllib.loads(toml)
+    assert data["evaluator"] == {"name": "symreg", "points": 7, "target": "x**2 + 1"}
+    assert data["mutation_weights"]["hoist"] == 2.0 and data["population"] == 12
+
+
+def reeval_rows():
+    pset = get_set("arith")
+    rows = []
+    for i, (op, fit, seed_fit) in enumerate([("init-grow", 1.0, None), ("reeval", 2.0, 3.0), ("reeval", 2.0, 2.0),
+                                            ("init-grow", 0.5, None)]):
+        expr = parse("sin(x)" if i < 3 else "x", pset)
+        metrics = {} if seed_fit is None else {"seed_fitness": seed_fit, "replicates": i + 1}
+        rows.append({"id": i, "generation": i // 2, "operator": op, "parent_ids": (i - 1,) if op == "reeval" else (),
+                     "expr": str(expr), "expr_hash": str(expr), "fingerprint": str(expr), "status": "ok",
+                     "fitness": fit, "budget": 1.0, "cost": 2.0, "cached": False, "metrics": metrics})
+    return rows
+
+
+def test_replicate_mean_and_spread_use_single_seed_values():
+    stats = replicate_stats(reeval_rows())
+    s = stats[("sin(x)", 1.0)]
+    assert s["n"] == 3 and s["mean"] == pytest.approx(2.0) and s["std"] == pytest.approx(1.0) and s["cost"] == 6.0
+    assert math.isnan(stats[("x", 1.0)]["std"])
+    assert [r["id"] for r in best_rows(reeval_rows())] == [1, 3]
+
+
+def test_progress_statistics():
+    rows = reeval_rows()
+    gens = generation_stats(rows)
+    assert [g["best"] for g in gens] == [2.0, 2.0]
+    assert [g["cost"] for g in gens] == [4.0, 8.0]
+    assert [g["diversity"] for g in gens] == [0.5, 1.0]
+    xs, ys = compute_curve(rows)
+    assert xs == [2.0, 4.0, 6.0, 8.0] and ys == [1.0, 2.0, 2.0, 2.0]
+
+
+@pytest.mark.slow
+def test_report_from_mlflow_alone_is_logged_to_the_run(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(main, ["run", "-e", "symreg", "--set", "population=10", "--set", "generations=2",
+                               "--seed", "4", "-q"])
+    assert res.exit_code == 0, res.output
+    search_id = re.search(r"search (\S+):", res.output).group(1)
+    best_expr = re.search(r"best:\n\s+\S+\s+id \d+\s+(.+)", res.output).group(1).strip()
+    shutil.move(tmp_path / "runs" / search_id, tmp_path / "elsewhere")  # only MLflow knows it now
+    res = runner.invoke(main, ["report", search_id, "--out", "m.html"])
+    assert res.exit_code == 0, res.output
+    assert "logged as artifact report.html" in res.output
+    text = (tmp_path / "m.html").read_text()
+    assert_offline(text)
+    assert html.escape(best_expr) in text
+    assert "gpengine run --evaluator symreg --seed 4 --set population=10 --set generations=2" in text
+    from gpengine.tracking import readback, store
+
+    client = store.client(store.resolve_uri(None))
+    run = readback.find_search(client, search_id)
+    assert "report.html" in {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+def test_unknown_search_is_one_line(tmp_path):
+    res = CliRunner().invoke(main, ["report", "nothing-here"])
+    assert res.exit_code == 2 and "no search" in res.output
