@@ -189,23 +189,23 @@ class EvolvedActivation(nn.Module):
 
 
 def _sign(x: torch.Tensor) -> torch.Tensor:
-    """sign with sign(0) = +1: exactly +-1, never 0."""
-    one = torch.ones((), dtype=x.dtype, device=x.device)
-    return torch.where(x >= 0, one, -one)
+    """sign with sign(0) = sign(-0.0) = +1 (and NaN -> +1): exactly +-1, never 0."""
+    return torch.sign(x).add(0.5).sign()
 
 
 class SignSTE(torch.autograd.Function):
-    """Forward sign(clip(y, -c, c)) = sign(y); backward: the gradient where |y| <= c."""
+    """Forward sign(clip(y, -c, c)) = sign(y); backward: the gradient where |y| <= c (Hardtanh's, edges included)."""
 
     @staticmethod
     def forward(ctx, y: torch.Tensor, clip: float) -> torch.Tensor:
-        ctx.save_for_backward(y.abs() <= clip)
+        ctx.save_for_backward(y)
+        ctx.clip = clip
         return _sign(y)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (mask,) = ctx.saved_tensors
-        return grad * mask, None
+        (y,) = ctx.saved_tensors
+        return grad.masked_fill(~(y.abs() <= ctx.clip), 0.0), None  # NaN: no gradient
 
 
 class BinaryActivation(nn.Module):

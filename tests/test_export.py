@@ -100,7 +100,8 @@ def reference(expr, pset, channels, x, g, clip):
 def inputs(channels: int, clip: float):
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(3, channels, 5, 4, generator=gen) * 2
-    x[0, 0, 0, :3] = torch.tensor([0.0, clip, -clip])
+    x[0, 0, 0, :] = torch.tensor([0.0, clip, -clip, -0.0])
+    x[1, 1, 1, 1] = math.nan  # NaN in: same values and gradients out (as the trained model handles it)
     g = torch.randn(x.shape, generator=gen)
     return x, g
 
