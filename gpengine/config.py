@@ -21,7 +21,8 @@ import attrs
 
 from gpengine.errors import ConfigError
 
-MODES = ("generational", "steady_state")
+MODES = ("generational", "steady_state", "async")
+FIDELITIES = ("none", "sh")
 STRATEGIES = ("tree", "random", "gaaf")
 SELECTIONS = ("tournament", "nsga2", "fitness_proportionate")
 INITS = ("ramped", "grow", "full", "gaaf3", "gaaf6")
@@ -76,6 +77,16 @@ def _budget(inst, attribute, value):
         raise ConfigError(f"{attribute.name} must be a fraction in (0, 1] (got {value!r})")
 
 
+def _optional_budget(inst, attribute, value):
+    if value is not None:
+        _budget(inst, attribute, value)
+
+
+def _optional_number(inst, attribute, value):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(f"{attribute.name} must be a number (got {value!r})")
+
+
 @attrs.frozen(kw_only=True)
 class SearchConfig:
     """Everything that defines a search except the evaluator's own options."""
@@ -110,6 +121,20 @@ class SearchConfig:
     hall_of_fame: int = attrs.field(default=10, validator=[_int, _at_least(1)])
     # evaluation
     budget: float = attrs.field(default=1.0, validator=_budget)
+    max_cost: float | None = attrs.field(default=None, validator=_at_least(0, allow_none=True))  # evaluator seconds
+    # multi-fidelity (gpengine.fidelity): "sh" = successive halving from min_budget up to budget
+    fidelity: str = attrs.field(default="none", validator=_choice(FIDELITIES))
+    eta: int = attrs.field(default=3, validator=[_int, _at_least(2)])
+    min_budget: float | None = attrs.field(default=None, validator=_optional_budget)  # None: the evaluator's
+    # noise (gpengine.noise): the best `reeval_top` members get `replicates` seeds in all
+    replicates: int = attrs.field(default=1, validator=[_int, _at_least(1)])
+    reeval_top: int = attrs.field(default=3, validator=[_int, _at_least(1)])
+    # GAAF GA (gpengine.gaaf_ga): only candidates scoring above it enter; None: the evaluator's degenerate floor
+    admission: float | None = attrs.field(default=None, validator=_optional_number)
+    # mode=async (gpengine.steady_async): offspring in flight at once (None: jobs); deterministic:
+    # completions processed in submission order, so (seed, async_window) fixes the search for any jobs
+    async_window: int | None = attrs.field(default=None, validator=[_int, _at_least(1, allow_none=True)])
+    deterministic: bool = attrs.field(default=True)
     # None: the evaluator decides (fingerprints for costly training, canonical form for cheap fitness)
     dedup: str | None = attrs.field(default=None, validator=attrs.validators.optional(_choice(DEDUPS)))
     duplicate_retries: int = attrs.field(default=3, validator=[_int, _at_least(0)])
@@ -142,7 +167,11 @@ class SearchConfig:
         MutationWeights.from_mapping(self.mutation_weights)  # raises ConfigError naming a bad entry
         if self.backend == "dask" and not self.scheduler:
             raise ConfigError("backend 'dask' needs scheduler=tcp://HOST:PORT")
-        for name in ("prescreen", "tracking", "cache", "isolate", "journal"):
+        if self.mode == "async" and self.backend == "dask":
+            raise ConfigError("mode 'async' runs on backend auto, sequential or loky (got backend 'dask')")
+        if self.strategy == "gaaf" and self.init in ("grow", "full"):
+            raise ConfigError(f"init must be gaaf3 or gaaf6 with strategy 'gaaf' (got {self.init!r})")
+        for name in ("prescreen", "tracking", "cache", "isolate", "journal", "deterministic"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, bool):
                 raise ConfigError(f"{name} must be true or false (got {v!r})")

@@ -19,6 +19,7 @@ import attrs
 import numpy as np
 
 import gpengine
+from gpengine import fidelity, gaaf_ga, noise
 from gpengine import init as initialisation
 from gpengine import selection
 from gpengine.config import SearchConfig
@@ -31,16 +32,17 @@ from gpengine.events import (
     SearchEnded,
     SearchStarted,
 )
-from gpengine.canonical import canonical_text
+from gpengine.canonical import canonical_text, canonicalize
 from gpengine.checkpoint import load_checkpoint, load_search_file, save_checkpoint, save_search_file
 from gpengine.errors import GpengineError
-from gpengine.executor import EvaluatorSpec, Executor, register_local
+from gpengine.executor import EvaluatorSpec, Executor, Task, register_local
 from gpengine.expr import Expr
 from gpengine.hall_of_fame import HallOfFame
 from gpengine.individual import Individual
 from gpengine.journal import JOURNAL, Journal, read_journal
 from gpengine.paths import cache_dir, search_dir
 from gpengine.result_store import ResultStore
+from gpengine.seeds import derive_seed
 from gpengine.plugins import load_evaluator_class
 from gpengine.variation import Limits, MutationWeights, vary
 from primitives import get_set
@@ -119,6 +121,13 @@ class Search:
         self._started = 0.0
         self._elapsed_before = 0.0
         self._restored = False
+        # multi-fidelity rungs (one rung without fidelity=sh) and, per candidate, the record
+        # selection should see (highest fidelity, most seeds); both rebuilt from records on resume
+        low = config.min_budget if config.min_budget is not None else float(getattr(cls, "min_budget", 1.0))
+        self.rungs = fidelity.ladder(low, config.budget, config.eta) if config.fidelity == "sh" else (config.budget,)
+        self._track_best_record = len(self.rungs) > 1 or config.replicates > 1
+        self._top: dict[str, Individual] = {}
+        self._seen_genomes: set[tuple[str, ...]] = set()  # strategy=gaaf: genomes proposed so far
 
     def _decide(self, configured: bool | None, attribute: str) -> bool:
         """A search key left unset (None) defers to the evaluator's class attribute."""
@@ -165,6 +174,9 @@ class Search:
         self.candidates.load_state(state["candidates"])
         self._elapsed_before = state["elapsed"]
         self._restored = True
+        for ind in self.individuals:
+            self._note(ind)
+        self.population = [self._current(p) for p in self.population]
 
     def _checkpoint(self, finished: str | None = None) -> None:
         if self.run_dir is None:
@@ -188,8 +200,11 @@ class Search:
     def _next_id(self) -> int:
         return len(self.individuals)
 
-    def _evaluate(self, executor: Executor, proposals: Sequence[tuple[Expr, str, tuple[int, ...]]]) -> list[Individual]:
-        """Evaluate a batch of proposals (expr, operator, parent ids); emit in id order."""
+    def _evaluate(self, executor: Executor, proposals: Sequence[tuple[Expr, str, tuple[int, ...]]],
+                  budget: float | None = None) -> list[Individual]:
+        """Evaluate a batch of proposals (expr, operator, parent ids); emit in id order.
+
+        New candidates run at the lowest rung's budget (the configured budget without multi-fidelity)."""
         born = []
         for expr, operator, parents in proposals:
             ind = Individual(
@@ -198,12 +213,18 @@ class Search:
                 generation=self.generation,
                 operator=operator,
                 parent_ids=parents,
-                budget=self.config.budget,
+                budget=self.rungs[0] if budget is None else budget,
             )
             born.append(ind)
         done = self.candidates.evaluate(born, executor, known=self.known)
+        self._record(done)
+        return done
+
+    def _record(self, done: Sequence[Individual]) -> None:
+        """Append evaluated records in id order, tell the listeners, stop if the evaluator is broken."""
         for k, ind in enumerate(done):
             self.individuals.append(ind)
+            self._note(ind)
             self.bus.emit(IndividualEvaluated(ind, batch_end=k == len(done) - 1))
         self.hof.update(done)
         if self.candidates.consecutive_failures >= self.config.max_failures:
@@ -213,8 +234,107 @@ class Search:
             )
         return done
 
+    def _note(self, ind: Individual) -> None:
+        """Derived state of one new record: the best record per candidate, GAAF genomes seen."""
+        if self.config.strategy == "gaaf" and (genes := initialisation.to_genes(ind.expr)) is not None:
+            self._seen_genomes.add(genes)
+        if not self._track_best_record:
+            return
+        key = fidelity.identity(ind)
+        old = self._top.get(key)
+        if old is None or self._information(ind) > self._information(old):
+            self._top[key] = ind
+
+    @staticmethod
+    def _information(ind: Individual) -> tuple:
+        """Which record of a candidate selection sees: measured, highest budget, most seeds, oldest."""
+        return (ind.result.ok, ind.budget, noise.n_replicates(ind), -ind.id)
+
+    def _current(self, ind: Individual) -> Individual:
+        """The record of `ind`'s candidate with the most information (itself without fidelity/noise)."""
+        if not self._track_best_record:
+            return ind
+        return self._top.get(fidelity.identity(ind), ind)
+
+    def _refresh(self, batch: Sequence[Individual]) -> list[Individual]:
+        self.population = [self._current(p) for p in self.population]
+        return [self._current(c) for c in batch]
+
+    def _promote(self, executor: Executor) -> None:
+        """Successive halving: run every promotion due, rung by rung, until none is left."""
+        if len(self.rungs) < 2:
+            return
+        while self._stop_reason(hard_only=True) is None:
+            due = fidelity.promotions(self.individuals, self.rungs, self.config.eta)
+            if not due:
+                return
+            budget = due[0][1]
+            batch = [(ind.expr, fidelity.PROMOTE, (ind.id,)) for ind, b in due if b == budget]
+            self._evaluate(executor, batch, budget=budget)
+
+    def _after_batch(self, executor: Executor, batch: list[Individual]) -> list[Individual]:
+        """Promotions due after a batch; returns the batch as selection should see it."""
+        self._promote(executor)
+        return self._refresh(batch)
+
+    def _reevaluate_elites(self, executor: Executor) -> None:
+        """Noise: the best members get more seeds (gpengine.noise); their records then carry the mean."""
+        cfg = self.config
+        if cfg.replicates < 2 or self._stop_reason(hard_only=True) is not None:
+            return
+        chains = noise.history(self.individuals, fidelity.identity)
+        plans = []  # (elite, chain, replicate index)
+        for elite in noise.elites_to_reevaluate(self.population, cfg.reeval_top, cfg.replicates, fidelity.identity):
+            chain = chains[(fidelity.identity(elite), float(elite.budget))]
+            chain = [c for c in chain if c.operator == noise.REEVAL or c is chain[0]]
+            for r in range(len(chain), cfg.replicates):
+                plans.append((elite, chain, r))
+        if not plans:
+            return
+        base = self._next_id()
+        tasks, todo = [], []
+        raw: dict[int, Any] = {}
+        for k, (elite, _, r) in enumerate(plans):
+            known = self.known.get(base + k)
+            seed = derive_seed(cfg.seed, elite.expr_hash, elite.budget, r)
+            if known is not None and known.operator == noise.REEVAL and known.seed == seed:
+                raw[k] = known
+                continue
+            key = self.candidates.key(elite)[0]
+            stored = self.candidates.store.get(key, elite.budget, seed) if self.candidates.store else None
+            if stored is not None:
+                raw[k] = stored[0]
+                continue
+            tasks.append(Task(canonicalize(elite.expr, self.pset), elite.budget, seed))
+            todo.append(k)
+        for k, result in zip(todo, executor.map(tasks)):
+            raw[k] = result
+            self.candidates.evaluations += 1
+            self.candidates.cost += result.cost
+            elite = plans[k][0]
+            if self.candidates.store is not None:
+                self.candidates.store.put(self.candidates.key(elite)[0], elite.budget, tasks[todo.index(k)].seed,
+                                          result, self.search_id)
+        done = []
+        for k, (elite, chain, r) in enumerate(plans):
+            got = raw[k]
+            if isinstance(got, Individual):  # journaled before a crash: take it as it was
+                ind = got
+            else:
+                result = noise.aggregate(got, r, noise.seed_values(chain))
+                ind = attrs.evolve(chain[-1], id=base + k, generation=self.generation, operator=noise.REEVAL,
+                                   parent_ids=(chain[-1].id,), seed=derive_seed(cfg.seed, elite.expr_hash,
+                                                                               elite.budget, r),
+                                   result=result, cached=False)
+            chain.append(ind)
+            done.append(ind)
+        self._record(done)
+        self.population = [self._current(p) for p in self.population]
+
     def _initial_exprs(self, n: int) -> list[Expr]:
         cfg = self.config
+        if cfg.strategy == "gaaf":
+            return gaaf_ga.fresh_genomes(self.rng, self.pset, n, gaaf_ga.n_genes(cfg.init), self._seen_genomes)
         if cfg.init == "ramped":
             return initialisation.ramped_half_and_half(
                 self.rng, self.pset, n, min_depth=cfg.init_min_depth, max_depth=cfg.init_max_depth, p_const=cfg.p_const
@@ -235,6 +355,8 @@ class Search:
         cfg = self.config
         if cfg.strategy == "random":
             return self._random_proposals(n)
+        if cfg.strategy == "gaaf":
+            return gaaf_ga.children(self.rng, self.population, self.pset, n, self._seen_genomes, cfg.duplicate_retries)
         proposals = []
         # Children identical (canonically) to a member or a sibling waste a slot and an
         # evaluation-free but diversity-costly place: redraw them a few times.
@@ -264,6 +386,8 @@ class Search:
     def _survivors(self, offspring: list[Individual]) -> list[Individual]:
         cfg = self.config
         n = cfg.population
+        if cfg.strategy == "gaaf":
+            return gaaf_ga.replace_worst(self.population, offspring, cfg.admission, self.evaluator)
         if cfg.selection == "nsga2":
             return list(selection.nsga2(self.population + offspring, n))
         if cfg.mode == "steady_state":
@@ -299,7 +423,8 @@ class Search:
         self.bus.emit(GenerationEnded(stats))
         self._checkpoint()
 
-    def _stop_reason(self) -> str | None:
+    def _stop_reason(self, hard_only: bool = False) -> str | None:
+        """Why the search should stop now; `hard_only`: only the spending limits (no more work at all)."""
         cfg = self.config
         if cfg.target_fitness is not None and self.hof.best is not None and self.hof.best.fitness >= cfg.target_fitness:
             return "target"
@@ -307,6 +432,10 @@ class Search:
             return "evaluations"
         if cfg.max_time is not None and self._elapsed() >= cfg.max_time:
             return "time"
+        if cfg.max_cost is not None and self.candidates.cost >= cfg.max_cost:
+            return "cost"
+        if hard_only:
+            return None
         if self.generation >= cfg.generations:
             return "generations"
         return None
@@ -364,30 +493,63 @@ class Search:
         isolate = self._decide(cfg.isolate, "isolate")
         with Executor(self.spec, jobs=cfg.jobs, backend=cfg.backend, scheduler=cfg.scheduler,
                       timeout=cfg.eval_timeout, isolate=isolate) as executor:
+            if cfg.mode == "async":
+                from gpengine.steady_async import AsyncSteadyState
+
+                return AsyncSteadyState(self, executor).run()
             if not self._restored:
-                self.population = self._evaluate(
-                    executor,
-                    [(e, f"init-{cfg.init}", ()) for e in self._initial_exprs(self._batch_size(cfg.population))],
-                )
+                self.population = self._first_population(executor)
+                self._reevaluate_elites(executor)
                 self._end_generation()
             while True:
                 stop = self._stop_reason()
                 if stop is not None:
                     return stop
                 self.generation += 1
-                if cfg.mode == "steady_state":
+                if cfg.strategy == "gaaf":
+                    children = self._evaluate(executor, self._offspring(self._batch_size(cfg.offspring
+                                                                                          or gaaf_ga.DEFAULT_OFFSPRING)))
+                    self.population = self._survivors(self._after_batch(executor, children))
+                elif cfg.mode == "steady_state":
                     n_children = cfg.offspring or max(1, cfg.jobs)
                     per_generation = max(1, cfg.population // n_children)
                     for _ in range(per_generation):
                         children = self._evaluate(executor, self._offspring(self._batch_size(n_children)))
-                        self.population = self._survivors(children)
-                        if self._stop_reason() in ("evaluations", "time", "target"):
+                        self.population = self._survivors(self._after_batch(executor, children))
+                        if self._stop_reason() in ("evaluations", "time", "target", "cost"):
                             break
                 else:
                     n_children = cfg.offspring or (cfg.population - (0 if cfg.selection == "nsga2" else cfg.elitism))
                     children = self._evaluate(executor, self._offspring(self._batch_size(n_children)))
-                    self.population = self._survivors(children)
+                    self.population = self._survivors(self._after_batch(executor, children))
+                self._reevaluate_elites(executor)
                 self._end_generation()
+
+    def _init_operator(self) -> str:
+        if self.config.strategy == "gaaf":
+            return f"init-gaaf{gaaf_ga.n_genes(self.config.init)}"
+        return f"init-{self.config.init}"
+
+    def _first_population(self, executor: Executor) -> list[Individual]:
+        """Generation 0. GAAF: only admitted candidates enter, and fresh genomes are drawn until it is full."""
+        cfg = self.config
+        first = self._evaluate(executor, [(e, self._init_operator(), ()) for e in
+                                          self._initial_exprs(self._batch_size(cfg.population))])
+        first = self._after_batch(executor, first)
+        if cfg.strategy != "gaaf":
+            return first
+        pop = [i for i in first if gaaf_ga.admitted(i, cfg.admission, self.evaluator)]
+        for _ in range(gaaf_ga.FILL_ROUNDS):
+            if len(pop) >= cfg.population or self._stop_reason(hard_only=True) is not None:
+                break
+            exprs = self._initial_exprs(self._batch_size(cfg.population - len(pop)))
+            more = self._after_batch(executor, self._evaluate(executor, [(e, self._init_operator(), ()) for e in exprs]))
+            pop = [self._current(p) for p in pop] + [i for i in more if gaaf_ga.admitted(i, cfg.admission,
+                                                                                         self.evaluator)]
+            first += more
+        if len(pop) < min(cfg.population, 2):  # nothing (or one) admitted: breed from the best measured anyway
+            pop += [i for i in selection.elitism(first, cfg.population) if i not in pop][: cfg.population - len(pop)]
+        return pop[: cfg.population]
 
 
 def run_search(config: SearchConfig, evaluator_options: dict[str, Any] | None = None,

@@ -1,0 +1,96 @@
+"""Noise: re-evaluate the elites with more seeds; fitness as mean and spread.
+
+One training run is one draw: on CIFAR-10 at the quick fidelity, seed spread
+is 0.1-0.3 points for most activations and about 1 point for some, so gaps of
+that size between two single runs mean nothing. With `replicates=R` (> 1),
+at the end of every generation the best `reeval_top` distinct members that
+have fewer than R seeds are trained again with replicate seeds 1..R-1
+(`derive_seed(search seed, canonical hash, budget, replicate)`; replicate 0
+is the original evaluation).
+
+Each re-evaluation is its own individual record: operator "reeval", one
+parent (the candidate's previous record), the same expression and budget,
+its replicate seed. Its `Result.fitness` is the **mean** over the replicates
+so far, so selection (which reads `Individual.fitness`) uses the mean; its
+metrics carry `seed_fitness` (this replicate alone), `fitness_mean`,
+`fitness_std` (sample standard deviation), `replicates` (how many) and
+`replicate` (its index). The journal and MLflow keep all of it, no schema
+change.
+
+The replicate history is recomputed from the records, so resume needs no
+extra checkpoint state.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Iterable, Sequence
+
+import attrs
+
+from gpengine.evaluator import OK, Result
+from gpengine.individual import Individual
+
+REEVAL = "reeval"
+
+
+def n_replicates(ind: Individual) -> int:
+    """How many seeds stand behind `ind.fitness`."""
+    if ind.operator == REEVAL:
+        return int(ind.result.metrics.get("replicates", 1))
+    return 1
+
+
+def seed_values(chain: Sequence[Individual]) -> list[float]:
+    """The single-seed fitness values of a candidate's records at one budget (original first)."""
+    out = []
+    for ind in chain:
+        if not ind.result.ok:
+            continue
+        out.append(float(ind.result.metrics.get("seed_fitness", ind.result.fitness)) if ind.operator == REEVAL
+                   else float(ind.result.fitness))
+    return out
+
+
+def aggregate(raw: Result, replicate: int, previous: Sequence[float]) -> Result:
+    """The record of replicate `replicate`: fitness = mean over `previous` + this one when it measured."""
+    values = list(previous) + ([float(raw.fitness)] if raw.ok else [])
+    metrics = dict(raw.metrics)
+    metrics["replicate"] = replicate
+    if not values:
+        return attrs.evolve(raw, metrics=metrics)
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    metrics.update(seed_fitness=float(raw.fitness) if raw.ok else math.nan, fitness_mean=mean, fitness_std=std,
+                   replicates=len(values))
+    message = raw.message if raw.ok else f"replicate {replicate} failed: {raw.message}"
+    return Result(mean, OK, message, metrics, raw.curves, raw.cost)
+
+
+def history(individuals: Iterable[Individual], key) -> dict[tuple[str, float], list[Individual]]:
+    """Records per (candidate, budget), in id order: the original, then its re-evaluations."""
+    out: dict[tuple[str, float], list[Individual]] = {}
+    for ind in individuals:
+        out.setdefault((key(ind), float(ind.budget)), []).append(ind)
+    return out
+
+
+def elites_to_reevaluate(population: Sequence[Individual], top: int, replicates: int, key) -> list[Individual]:
+    """The best `top` distinct members (by rank) that have fewer than `replicates` seeds."""
+    from gpengine.selection import rank_key
+
+    out, seen = [], set()
+    for ind in sorted(population, key=rank_key):
+        k = key(ind)
+        if k in seen or not math.isfinite(ind.fitness):
+            continue
+        seen.add(k)
+        if len(seen) > top:
+            break
+        if n_replicates(ind) < replicates:
+            out.append(ind)
+    return out
+
+
+__all__ = ["REEVAL", "aggregate", "elites_to_reevaluate", "history", "n_replicates", "seed_values"]
