@@ -167,7 +167,6 @@ def test_forms_cover_every_builtin_primitive():
 
 def test_binary_activation_is_plus_minus_one_with_sign_zero_positive(tmp_path):
     pset = get_set("gaaf")
-    ns: dict = {}
     path = tmp_path / "m.py"
     path.write_text(module_source(parse("minzero(x)", pset), pset))
     import importlib.util
@@ -178,7 +177,6 @@ def test_binary_activation_is_plus_minus_one_with_sign_zero_positive(tmp_path):
     y = mod.BinaryActivation(2)(torch.tensor([[-1.0, 0.0], [2.0, 0.5]]))
     assert y.tolist() == [[-1.0, 1.0], [1.0, 1.0]]
     assert mod.CLIP == 1.3
-    del ns
 
 
 @pytest.mark.parametrize("text", GAAF_EXPRS[:6])
