@@ -43,8 +43,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from gpengine.expr import CONST, OP, PARAM, VAR, Expr, Node
-from gpengine.expr_text import ATOM_PREC, BINARY_INFIX, NEG_PREC, PARAM_NAME, VAR_NAME, _const_text, to_text
+from gpengine.expr import CONST, OP, Expr, Node
+from gpengine.expr_text import format_node, to_text
+from gpengine.memo import SetMemo
 from primitives.registry import Primitive, PrimitiveSet
 
 Nodes = tuple[Node, ...]
@@ -149,44 +150,15 @@ def _identity(pset: PrimitiveSet, name: str, kids: list[Sub]) -> Sub | None:
 # Commutative arguments are sorted by their canonical text. Printing each argument
 # again at every level cost more than all the rest of canonicalisation, so every
 # canonical subtree carries its text, built bottom-up by the rules of
-# `gpengine.expr_text._fmt` (same precedences and parentheses):
+# `gpengine.expr_text.format_node` (same precedences and parentheses):
 # Sub = (nodes, text, precedence, child Subs).
 
 Sub = tuple
 
 
 def _format(node: Node, kids: Sequence[Sub]) -> tuple[str, int]:
-    """Text and precedence of `node` over children already printed (one level of `_fmt`)."""
-    kind = node.kind
-    if kind == VAR:
-        return VAR_NAME, ATOM_PREC
-    if kind == CONST:
-        v = node.value
-        return _const_text(v), (NEG_PREC if v < 0 or str(v).startswith("-") else ATOM_PREC)
-    if kind == PARAM:
-        return f"{PARAM_NAME}({_const_text(node.value)})", ATOM_PREC
-    name = node.name
-    if name == "neg" and node.arity == 1:
-        (k,) = kids
-        text = k[1]
-        if k[2] < NEG_PREC or k[0][0].kind == CONST:
-            text = f"({text})"
-        return f"-{text}", NEG_PREC
-    if node.arity == 2 and name in BINARY_INFIX:
-        sym, prec = BINARY_INFIX[name]
-        (lt, lp), (rt, rp) = (kids[0][1], kids[0][2]), (kids[1][1], kids[1][2])
-        if sym == "**":  # right-associative, binds tighter than unary minus
-            if lp <= prec:
-                lt = f"({lt})"
-            if rp < prec:
-                rt = f"({rt})"
-        else:
-            if lp < prec:
-                lt = f"({lt})"
-            if rp <= prec:
-                rt = f"({rt})"
-        return f"{lt} {sym} {rt}", prec
-    return f"{name}({', '.join(k[1] for k in kids)})", ATOM_PREC
+    """Text and precedence of `node` over children already printed (one level of `to_text`)."""
+    return format_node(node, [(k[1], k[2], k[0][0].kind == CONST) for k in kids])
 
 
 def _leaf(node: Node) -> Sub:
@@ -216,22 +188,7 @@ def _simplify(pset: PrimitiveSet, op: Node, kids: list[Sub]) -> Sub:
 
 # -- memo --------------------------------------------------------------------------------------
 
-#: trees kept per primitive set before the memo is emptied (bounds memory in long searches)
-MEMO_LIMIT = 100_000
-_MEMO_SETS = 8  # primitive sets with a memo at once
-_MEMOS: dict[int, tuple[PrimitiveSet, dict[Expr, Expr]]] = {}
-
-
-def _memo(pset: PrimitiveSet) -> dict[Expr, Expr]:
-    """Canonical trees by tree for `pset` (the set is held, so its id stays unique)."""
-    entry = _MEMOS.get(id(pset))
-    if entry is None:
-        if len(_MEMOS) >= _MEMO_SETS:
-            _MEMOS.clear()
-        entry = _MEMOS[id(pset)] = (pset, {})
-    if len(entry[1]) >= MEMO_LIMIT:
-        entry[1].clear()
-    return entry[1]
+_MEMO = SetMemo()  # results by tree, per primitive set
 
 
 def _has_negative_zero(nodes: Nodes) -> bool:
@@ -241,7 +198,7 @@ def _has_negative_zero(nodes: Nodes) -> bool:
 
 def canonicalize(expr: Expr, pset: PrimitiveSet) -> Expr:
     """The canonical form of `expr` over `pset` (same values; idempotent)."""
-    memo = _memo(pset)
+    memo = _MEMO.for_set(pset)
     cacheable = not _has_negative_zero(expr.nodes)
     if cacheable:
         hit = memo.get(expr)

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from gpengine.errors import ParseError
-from gpengine.expr import CONST, OP, PARAM, VAR, Expr, Node
+from gpengine.expr import CONST, PARAM, VAR, Expr, Node
 
 if TYPE_CHECKING:
     from primitives.registry import PrimitiveSet
@@ -39,24 +39,28 @@ def _const_text(v: float) -> str:
     return repr(float(v))
 
 
-def _fmt(expr: Expr, i: int) -> tuple[str, int]:
-    """Text of the subtree at i and its precedence."""
-    node = expr.nodes[i]
-    if node.kind == VAR:
+def format_node(node: Node, kids: Sequence[tuple[str, int, bool]]) -> tuple[str, int]:
+    """Text and precedence of `node` over its children's (text, precedence, is-constant).
+
+    One level of printing, shared by `to_text` and the canonical form (which
+    builds its sort keys bottom-up and must print exactly as `to_text` does).
+    """
+    kind = node.kind
+    if kind == VAR:
         return VAR_NAME, ATOM_PREC
-    if node.kind == CONST:
-        return _const_text(node.value), (NEG_PREC if node.value < 0 or str(node.value).startswith("-") else ATOM_PREC)
-    if node.kind == PARAM:
+    if kind == CONST:
+        v = node.value
+        return _const_text(v), (NEG_PREC if v < 0 or str(v).startswith("-") else ATOM_PREC)
+    if kind == PARAM:
         return f"{PARAM_NAME}({_const_text(node.value)})", ATOM_PREC
-    kids = expr.children(i)
     if node.name == "neg" and node.arity == 1:
-        text, prec = _fmt(expr, kids[0])
-        if prec < NEG_PREC or expr.nodes[kids[0]].kind == CONST:
+        ((text, prec, is_const),) = kids
+        if prec < NEG_PREC or is_const:
             text = f"({text})"
         return f"-{text}", NEG_PREC
     if node.name in BINARY_INFIX and node.arity == 2:
         sym, prec = BINARY_INFIX[node.name]
-        (lt, lp), (rt, rp) = _fmt(expr, kids[0]), _fmt(expr, kids[1])
+        (lt, lp, _), (rt, rp, _) = kids
         if sym == "**":  # right-associative, binds tighter than unary minus
             if lp <= prec:
                 lt = f"({lt})"
@@ -68,8 +72,16 @@ def _fmt(expr: Expr, i: int) -> tuple[str, int]:
             if rp <= prec:
                 rt = f"({rt})"
         return f"{lt} {sym} {rt}", prec
-    args = ", ".join(_fmt(expr, k)[0] for k in kids)
-    return f"{node.name}({args})", ATOM_PREC
+    return f"{node.name}({', '.join(k[0] for k in kids)})", ATOM_PREC
+
+
+def _fmt(expr: Expr, i: int) -> tuple[str, int]:
+    """Text of the subtree at i and its precedence."""
+    kids = []
+    for c in expr.children(i):
+        text, prec = _fmt(expr, c)
+        kids.append((text, prec, expr.nodes[c].kind == CONST))
+    return format_node(expr.nodes[i], kids)
 
 
 def to_text(expr: Expr) -> str:

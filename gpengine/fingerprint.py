@@ -33,6 +33,7 @@ import numpy as np
 from gpengine.canonical import _has_negative_zero, canonicalize
 from gpengine.expr import Expr
 from gpengine.numeric import evaluate, param_sites
+from gpengine.memo import SetMemo
 from primitives.registry import PrimitiveSet
 
 PROBE_SEED = 20230101
@@ -133,22 +134,7 @@ def _digest(canon: Expr, pset: PrimitiveSet) -> str:
     return hashlib.blake2b(codes.tobytes(), digest_size=16).hexdigest()
 
 
-#: digests kept per primitive set before the memo is emptied
-MEMO_LIMIT = 100_000
-_MEMO_SETS = 8
-_MEMOS: dict[int, tuple[PrimitiveSet, dict[Expr, str]]] = {}
-
-
-def _memo(pset: PrimitiveSet) -> dict[Expr, str]:
-    """Digests by canonical tree for `pset` (the set is held, so its id stays unique)."""
-    entry = _MEMOS.get(id(pset))
-    if entry is None:
-        if len(_MEMOS) >= _MEMO_SETS:
-            _MEMOS.clear()
-        entry = _MEMOS[id(pset)] = (pset, {})
-    if len(entry[1]) >= MEMO_LIMIT:
-        entry[1].clear()
-    return entry[1]
+_MEMO = SetMemo()  # results by tree, per primitive set
 
 
 def fingerprint(expr: Expr, pset: PrimitiveSet) -> str:
@@ -158,7 +144,7 @@ def fingerprint(expr: Expr, pset: PrimitiveSet) -> str:
     again); trees with a `-0.0` constant are not memoised, as `-0.0 == 0.0`.
     """
     canon = canonicalize(expr, pset)
-    memo = _memo(pset)
+    memo = _MEMO.for_set(pset)
     cacheable = not _has_negative_zero(canon.nodes)
     if cacheable and (hit := memo.get(canon)) is not None:
         return hit
