@@ -5,12 +5,24 @@ and seed) and return a `Result`; only the main process writes anything. Each
 worker builds its evaluator once and keeps it, so data is loaded once per
 worker, not once per evaluation.
 
+Threads and devices (loky): each worker starts with OMP_NUM_THREADS (and the
+MKL/OpenBLAS equivalents) = usable cores // jobs, at least 1, so `jobs`
+workers never oversubscribe the cores; torch reads it when it loads in the
+worker, and an evaluator option that sets threads explicitly (bnn-cifar's
+`threads`) wins. With two or more GPUs visible (CUDA_VISIBLE_DEVICES of the
+main process, else `nvidia-smi`), worker k sees only GPU k mod n, so
+`--jobs <number of GPUs>` runs one evaluation per GPU. Dask workers are
+started by the user, who sets their threads and devices (docs/cluster.md).
+
 Failure isolation: an exception inside an evaluator becomes a failed Result in
 the worker. With worker processes (loky), an evaluation that runs past
 `timeout` seconds, or whose worker dies (segfault, out-of-memory kill,
 `os._exit`), becomes a failed Result with that reason; the pool is replaced and
 the evaluations that were running beside it are retried (bounded), so no
-candidate can stop the search.
+candidate can stop the search. On Dask, the scheduler itself reruns the tasks
+of a lost worker (at most `distributed.scheduler.allowed-failures` times); a
+task that keeps killing workers ends as a failed Result, and a task past
+`timeout` is cancelled and its worker restarted through its nanny.
 """
 
 from __future__ import annotations
@@ -18,19 +30,29 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 import os
+import shutil
+import subprocess
+import tempfile
+import threading
 import time
 import traceback
+import uuid
 from typing import Any, Callable, Sequence
 
 import attrs
 import joblib
 from joblib.externals.loky import ProcessPoolExecutor
 
+from gpengine.errors import GpengineError
 from gpengine.evaluator import FAILED, Result
 from gpengine.expr import Expr
 
 _EVALUATORS: dict[str, Any] = {}  # per-process cache: (name, options) -> evaluator
+_BUILT = 0  # evaluators this process has constructed (observability: once per worker)
+_BUILD_LOCK = threading.Lock()  # a Dask worker may run several tasks in threads
+_DEVICE_LOCK: list[int] = []  # a loky worker's claim on its device slot, held for life
 MAX_RETRIES = 2  # an evaluation that was running when a worker died is retried this often
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 @attrs.frozen
@@ -56,13 +78,18 @@ class EvaluatorSpec:
 
 
 def worker_evaluator(spec: EvaluatorSpec):
+    global _BUILT
     key = spec.key()
     ev = _EVALUATORS.get(key)
     if ev is None:
-        from gpengine.plugins import make_evaluator
+        with _BUILD_LOCK:
+            ev = _EVALUATORS.get(key)
+            if ev is None:
+                from gpengine.plugins import make_evaluator
 
-        ev = make_evaluator(spec.name, dict(spec.options))
-        _EVALUATORS[key] = ev
+                ev = make_evaluator(spec.name, dict(spec.options))
+                _EVALUATORS[key] = ev
+                _BUILT += 1
     return ev
 
 
@@ -92,9 +119,64 @@ def run_task(spec: EvaluatorSpec, task: Task) -> Result:
     return result
 
 
+def worker_info(hold: float = 0.0) -> dict[str, Any]:
+    """What a worker process is: pid, evaluators built so far, threads and device it was given.
+
+    `hold` keeps the worker busy a moment, so that `jobs` calls land on `jobs` distinct workers.
+    """
+    time.sleep(hold)
+    return {"pid": os.getpid(), "built": _BUILT, **{k: os.environ.get(k) for k in ("OMP_NUM_THREADS",
+                                                                                   "CUDA_VISIBLE_DEVICES")}}
+
+
 def _warm_up(spec: EvaluatorSpec) -> int:
     worker_evaluator(spec)
     return os.getpid()
+
+
+# -- threads and devices of loky workers ---------------------------------------------------
+def worker_threads(jobs: int, cores: int | None = None) -> int:
+    """Threads per worker so that `jobs` workers share the usable cores (cgroup/affinity aware)."""
+    return max(1, (cores or joblib.cpu_count()) // max(1, jobs))
+
+
+def visible_gpus() -> tuple[str, ...]:
+    """GPUs this machine offers, without importing torch: CUDA_VISIBLE_DEVICES, else nvidia-smi."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return tuple(d.strip() for d in listed.split(",") if d.strip() and not d.strip().startswith("-"))
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return ()
+    try:
+        out = subprocess.run([smi, "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return tuple(line.strip() for line in out.splitlines() if line.strip())
+
+
+def _claim_device(lock_dir: str, devices: tuple[str, ...], slots: int) -> None:
+    """Loky worker initializer: hold the lock of one free slot for life and see only its GPU.
+
+    A file lock is released by the OS when its process dies, so a replacement worker
+    takes over the slot (and the GPU) of the one it replaces.
+    """
+    import fcntl
+
+    for _attempt in range(100):
+        for slot in range(slots):
+            fd = os.open(os.path.join(lock_dir, f"slot-{slot}.lock"), os.O_CREAT | os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            _DEVICE_LOCK.append(fd)
+            os.environ["CUDA_VISIBLE_DEVICES"] = devices[slot % len(devices)]
+            return
+        time.sleep(0.1)  # a dying worker still holds its slot
+    os.environ["CUDA_VISIBLE_DEVICES"] = devices[os.getpid() % len(devices)]
 
 
 def resolve_backend(backend: str, jobs: int, isolate: bool) -> str:
@@ -109,50 +191,67 @@ class Executor:
 
     `sequential` runs in this process (best for cheap evaluators: no pickling);
     `loky` keeps `jobs` worker processes alive for the whole search, with
-    per-evaluation timeout and worker-death isolation; `dask` sends tasks to a
-    Dask distributed scheduler through joblib's dask backend.
+    per-evaluation timeout and worker-death isolation; `dask` sends each task to
+    a Dask distributed scheduler as a future.
+
+    `devices`: GPUs to spread loky workers over, one per worker in turn (None: every
+    visible GPU when there are two or more; () : none).
     """
 
     def __init__(self, spec: EvaluatorSpec, jobs: int = 1, backend: str = "auto", scheduler: str | None = None,
-                 timeout: float | None = None, isolate: bool = False, worker_env: dict[str, str] | None = None):
+                 timeout: float | None = None, isolate: bool = False, worker_env: dict[str, str] | None = None,
+                 devices: Sequence[str] | None = None):
         self.spec = spec
         self.jobs = jobs
         self.backend = resolve_backend(backend, jobs, isolate)
         self.scheduler = scheduler
         self.timeout = timeout
         self.worker_env = dict(worker_env or {})
+        self.devices = tuple(devices) if devices is not None else None
         self._pool = None
         self._client = None
-        self._parallel: joblib.Parallel | None = None
+        self._lock_dir: tempfile.TemporaryDirectory | None = None
 
     # -- lifetime -----------------------------------------------------------------------
     def __enter__(self) -> "Executor":
         if self.backend == "dask":
+            # Dask's own futures rather than joblib's dask backend (which runs on the same
+            # futures): a joblib batch fails as a whole when one task raises KilledWorker,
+            # its results come back only at the end, and it cannot cancel one late task.
+            # Futures give each evaluation its own status, result on arrival, and cancel;
+            # scheduling, worker choice and rescheduling after a worker loss stay Dask's.
             from distributed import Client  # optional dependency: gpengine[dask]
 
-            self._client = Client(self.scheduler)
-            self._dask_ctx = joblib.parallel_config(backend="dask")
-            self._dask_ctx.__enter__()
-            self._parallel = joblib.Parallel(n_jobs=-1, return_as="list")
-            self._parallel.__enter__()
+            self._client = Client(self.scheduler, set_as_default=False)
+            self._topic = f"gpengine-started-{uuid.uuid4().hex}"  # evaluation starts, for the timeout
+            self._started: dict[str, tuple[float, str]] = {}  # key -> (when, worker address)
+            self._client.subscribe_topic(self._topic, self._on_started)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self._parallel is not None:
-            self._parallel.__exit__(*exc_info)
-            self._parallel = None
         if self._client is not None:
-            self._dask_ctx.__exit__(*exc_info)
+            self._client.unsubscribe_topic(self._topic)
             self._client.close()
             self._client = None
         if self._pool is not None:
             self._pool.shutdown(wait=False, kill_workers=True)
             self._pool = None
+        if self._lock_dir is not None:
+            self._lock_dir.cleanup()
+            self._lock_dir = None
 
     def _loky(self):
         if self._pool is None:
-            env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // self.jobs)), **self.worker_env}
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, timeout=None, env=env)
+            threads = str(worker_threads(self.jobs))
+            env = {**{name: threads for name in THREAD_VARS}, **self.worker_env}
+            devices = self.devices if self.devices is not None else visible_gpus()
+            initializer, initargs = None, ()
+            if len(devices) > 1 and "CUDA_VISIBLE_DEVICES" not in self.worker_env:
+                if self._lock_dir is None:
+                    self._lock_dir = tempfile.TemporaryDirectory(prefix="gpengine-devices-")
+                initializer, initargs = _claim_device, (self._lock_dir.name, devices, self.jobs)
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, timeout=None, env=env,
+                                             initializer=initializer, initargs=initargs)
             # Start every worker and build its evaluator (imports, data) before any clock
             # runs: the timeout is for the evaluation, not for a worker's start-up.
             warm = [self._pool.submit(_warm_up, self.spec) for _ in range(self.jobs)]
@@ -165,9 +264,18 @@ class Executor:
             self._pool.shutdown(wait=False, kill_workers=True)
             self._pool = None
 
+    def workers(self) -> list[dict[str, Any]]:
+        """`worker_info()` of every worker (this process for `sequential`)."""
+        if self.backend == "sequential":
+            return [worker_info()]
+        if self.backend == "dask":
+            return list(self._client.run(worker_info).values())
+        pool = self._loky()
+        return [f.result() for f in [pool.submit(worker_info, 0.3) for _ in range(self.jobs)]]
+
     # -- evaluation ---------------------------------------------------------------------
     def map(self, tasks: Sequence[Task], on_result: Callable[[int, Result], None] | None = None) -> list[Result]:
-        """Results in task order; `on_result(i, result)` is called as each one arrives."""
+        """Results in task order; `on_result(i, result)` is called once per task as it arrives."""
         if not tasks:
             return []
         if self.backend == "sequential":
@@ -178,14 +286,8 @@ class Executor:
                     on_result(i, out[-1])
             return out
         if self.backend == "dask":
-            call = joblib.delayed(run_task)
-            out = list(self._parallel(call(self.spec, t) for t in tasks))
-            if on_result is not None:
-                for i, r in enumerate(out):
-                    on_result(i, r)
-            return out
+            return self._map_dask(tasks, on_result)
         return self._map_isolated(tasks, on_result)
-
     def _map_isolated(self, tasks: Sequence[Task], on_result=None) -> list[Result]:
         results: list[Result | None] = [None] * len(tasks)
         deaths = [0] * len(tasks)
@@ -230,6 +332,8 @@ class Executor:
                         if alone or deaths[i] > MAX_RETRIES:
                             results[i] = Result.failed(f"worker died: {type(exc).__name__}: {exc}".strip(),
                                                        cost=time.monotonic() - started[i])
+                            if on_result is not None:
+                                on_result(i, results[i])
                         else:
                             suspects.append(i)
                 if self.timeout is not None and not broken:
@@ -239,6 +343,8 @@ class Executor:
                         i = running.pop(fut)
                         results[i] = Result.failed(f"timeout: evaluation ran past {self.timeout:g}s",
                                                    cost=now - started[i])
+                        if on_result is not None:
+                            on_result(i, results[i])
                     broken = bool(late)
             if broken:
                 # A dead or hung worker takes the pool down: start a new one, and rerun
@@ -248,3 +354,103 @@ class Executor:
                 todo.extend(queue)
                 suspects = solo + suspects
         return [r if r is not None else Result.failed("not evaluated") for r in results]
+
+    def _map_dask(self, tasks: Sequence[Task], on_result=None) -> list[Result]:
+        client = self._client
+        results: list[Result | None] = [None] * len(tasks)
+        running: dict[str, tuple[Any, int]] = {}  # key -> (future, task index)
+        submitted = time.monotonic()
+
+        def settle(i: int, result: Result) -> None:
+            results[i] = result
+            if on_result is not None:
+                on_result(i, result)
+
+        try:
+            with client.as_current():  # where distributed.wait finds its client
+                for i, task in enumerate(tasks):  # all at once: placing them is Dask's job
+                    key = f"gpengine-evaluate-{uuid.uuid4().hex}"
+                    fut = client.submit(_run_task_on_dask, self.spec, task, self._topic, pure=False, key=key)
+                    running[key] = (fut, i)
+                while running:
+                    for fut in self._dask_wait([f for f, _ in running.values()]):
+                        _, i = running.pop(fut.key)
+                        since = self._started.pop(fut.key, (submitted, ""))[0]
+                        settle(i, self._dask_result(fut, time.monotonic() - since))
+                    if self.timeout is not None:
+                        for key, since in self._dask_late(running).items():
+                            settle(running.pop(key)[1], Result.failed(
+                                f"timeout: evaluation ran past {self.timeout:g}s", cost=time.monotonic() - since))
+        finally:
+            if running:  # interrupted: leave nothing of ours running on the cluster
+                client.cancel([f for f, _ in running.values()])
+        return [r if r is not None else Result.failed("not evaluated") for r in results]
+
+    def _on_started(self, event: tuple[float, dict[str, str]]) -> None:
+        """A worker began (or, after a worker loss, began again) one of our evaluations."""
+        msg = event[1]
+        self._started[msg["key"]] = (time.monotonic(), msg["worker"])
+
+    def _dask_wait(self, futures: list) -> set:
+        from distributed import wait
+
+        # With a timeout, wake up regularly to look for late evaluations.
+        tick = None if self.timeout is None else min(1.0, max(0.05, self.timeout / 4))
+        try:
+            return wait(futures, timeout=tick, return_when="FIRST_COMPLETED").done
+        except TimeoutError:
+            return set()
+
+    def _dask_late(self, running: dict[str, tuple[Any, int]]) -> dict[str, float]:
+        """Evaluations running past the timeout: cancelled, their workers restarted.
+
+        The clock starts when the worker reports the start (Dask may queue a task first),
+        stops when that worker is lost, and starts again when the task is rerun; it is
+        read every tick, so an evaluation is stopped between `timeout` and `timeout` +
+        one tick.
+        """
+        alive = set(self._client.nthreads())
+        for key, (_, worker) in list(self._started.items()):
+            if worker not in alive:  # lost with its worker: the clock waits for the rerun
+                del self._started[key]
+        now = time.monotonic()
+        late = {key: self._started.pop(key) for key, (since, _) in list(self._started.items())
+                if key in running and now - since >= self.timeout}
+        if late:
+            # Cancel first, so Dask does not rerun them; then restart their workers through
+            # the nanny (a Python thread cannot be interrupted), beside the search: Dask may
+            # take minutes to confirm a restart. Other tasks there are rerun elsewhere.
+            self._client.cancel([running[key][0] for key in late])
+            threading.Thread(target=self._restart, args=(sorted({w for _, w in late.values()}),),
+                             name="gpengine-restart-workers", daemon=True).start()
+        return {key: since for key, (since, _) in late.items()}
+
+    def _restart(self, workers: list[str]) -> None:
+        try:
+            self._client.restart_workers(workers, timeout=300, raise_for_error=False)
+        except Exception:  # noqa: BLE001 - the client closed meanwhile: nothing left to do
+            pass
+
+    def _dask_result(self, fut, elapsed: float) -> Result:
+        from distributed import KilledWorker
+
+        if fut.status == "cancelled":  # not by us: the scheduler went away or was restarted
+            raise GpengineError(f"Dask cancelled evaluation {fut.key} (scheduler {self.scheduler} lost or "
+                                "restarted); resume the search when the cluster is back")
+        try:
+            return fut.result()
+        except KilledWorker as exc:  # Dask gave up after allowed-failures worker deaths under it
+            return Result.failed(f"worker died: KilledWorker: {exc}", cost=elapsed)
+        except Exception as exc:  # noqa: BLE001 - e.g. a worker that cannot unpickle the task
+            return Result.failed(f"on the Dask worker: {type(exc).__name__}: {exc}", cost=elapsed)
+        finally:
+            fut.release()
+
+
+def _run_task_on_dask(spec: EvaluatorSpec, task: Task, topic: str) -> Result:
+    """`run_task` on a Dask worker, first telling the client (Dask's event topics) that it starts."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    worker.log_event(topic, {"key": str(worker.get_current_task()), "worker": worker.address})
+    return run_task(spec, task)

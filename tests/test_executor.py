@@ -1,0 +1,106 @@
+"""Executor: the same results whatever the backend; one callback per task; workers built once.
+
+Whole-search failure isolation (timeout, dying workers) is in test_failures.py;
+here the executor's own contract, task by task.
+"""
+
+import os
+from collections import Counter
+
+import pytest
+
+from gpengine.executor import EvaluatorSpec, Executor, Task, worker_threads
+from gpengine.expr_text import parse
+from primitives import get_set
+
+EXPRS = ["x", "x * x + x", "sin(x) + x", "cos(x) * x", "x * x * x", "x / (1 + x * x)", "exp(x) - 1", "x + 0.5"]
+
+
+def tasks(exprs=EXPRS):
+    pset = get_set("arith")
+    return [Task(parse(e, pset), 1.0, 1000 + k) for k, e in enumerate(exprs)]
+
+
+def spec(**options):
+    return EvaluatorSpec.of("faults", {"primitives": "arith", **options})
+
+
+def outcome(results):
+    """Everything but the wall-clock cost."""
+    return [(r.fitness, r.status, r.message, dict(r.metrics), dict(r.curves)) for r in results]
+
+
+def run(executor, batch):
+    calls = []
+    results = executor.map(batch, on_result=lambda i, r: calls.append((i, r)))
+    return results, calls
+
+
+def assert_once_each(calls, results):
+    assert Counter(i for i, _ in calls) == Counter(range(len(results)))
+    assert all(results[i] is r for i, r in calls)
+
+
+def test_sequential_and_loky_give_identical_results_and_one_callback_per_task():
+    batch = tasks()
+    with Executor(spec(), backend="sequential") as ex:
+        seq, seq_calls = run(ex, batch)
+    with Executor(spec(), jobs=2, backend="loky") as ex:
+        par, par_calls = run(ex, batch)
+    assert outcome(seq) == outcome(par)
+    assert all(r.ok for r in seq)
+    assert_once_each(seq_calls, seq)
+    assert_once_each(par_calls, par)
+    assert [i for i, _ in seq_calls] == list(range(len(batch)))  # sequential: in order
+
+
+def test_loky_workers_build_their_evaluator_once_and_split_the_cores():
+    with Executor(spec(delay=0.02), jobs=2, backend="loky") as ex:
+        before = ex.workers()
+        for _ in range(3):
+            results, calls = run(ex, tasks())
+            assert all(r.ok for r in results)
+        after = ex.workers()
+    assert len({w["pid"] for w in before}) == 2
+    assert {w["pid"] for w in after} == {w["pid"] for w in before}  # the same two processes throughout
+    assert [w["built"] for w in after] == [1, 1]  # 24 evaluations, one evaluator per worker
+    assert {w["OMP_NUM_THREADS"] for w in after} == {str(worker_threads(2))}
+
+
+def test_worker_threads_divide_the_cores():
+    assert worker_threads(1, cores=16) == 16
+    assert worker_threads(3, cores=16) == 5
+    assert worker_threads(4, cores=2) == 1
+
+
+def test_loky_workers_spread_over_the_gpus_one_each():
+    """No GPU needed: what is checked is each worker's CUDA_VISIBLE_DEVICES."""
+    with Executor(spec(fault="kill"), jobs=2, backend="loky", devices=("0", "1")) as ex:
+        assert sorted(w["CUDA_VISIBLE_DEVICES"] for w in ex.workers()) == ["0", "1"]
+        # a worker that dies hands its slot (and GPU) to its replacement
+        results, calls = run(ex, tasks(["cos(x)", "x"]))
+        assert_once_each(calls, results)
+        assert "worker died" in results[0].message and results[1].ok
+        assert sorted(w["CUDA_VISIBLE_DEVICES"] for w in ex.workers()) == ["0", "1"]
+
+
+def test_no_gpu_pinning_with_one_device():
+    with Executor(spec(), jobs=2, backend="loky", devices=("0",)) as ex:
+        assert {w["CUDA_VISIBLE_DEVICES"] for w in ex.workers()} == {os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault, reason", [("hang", "timeout: evaluation ran past 1s"), ("kill", "worker died")])
+def test_a_timed_out_or_killed_evaluation_is_reported_once_and_the_rest_complete(fault, reason):
+    batch = tasks()
+    with Executor(spec(fault=fault), jobs=2, backend="loky", timeout=1.0) as ex:
+        results, calls = run(ex, batch)
+        again, _ = run(ex, tasks(["x * x"]))  # the executor goes on working afterwards
+    assert_once_each(calls, results)
+    bad = [k for k, e in enumerate(EXPRS) if "cos" in e]
+    for k, r in enumerate(results):
+        if k in bad:
+            assert r.status == "failed" and reason in r.message
+        else:
+            assert r.ok, r.message
+    assert again[0].ok
