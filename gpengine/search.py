@@ -128,6 +128,8 @@ class Search:
         self._track_best_record = len(self.rungs) > 1 or config.replicates > 1
         self._top: dict[str, Individual] = {}
         self._seen_genomes: set[tuple[str, ...]] = set()  # strategy=gaaf: genomes proposed so far
+        self.async_state: Any = None  # mode=async: callable giving the proposals in flight (for checkpoints)
+        self.async_resume: dict[str, Any] | None = None
 
     def _decide(self, configured: bool | None, attribute: str) -> bool:
         """A search key left unset (None) defers to the evaluator's class attribute."""
@@ -174,6 +176,7 @@ class Search:
         self.candidates.load_state(state["candidates"])
         self._elapsed_before = state["elapsed"]
         self._restored = True
+        self.async_resume = state.get("async")
         for ind in self.individuals:
             self._note(ind)
         self.population = [self._current(p) for p in self.population]
@@ -191,6 +194,7 @@ class Search:
             "candidates": self.candidates.state(),
             "elapsed": self._elapsed(),
             "finished": finished,
+            "async": self.async_state() if self.async_state is not None else None,
         })
 
     def _elapsed(self) -> float:
@@ -390,7 +394,7 @@ class Search:
             return gaaf_ga.replace_worst(self.population, offspring, cfg.admission, self.evaluator)
         if cfg.selection == "nsga2":
             return list(selection.nsga2(self.population + offspring, n))
-        if cfg.mode == "steady_state":
+        if cfg.mode in ("steady_state", "async"):
             # each child replaces the current worst if it is better
             pop = list(self.population)
             for child in offspring:

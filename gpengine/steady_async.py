@@ -1,0 +1,344 @@
+"""Asynchronous steady state (`mode=async`): a new offspring the moment a worker frees.
+
+A generational search waits for the slowest evaluation of every generation;
+with evaluations whose cost varies a lot (bnn-cifar's early abort stops a
+hopeless candidate after one epoch) most workers idle most of the time. Here
+up to `async_window` proposals (default: `jobs`) are in flight at once; each
+time one completes, it is integrated into the population (steady-state:
+replace the worst if better; NSGA-II: keep the best `population` of the
+population plus the child; GAAF: replace the worst if admitted and better),
+and a new proposal is made from the population as it is now: a due
+successive-halving promotion first, else a new child.
+
+Reproducibility. With `deterministic=true` (the default) completions are
+integrated strictly in submission order: proposal n is made after the results
+of proposals 0..n-W are integrated, W = `async_window`, whatever finishes
+first. Every random draw and every population state then depends only on the
+seed and W, never on timing or on the number of workers: `jobs=1` and
+`jobs=4` give the same search for the same `async_window` (seeds of the
+evaluations are derived from the candidates, gpengine.seeds). The price is
+head-of-line blocking: a free worker waits while the oldest evaluation runs.
+With `deterministic=false` each result is integrated as soon as it arrives
+(no blocking; not reproducible).
+
+Bookkeeping. Individual ids are given at integration, so the journal stays
+in id order. A "generation" is `population` integrated new candidates
+(promotions and re-evaluations not counted); at each generation's end the
+elites are re-evaluated when `replicates > 1` and a checkpoint is written
+with the proposals in flight, which a resume submits again first (exact in
+deterministic mode). Proposals go through the search's CandidateEvaluator one
+at a time (memo, pre-screen, persistent store, seeds, counters); one already
+in flight under the same dedup key waits for it instead of running twice.
+
+Evaluation runs in the Executor's loky pool (or in process with the
+sequential backend) via `Executor._loky`/`_replace_pool`: a worker death or a
+timeout (`eval_timeout`) fails that evaluation, replaces the pool, and
+resubmits the evaluations that were running beside it (at most twice each).
+The Dask backend is not supported in this mode.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from gpengine import fidelity, gaaf_ga
+from gpengine.evaluator import Result
+from gpengine.executor import Executor, Task, run_task
+from gpengine.individual import Individual
+
+if TYPE_CHECKING:
+    from gpengine.search import Search
+
+MAX_DEATHS = 2
+
+
+class _NeedsRun(Exception):
+    def __init__(self, tasks):
+        super().__init__("needs a run")
+        self.tasks = list(tasks)
+
+
+class _Probe:
+    """An executor stand-in that refuses to run: tells whether a proposal needs training."""
+
+    def map(self, tasks, on_result=None):
+        if tasks:
+            raise _NeedsRun(tasks)
+        return []
+
+
+class _Replay:
+    """An executor stand-in that hands back a result computed elsewhere."""
+
+    def __init__(self, result: Result):
+        self.result = result
+
+    def map(self, tasks, on_result=None):
+        out = [self.result for _ in tasks]
+        if on_result is not None:
+            for i, r in enumerate(out):
+                on_result(i, r)
+        return out
+
+
+@attrs.define(eq=False)
+class Slot:
+    seq: int
+    proposal: tuple  # (expr, operator, parent ids, budget)
+    base: Individual  # described (canonical, hashes, seed), id not final
+    key: tuple
+    answered: Individual | None = None  # memo, pre-screen or store: no run needed
+    task: Task | None = None
+    future: Any = None
+    started: float = 0.0
+    deaths: int = 0
+    result: Result | None = None
+    waits_for: "Slot | None" = None
+    integrated: bool = False
+
+    def ready(self) -> bool:
+        if self.answered is not None or self.result is not None:
+            return True
+        if self.waits_for is not None:
+            return self.waits_for.integrated
+        return self.future is not None and self.future.done()
+
+
+class AsyncSteadyState:
+    def __init__(self, search: "Search", executor: Executor):
+        self.s = search
+        self.ex = executor
+        cfg = search.config
+        self.window = cfg.async_window or cfg.jobs
+        self.slots: list[Slot] = []
+        self.seq = 0
+        self.count = 0  # new candidates integrated in this generation
+        self.init_queue: list = []
+        self.init_rounds = 0
+        self.in_init = True
+
+    # -- proposals ---------------------------------------------------------------------
+    def _next_proposal(self) -> tuple | None:
+        s, cfg = self.s, self.s.config
+        if len(s.rungs) > 1:
+            pending = [(fidelity.identity(sl.base), sl.base.budget) for sl in self.slots
+                       if sl.proposal[1] == fidelity.PROMOTE]
+            due = fidelity.promotions(s.individuals, s.rungs, cfg.eta, pending=pending)
+            if due:
+                ind, budget = due[0]
+                return (ind.expr, fidelity.PROMOTE, (ind.id,), budget)
+        if self.in_init:
+            if not self.init_queue:
+                return None  # wait for the first population to be integrated
+            return (self.init_queue.pop(0), s._init_operator(), (), s.rungs[0])
+        if len(s.population) < 1:
+            return None
+        children = s._offspring(1)
+        if not children:
+            return None
+        expr, operator, parents = children[0]
+        return (expr, operator, parents, s.rungs[0])
+
+    def _submit(self, proposal: tuple, answered: Individual | None = None, result: Result | None = None) -> None:
+        """Start a proposal; `answered`/`result`: what it already got before a checkpoint (resume)."""
+        s = self.s
+        expr, operator, parents, budget = proposal
+        ind = Individual(id=-1 - self.seq, expr=expr, generation=s.generation, operator=operator,
+                         parent_ids=parents, budget=budget)
+        base, _ = s.candidates.describe(ind)
+        slot = Slot(self.seq, proposal, base, s.candidates.key(base))
+        self.seq += 1
+        twin = next((o for o in self.slots if o.key == slot.key and o.answered is None and o.waits_for is None), None)
+        if answered is not None:
+            slot.answered = answered
+        elif twin is not None:
+            slot.waits_for = twin
+        elif result is not None:
+            slot.result = result
+        else:
+            try:
+                slot.answered = s.candidates.evaluate([ind], _Probe())[0]
+            except _NeedsRun as need:
+                slot.task = need.tasks[0]
+                self._start(slot)
+        self.slots.append(slot)
+
+    def _start(self, slot: Slot) -> None:
+        slot.started = time.monotonic()
+        if self.ex.backend == "sequential":
+            slot.result = run_task(self.ex.spec, slot.task)
+        else:
+            slot.future = self.ex._loky().submit(run_task, self.ex.spec, slot.task)
+
+    # -- waiting -----------------------------------------------------------------------
+    def _collect(self) -> None:
+        """Turn finished futures into results; handle worker deaths and timeouts."""
+        broken = False
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.future is None or slot.result is not None:
+                continue
+            if slot.future.done():
+                try:
+                    slot.result = slot.future.result()
+                except Exception as exc:  # noqa: BLE001 - the worker died under it (or beside it)
+                    slot.deaths += 1
+                    broken = True
+                    if slot.deaths > MAX_DEATHS:
+                        slot.result = Result.failed(f"worker died: {type(exc).__name__}: {exc}".strip(),
+                                                    cost=now - slot.started)
+                    else:
+                        slot.future = None
+            elif self.ex.timeout is not None and now - slot.started >= self.ex.timeout:
+                slot.result = Result.failed(f"timeout: evaluation ran past {self.ex.timeout:g}s",
+                                            cost=now - slot.started)
+                broken = True
+        if broken:  # a dead or hung worker takes the pool down: restart what was running beside it
+            self.ex._replace_pool()
+            for slot in self.slots:
+                if slot.task is not None and slot.result is None:
+                    self._start(slot)
+
+    def _wait(self, slots: list[Slot]) -> None:
+        running = [sl.future for sl in slots if sl.future is not None and sl.result is None]
+        timeout = None
+        if self.ex.timeout is not None and running:
+            timeout = max(0.0, min(sl.started + self.ex.timeout for sl in slots if sl.future is not None)
+                          - time.monotonic())
+        if running:
+            cf.wait(running, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        self._collect()
+
+    def _next_done(self) -> Slot:
+        while True:
+            self._collect()
+            if self.s.config.deterministic:
+                head = self.slots[0]
+                if head.ready():
+                    return head
+                self._wait([head] if head.waits_for is None else [head.waits_for])
+            else:
+                ready = [sl for sl in self.slots if sl.ready()]
+                if ready:
+                    return ready[0]
+                self._wait(self.slots)
+
+    # -- integration -------------------------------------------------------------------
+    def _integrate(self, slot: Slot) -> None:
+        s, cfg = self.s, self.s.config
+        self.slots.remove(slot)
+        ind = attrs.evolve(slot.base, id=s._next_id())
+        if slot.answered is not None:
+            done = attrs.evolve(slot.answered, id=ind.id)
+        elif slot.result is not None:
+            done = s.candidates.evaluate([ind], _Replay(slot.result))[0]
+        else:  # waited for a twin: answered from the memo now (or run here if the twin left nothing)
+            try:
+                done = s.candidates.evaluate([ind], _Probe())[0]
+            except _NeedsRun:
+                done = s.candidates.evaluate([ind], self.ex)[0]
+        slot.integrated = True
+        s._record([done])
+        s.population = [s._current(p) for p in s.population]
+        if done.operator == fidelity.PROMOTE:
+            return
+        self.count += 1
+        current = s._current(done)
+        if self.in_init:
+            if cfg.strategy != "gaaf" or gaaf_ga.admitted(done, cfg.admission, s.evaluator):
+                s.population.append(current)
+            if not self.init_queue and not any(sl.proposal[1].startswith("init-") for sl in self.slots):
+                self._end_init()
+        else:
+            s.population = s._survivors([current])
+
+    def _end_init(self) -> None:
+        s, cfg = self.s, self.s.config
+        short = cfg.population - len(s.population)
+        if cfg.strategy == "gaaf" and short > 0 and self.init_rounds < gaaf_ga.FILL_ROUNDS:
+            self.init_rounds += 1
+            self.init_queue = s._initial_exprs(short)
+            if self.init_queue:
+                return
+        if len(s.population) < min(cfg.population, 2):
+            from gpengine import selection
+
+            first = [s._current(i) for i in s.individuals if i.operator.startswith("init-")]
+            s.population += [i for i in selection.elitism(first, cfg.population)
+                             if i not in s.population][: cfg.population - len(s.population)]
+        s.population = s.population[: cfg.population]
+        self.in_init = False
+
+    def _generation_end(self) -> None:
+        s = self.s
+        s._reevaluate_elites(self.ex)
+        s._end_generation()
+        s.generation += 1
+        self.count = 0
+
+    # -- state -------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """For checkpoints: the proposals in flight, in order, with what they already got."""
+        pending = [(sl.proposal, sl.answered, sl.result if sl.waits_for is None else None) for sl in self.slots]
+        return {"pending": pending, "count": self.count, "init_queue": list(self.init_queue),
+                "init_rounds": self.init_rounds, "in_init": self.in_init}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.count = state["count"]
+        self.init_queue = list(state["init_queue"])
+        self.init_rounds = state["init_rounds"]
+        self.in_init = state["in_init"]
+        for proposal, answered, result in state["pending"]:
+            if self.s.config.strategy == "gaaf":
+                from gpengine.init import to_genes
+
+                self.s._seen_genomes.add(to_genes(proposal[0]))
+            self._submit(proposal, answered, result)
+
+    # -- the loop ----------------------------------------------------------------------
+    def run(self) -> str:
+        s, cfg = self.s, self.s.config
+        s.async_state = self.state
+        if s._restored and s.async_resume is not None:
+            self._restore(s.async_resume)
+        elif not s._restored:
+            self.init_queue = s._initial_exprs(cfg.population)
+        else:
+            self.in_init = False
+        while True:
+            stop = self._stop()
+            if stop == "generations":  # keep what is in flight for a resume: finish it, integrate nothing
+                while not all(sl.ready() or sl.waits_for is not None for sl in self.slots):
+                    self._wait(self.slots)
+                self._collect()
+                return stop
+            while stop is None and len(self.slots) < self.window and self._room():
+                proposal = self._next_proposal()
+                if proposal is None:
+                    break
+                self._submit(proposal)
+            if not self.slots:
+                return stop or "exhausted"
+            self._integrate(self._next_done())  # after a stop: drain what is in flight, nothing new
+            if self.count >= cfg.population and self._stop() is None:
+                self._generation_end()
+
+    def _stop(self) -> str | None:
+        """As the generational loop: generation 0 (the first population) and `generations` more."""
+        s = self.s
+        return s._stop_reason(hard_only=True) or ("generations" if s.generation > s.config.generations else None)
+
+    def _room(self) -> bool:
+        """Whether the evaluation budget leaves room for one more evaluation in flight."""
+        cfg = self.s.config
+        if cfg.max_evaluations is None:
+            return True
+        running = sum(1 for sl in self.slots if sl.answered is None and sl.waits_for is None)
+        return self.s.candidates.evaluations + running < cfg.max_evaluations
+
+
+__all__ = ["AsyncSteadyState"]
