@@ -11,8 +11,10 @@ workers never oversubscribe the cores; torch reads it when it loads in the
 worker, and an evaluator option that sets threads explicitly (bnn-cifar's
 `threads`) wins. With two or more GPUs visible (CUDA_VISIBLE_DEVICES of the
 main process, else `nvidia-smi`), worker k sees only GPU k mod n, so
-`--jobs <number of GPUs>` runs one evaluation per GPU. Dask workers are
-started by the user, who sets their threads and devices (docs/cluster.md).
+`--jobs <number of GPUs>` runs one evaluation per GPU. A worker lives for the
+whole search (loky's memory-leak replacement is off: loaded data is no leak).
+Dask workers are started by the user, who sets their threads and devices
+(docs/cluster.md).
 
 Failure isolation: an exception inside an evaluator becomes a failed Result in
 the worker. With worker processes (loky), an evaluation that runs past
@@ -156,8 +158,22 @@ def visible_gpus() -> tuple[str, ...]:
     return tuple(line.strip() for line in out.splitlines() if line.strip())
 
 
+def _init_worker(lock_dir: str | None, devices: tuple[str, ...], slots: int) -> None:
+    """Loky worker initializer: keep the worker for the whole search, and give it its GPU.
+
+    loky replaces a worker whose memory grew by 300 MB since its first task, taking
+    that for a leak; an evaluator's data and a framework's caches are not one, and a
+    replacement would load the data again. Its check reads this flag in the worker.
+    """
+    from joblib.externals.loky import process_executor
+
+    process_executor._USE_PSUTIL = False
+    if devices:
+        _claim_device(lock_dir, devices, slots)
+
+
 def _claim_device(lock_dir: str, devices: tuple[str, ...], slots: int) -> None:
-    """Loky worker initializer: hold the lock of one free slot for life and see only its GPU.
+    """Hold the lock of one free slot for this worker's life, and see only that slot's GPU.
 
     A file lock is released by the OS when its process dies, so a replacement worker
     takes over the slot (and the GPU) of the one it replaces.
@@ -242,16 +258,17 @@ class Executor:
 
     def _loky(self):
         if self._pool is None:
-            threads = str(worker_threads(self.jobs))
+            # One count for every threading library: torch takes MKL_NUM_THREADS over OMP's.
+            threads = self.worker_env.get("OMP_NUM_THREADS") or str(worker_threads(self.jobs))
             env = {**{name: threads for name in THREAD_VARS}, **self.worker_env}
             devices = self.devices if self.devices is not None else visible_gpus()
-            initializer, initargs = None, ()
-            if len(devices) > 1 and "CUDA_VISIBLE_DEVICES" not in self.worker_env:
-                if self._lock_dir is None:
-                    self._lock_dir = tempfile.TemporaryDirectory(prefix="gpengine-devices-")
-                initializer, initargs = _claim_device, (self._lock_dir.name, devices, self.jobs)
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, timeout=None, env=env,
-                                             initializer=initializer, initargs=initargs)
+            if len(devices) < 2 or "CUDA_VISIBLE_DEVICES" in self.worker_env:
+                devices = ()
+            elif self._lock_dir is None:
+                self._lock_dir = tempfile.TemporaryDirectory(prefix="gpengine-devices-")
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs, timeout=None, env=env, initializer=_init_worker,
+                initargs=(self._lock_dir.name if devices else None, devices, self.jobs))
             # Start every worker and build its evaluator (imports, data) before any clock
             # runs: the timeout is for the evaluation, not for a worker's start-up.
             warm = [self._pool.submit(_warm_up, self.spec) for _ in range(self.jobs)]
