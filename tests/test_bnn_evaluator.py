@@ -86,6 +86,16 @@ def test_an_unknown_primitive_fails_without_raising(make):
     assert r.status == FAILED and "nosuchop" in r.message
 
 
+def test_a_constant_beyond_float32_fails_without_raising(make):
+    r = make().evaluate(parse("square(1e308) * x"), seed=0)  # torch.full overflows float32 when the model is built
+    assert r.status == FAILED and not r.ok
+
+
+def test_channels_last_by_default_and_off_on_request(make):
+    assert make().channels_last and make(channels_last="auto").channels_last
+    assert not make(channels_last="off").channels_last
+
+
 def test_exploding_loss_ends_with_a_failed_result(make, monkeypatch):
     monkeypatch.setattr(T, "LOSS_LIMIT", 0.0)
     r = make().evaluate(parse("x"), seed=0)

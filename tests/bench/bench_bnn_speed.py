@@ -1,6 +1,6 @@
 """Training speed of bnn-cifar: activation overhead, and against straightforward research code.
 
-    python tests/bench/bench_bnn_speed.py [--width 16] [--steps 6] [--reps 3] [--threads 0]
+    python tests/bench/bench_bnn_speed.py [--width 16] [--steps 6] [--reps 3] [--threads 0] [--clock wall|cpu]
 
 (a) training images/s of the evaluator's own training step with the identity
     and three GAAF-style activations: sin(x)+x, x*sigmoid(x) (gate(x, x)) and
@@ -19,6 +19,7 @@ the latent clamp are included, data augmentation is not.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -145,7 +146,7 @@ def research_step_factory(expr: str, width: int):
     return lambda x, y: research_step(model, opt, x, y)
 
 
-def measure(steps: dict, reps: int, n_steps: int, batch: int = 128) -> dict[str, float]:
+def measure(steps: dict, reps: int, n_steps: int, batch: int = 128, clock=time.perf_counter) -> dict[str, float]:
     torch.manual_seed(0)
     x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
     for step in steps.values():  # warm-up
@@ -153,10 +154,10 @@ def measure(steps: dict, reps: int, n_steps: int, batch: int = 128) -> dict[str,
     rates: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(reps):
         for name, step in steps.items():
-            t = time.perf_counter()
+            t = clock()
             for _ in range(n_steps):
                 step(x, y)
-            rates[name].append(batch * n_steps / (time.perf_counter() - t))
+            rates[name].append(batch * n_steps / (clock() - t))
     return {k: statistics.median(v) for k, v in rates.items()}
 
 
@@ -169,7 +170,10 @@ def main() -> None:
     ap.add_argument("--exprs", nargs="+", default=EXPRS)
     ap.add_argument("--variants", nargs="+", default=["fp32", "fp32-cl", "bf16", "bf16-cl"],
                     help="evaluator training-step variants to time (fp32/bf16, -cl: channels-last)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: images per CPU-second of this process (robust on a shared machine; use with --threads 1)")
     args = ap.parse_args()
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {_cpu_has_fast_bf16()}")
@@ -179,8 +183,10 @@ def main() -> None:
             for v in args.variants:
                 steps[f"{expr} | {v}"] = fast_step_factory(expr, width, v.startswith("bf16"), v.endswith("-cl"))
             steps[f"{expr} | research fp32"] = research_step_factory(expr, width)
-        rates = measure(steps, args.reps, args.steps)
-        print(f"\nwidth {width}: training images/s (median of {args.reps} x {args.steps} steps of 128)")
+        rates = measure(steps, args.reps, args.steps, clock=clock)
+        unit = "CPU-second" if args.clock == "cpu" else "second"
+        print(f"\nwidth {width}: training images per {unit} (median of {args.reps} x {args.steps} steps of 128), "
+              f"load average {os.getloadavg()[0]:.1f}")
         for v in args.variants + ["research fp32"]:
             base = rates[f"x | {v}"]
             row = "  ".join(f"{e}: {rates[f'{e} | {v}']:6.0f} ({rates[f'{e} | {v}'] / base - 1:+.0%})"
