@@ -123,7 +123,8 @@ class Search:
         self._restored = False
         # multi-fidelity rungs (one rung without fidelity=sh) and, per candidate, the record
         # selection should see (highest fidelity, most seeds); both rebuilt from records on resume
-        low = config.min_budget if config.min_budget is not None else float(getattr(cls, "min_budget", 1.0))
+        # the evaluator instance's min_budget, so an evaluator may derive it from its options (1 epoch of N)
+        low = config.min_budget if config.min_budget is not None else float(getattr(self.evaluator, "min_budget", 1.0))
         self.rungs = fidelity.ladder(low, config.budget, config.eta) if config.fidelity == "sh" else (config.budget,)
         self._track_best_record = len(self.rungs) > 1 or config.replicates > 1
         self._top: dict[str, Individual] = {}

@@ -101,3 +101,25 @@ def test_bad_fidelity_keys_fail_naming_the_key():
         build_config(evaluator="symreg", overrides=["fidelity=hyper"])
     with pytest.raises(ConfigError, match="min_budget"):
         build_config(evaluator="symreg", overrides=["min_budget=0"])
+
+
+def test_nsga2_with_successive_halving_on_bnn_cifar(tmp_path):
+    """Tree GP's NSGA-II over (fitness, size) with promotions, on the real evaluator (tiny fake CIFAR-10)."""
+    pytest.importorskip("torch")
+    from gpengine.selection import dominates
+    from tests.bnn_fakes import write_fake_cifar
+
+    write_fake_cifar(tmp_path / "data", per_batch=60, n_test=50)
+    cfg, opts = build_config(evaluator="bnn-cifar", overrides=[
+        "population=4", "offspring=2", "generations=1", "tracking=false", "selection=nsga2", "fidelity=sh", "eta=2", "min_budget=0.5",
+        "isolate=false", "prescreen=false", "profile=smoke", "width=4", "epochs=2", "train_size=192", "val_size=100",
+        "batch_size=64", "threads=1", "abort=off", f"data_dir={tmp_path / 'data'}"], seed=0)
+    s = Search(cfg, opts)
+    out = s.run()
+    assert s.rungs == pytest.approx((0.5, 1.0))
+    promoted = [i for i in out.individuals if i.operator == "promote"]
+    assert promoted and all(p.budget == 1.0 and p.result.metrics["epochs_run"] == 2 for p in promoted)
+    assert all(i.result.metrics.get("epochs_run", 1) == 1 for i in out.individuals if i.operator != "promote")
+    assert len(s.population) == 4
+    first = s.population[0]  # NSGA-II lists the first front first: nothing dominates its members
+    assert math.isfinite(first.fitness) and not any(dominates(p, first) for p in s.population)
