@@ -135,8 +135,6 @@ def test_bnn_fmnist_honours_the_contract(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="bnn-cifar's evaluate raises for a constant beyond float32 range (torch.full overflows in "
-                          "ExprActivation and BnnCifar._evaluate runs _probe outside its try); reported, not ours to fix")
 def test_constants_beyond_float32_fail_instead_of_raising(tmp_path):
     folder = write_fake_fmnist(tmp_path / "fm")
     ev = BnnFmnist(data_dir=str(folder), **TINY)
