@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -93,4 +93,60 @@ def elites_to_reevaluate(population: Sequence[Individual], top: int, replicates:
     return out
 
 
-__all__ = ["REEVAL", "aggregate", "elites_to_reevaluate", "history", "n_replicates", "seed_values"]
+def reevaluate_elites(executor: Any, candidates: Any, individuals: Sequence[Individual],
+                      population: Sequence[Individual], *, replicates: int, top: int, next_id: int, generation: int,
+                      known: Mapping[int, Individual]) -> list[Individual]:
+    """Train the elites' missing replicates; returns their new records (ids from `next_id`).
+
+    `candidates` is the search's CandidateEvaluator: its search seed, dedup key,
+    persistent store and counters (evaluations, cost) are used and updated, so
+    a replicate is trained once ever (the store is keyed by seed too) and
+    counts against the search's budget. `known`: records journaled before a
+    crash, taken as they are.
+    """
+    from gpengine.canonical import canonicalize
+    from gpengine.executor import Task
+    from gpengine.fidelity import identity
+    from gpengine.seeds import derive_seed
+
+    chains = history(individuals, identity)
+    plans = []  # (elite, its chain at that budget, replicate index, seed)
+    for elite in elites_to_reevaluate(population, top, replicates, identity):
+        chain = chains[(identity(elite), float(elite.budget))]
+        chain = [c for c in chain if c.operator == REEVAL or c is chain[0]]
+        for r in range(len(chain), replicates):
+            plans.append((elite, chain, r, derive_seed(candidates.search_seed, elite.expr_hash, elite.budget, r)))
+    store = candidates.store
+    raw: dict[int, Any] = {}
+    tasks, todo = [], []
+    for k, (elite, _, r, seed) in enumerate(plans):
+        old = known.get(next_id + k)
+        if old is not None and old.operator == REEVAL and old.seed == seed:
+            raw[k] = old
+        elif store is not None and (stored := store.get(candidates.key(elite)[0], elite.budget, seed)) is not None:
+            raw[k] = stored[0]
+        else:
+            tasks.append(Task(canonicalize(elite.expr, candidates.pset), elite.budget, seed))
+            todo.append(k)
+    for k, task, result in zip(todo, tasks, executor.map(tasks)):
+        raw[k] = result
+        candidates.evaluations += 1
+        candidates.cost += result.cost
+        if store is not None:
+            store.put(candidates.key(plans[k][0])[0], task.budget, task.seed, result, candidates.search_id)
+    done = []
+    for k, (elite, chain, r, seed) in enumerate(plans):
+        got = raw[k]
+        if isinstance(got, Individual):  # journaled before a crash: take it as it was
+            ind = got
+        else:
+            ind = attrs.evolve(chain[-1], id=next_id + k, generation=generation, operator=REEVAL,
+                               parent_ids=(chain[-1].id,), seed=seed,
+                               result=aggregate(got, r, seed_values(chain)), cached=False)
+        chain.append(ind)
+        done.append(ind)
+    return done
+
+
+__all__ = ["REEVAL", "aggregate", "elites_to_reevaluate", "history", "n_replicates", "reevaluate_elites",
+           "seed_values"]

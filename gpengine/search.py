@@ -32,17 +32,16 @@ from gpengine.events import (
     SearchEnded,
     SearchStarted,
 )
-from gpengine.canonical import canonical_text, canonicalize
+from gpengine.canonical import canonical_text
 from gpengine.checkpoint import load_checkpoint, load_search_file, save_checkpoint, save_search_file
 from gpengine.errors import GpengineError
-from gpengine.executor import EvaluatorSpec, Executor, Task, register_local
+from gpengine.executor import EvaluatorSpec, Executor, register_local
 from gpengine.expr import Expr
 from gpengine.hall_of_fame import HallOfFame
 from gpengine.individual import Individual
 from gpengine.journal import JOURNAL, Journal, read_journal
 from gpengine.paths import cache_dir, search_dir
 from gpengine.result_store import ResultStore
-from gpengine.seeds import derive_seed
 from gpengine.plugins import load_evaluator_class
 from gpengine.variation import Limits, MutationWeights, vary
 from primitives import get_set
@@ -287,52 +286,10 @@ class Search:
         cfg = self.config
         if cfg.replicates < 2 or self._stop_reason(hard_only=True) is not None:
             return
-        chains = noise.history(self.individuals, fidelity.identity)
-        plans = []  # (elite, chain, replicate index)
-        for elite in noise.elites_to_reevaluate(self.population, cfg.reeval_top, cfg.replicates, fidelity.identity):
-            chain = chains[(fidelity.identity(elite), float(elite.budget))]
-            chain = [c for c in chain if c.operator == noise.REEVAL or c is chain[0]]
-            for r in range(len(chain), cfg.replicates):
-                plans.append((elite, chain, r))
-        if not plans:
-            return
-        base = self._next_id()
-        tasks, todo = [], []
-        raw: dict[int, Any] = {}
-        for k, (elite, _, r) in enumerate(plans):
-            known = self.known.get(base + k)
-            seed = derive_seed(cfg.seed, elite.expr_hash, elite.budget, r)
-            if known is not None and known.operator == noise.REEVAL and known.seed == seed:
-                raw[k] = known
-                continue
-            key = self.candidates.key(elite)[0]
-            stored = self.candidates.store.get(key, elite.budget, seed) if self.candidates.store else None
-            if stored is not None:
-                raw[k] = stored[0]
-                continue
-            tasks.append(Task(canonicalize(elite.expr, self.pset), elite.budget, seed))
-            todo.append(k)
-        for k, result in zip(todo, executor.map(tasks)):
-            raw[k] = result
-            self.candidates.evaluations += 1
-            self.candidates.cost += result.cost
-            elite = plans[k][0]
-            if self.candidates.store is not None:
-                self.candidates.store.put(self.candidates.key(elite)[0], elite.budget, tasks[todo.index(k)].seed,
-                                          result, self.search_id)
-        done = []
-        for k, (elite, chain, r) in enumerate(plans):
-            got = raw[k]
-            if isinstance(got, Individual):  # journaled before a crash: take it as it was
-                ind = got
-            else:
-                result = noise.aggregate(got, r, noise.seed_values(chain))
-                ind = attrs.evolve(chain[-1], id=base + k, generation=self.generation, operator=noise.REEVAL,
-                                   parent_ids=(chain[-1].id,), seed=derive_seed(cfg.seed, elite.expr_hash,
-                                                                               elite.budget, r),
-                                   result=result, cached=False)
-            chain.append(ind)
-            done.append(ind)
+        done = noise.reevaluate_elites(
+            executor, self.candidates, self.individuals, self.population, replicates=cfg.replicates,
+            top=cfg.reeval_top, next_id=self._next_id(), generation=self.generation, known=self.known,
+        )
         self._record(done)
         self.population = [self._current(p) for p in self.population]
 

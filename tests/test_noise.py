@@ -26,7 +26,11 @@ class NoisySymreg(SymbolicRegression):
 
 @pytest.fixture
 def noisy(monkeypatch):
+    import gpengine.executor
+
     monkeypatch.setattr(search_module, "load_evaluator_class", lambda name: NoisySymreg)
+    # in-process evaluators are cached per (name, options): keep the noisy one out of later tests
+    monkeypatch.setattr(gpengine.executor, "_EVALUATORS", {})
 
 
 def make(overrides=(), seed=0):
