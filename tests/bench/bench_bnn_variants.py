@@ -1,0 +1,78 @@
+"""bnn-cifar accuracy diagnosis: the quick profile with structural variants of the network.
+
+    python tests/bench/bench_bnn_variants.py VARIANT EXPR SEED [STOP_AFTER]
+
+VARIANT is ``base`` (the evaluator's network) or a '+'-joined set of:
+``fpsc`` full-precision 1x1 downsampling shortcuts (conv + BN, no sign),
+``birealres`` a residual around every binary convolution (Bi-Real style),
+``nocm`` OneCycleLR without its Adam beta1 cycling. Every run also reports
+the final accuracy with BatchNorm in training mode (batch statistics of
+1,000 validation images) beside the evaluator's eval-mode figure. STOP_AFTER ends the run
+after that many epochs of the 4-epoch schedule. Prints the per-epoch
+validation accuracy as it goes; one run takes 2-15 minutes on the shared
+2-core box. The variants are monkeypatched here, not options of the evaluator.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import torch
+from torch import nn
+
+from evaluators.bnn_cifar import BnnCifar
+from evaluators.bnn_cifar import model as M
+from evaluators.bnn_cifar import train as T
+from gpengine.expr_text import parse
+
+
+def patch(variant: str) -> None:
+    if "fpsc" in variant:
+        orig_init = M.BasicBlock.__init__
+
+        def init(self, make_act, in_ch, out_ch, stride, clip):
+            orig_init(self, make_act, in_ch, out_ch, stride, clip)
+            if stride != 1 or in_ch != out_ch:
+                self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
+
+        M.BasicBlock.__init__ = init
+    if "birealres" in variant:
+        def forward(self, x):
+            out = self.bn1(self.conv1(x)) + self.shortcut(x)
+            return self.bn2(self.conv2(out)) + out
+
+        M.BasicBlock.forward = forward
+    if "nocm" in variant:
+        orig = torch.optim.lr_scheduler.OneCycleLR.__init__
+
+        def one_cycle(self, *a, **k):
+            orig(self, *a, **{**k, "cycle_momentum": False})
+
+        torch.optim.lr_scheduler.OneCycleLR.__init__ = one_cycle
+
+
+def main() -> None:
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    variant, expr, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    stop = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    patch(variant)
+    ev = BnnCifar(profile="quick", abort="off")
+    data = ev.data()
+    model = ev.build_model(parse(expr), seed)
+    t = time.perf_counter()
+    out = T.train(model, data, ev.train_config(ev.settings["epochs"]), seed, stop_after=stop,
+                  on_epoch=lambda e, m: print(f"  epoch {e}: {m}", flush=True))
+    cfg = ev.train_config(ev.settings["epochs"])
+    model.eval = lambda: model.train()  # score with batch statistics instead of running statistics
+    train_bn_acc, _ = T.evaluate_accuracy(model, data, T.Augment(torch.device(ev.device)), cfg)
+    print(f"  train-mode BN at evaluation: {train_bn_acc:.2f}", flush=True)
+    print(f"RESULT {variant} {expr!r} seed {seed}: {out.status} {out.final_accuracy:.2f} "
+          f"curve {out.curves['val_accuracy']} {time.perf_counter() - t:.0f} s {out.images_per_second:.0f} img/s "
+          f"load {os.getloadavg()[0]:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
