@@ -1,0 +1,191 @@
+"""Random search, GAAF's GA, tree GP and tree GP with successive halving, at equal training seconds.
+
+    python tests/bench/bench_search_comparison.py [--seeds 0 1] [--max-cost SECONDS] [--population N]
+        [--methods random gaaf tree tree-sh] [--set key=value ...] [--final key=value ...] [--final-seeds 100 101 102]
+
+Each method runs a bnn-cifar search on the real CIFAR-10 (validation split)
+per search seed, stopped when the evaluator has spent `--max-cost` seconds
+of training (`max_cost`, the sum of `Result.cost`). The persistent cache is
+off (`cache=false`), so no search is answered from another's work; dedup
+within a search and the pre-screen stay on (they are part of the engine).
+
+Printed per search: the best validation accuracy at full fidelity (records
+at `budget=1`; low-rung results of successive halving are not comparable
+and are not counted) over training seconds spent, the share of proposals
+answered by the in-search memo or the pre-screen, and the evaluations per
+rung. Then per method the mean best, and the compute tree GP + SH needed to
+reach the GAAF GA's best (the issue's target: at most one third of it).
+Last ("does it find something real"): the best activation of the best
+method and the identity, each trained with `--final-seeds` under the
+`--final` options (a higher fidelity): the gain and whether it exceeds twice
+the seed spread.
+
+Full size (the issue's check; about two hours per method and seed on 2 cores):
+
+    python tests/bench/bench_search_comparison.py --seeds 0 1 --max-cost 3600 --population 20 \
+        --set profile=quick --final profile=quick epochs=16
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+METHODS = {
+    "random": ["strategy=random"],
+    "gaaf": ["strategy=gaaf", "init=gaaf3"],
+    "tree": [],
+    "tree-sh": ["fidelity=sh", "eta=3"],
+}
+
+
+def _value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text, text)
+
+
+class Progress:
+    def __init__(self, label: str):
+        self.label = label
+
+    def on_generation(self, event) -> None:
+        s = event.stats
+        print(f"    [{self.label}] gen {s.generation}: best {s.best:.2f} evals {s.evaluations} "
+              f"cost {s.cost:.0f}s", flush=True)
+
+
+def trajectory(individuals, top_budget: float) -> list[tuple[float, float]]:
+    """(training seconds so far, best full-fidelity fitness so far) after every record."""
+    spent, best, out = 0.0, -math.inf, []
+    for ind in individuals:
+        if not ind.cached:
+            spent += ind.result.cost
+        if ind.result.ok and math.isclose(ind.budget, top_budget) and ind.result.status == "ok":
+            best = max(best, ind.fitness)
+        out.append((spent, best))
+    return out
+
+
+def cost_to_reach(traj, level: float) -> float:
+    for spent, best in traj:
+        if best >= level:
+            return spent
+    return math.inf
+
+
+def run_search(method: str, seed: int, args) -> dict:
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    overrides = [f"population={args.population}", "generations=100000", f"max_cost={args.max_cost}",
+                 "tracking=false", "journal=false", "cache=false", *METHODS[method], *args.set]
+    cfg, opts = build_config(evaluator="bnn-cifar", overrides=overrides, seed=seed)
+    t = time.perf_counter()
+    out = Search(cfg, opts, listeners=[Progress(f"{method} s{seed}")]).run()
+    wall = time.perf_counter() - t
+    records = out.individuals
+    traj = trajectory(records, cfg.budget)
+    full = [i for i in records if i.result.ok and i.result.status == "ok" and math.isclose(i.budget, cfg.budget)]
+    best = max(full, key=lambda i: i.fitness) if full else None
+    rungs: dict[float, int] = {}
+    for i in records:
+        if not i.cached and i.result.status != "rejected":
+            rungs[round(i.budget, 4)] = rungs.get(round(i.budget, 4), 0) + 1
+    n = len(records)
+    memo = sum(1 for i in records if i.cached and i.result.status != "rejected")  # same candidate seen before
+    rejected = sum(1 for i in records if i.result.status == "rejected")  # pre-screen (fresh or remembered)
+    aborted = sum(1 for i in records if i.result.status == "aborted")
+    return {"method": method, "seed": seed, "traj": traj, "best": best, "wall": wall, "n": n, "memo": memo,
+            "rejected": rejected, "aborted": aborted, "rungs": rungs, "spent": traj[-1][0] if traj else 0.0,
+            "reason": out.reason}
+
+
+def final_check(best_expr: str, args) -> None:
+    from evaluators.bnn_cifar import BnnCifar
+    from gpengine.expr_text import parse
+    from primitives import get_set
+
+    pset = get_set("gaaf")
+    options = {k: _value(v) for k, v in (kv.split("=", 1) for kv in [*args.set, *args.final])}
+    options.setdefault("abort", "off")
+    ev = BnnCifar(**options)
+    print(f"\nfinal check, options {options}; settings {ev.settings}", flush=True)
+    scores = {}
+    for text in (best_expr, "x"):
+        scores[text] = []
+        for s in args.final_seeds:
+            r = ev.evaluate(parse(text, pset), seed=s)
+            scores[text].append(r.fitness)
+            print(f"  {text} seed {s}: {r.status} {r.fitness:.2f}% in {r.cost:.0f} s", flush=True)
+    a, b = scores[best_expr], scores["x"]
+    gain = statistics.fmean(a) - statistics.fmean(b)
+    spread = statistics.fmean([statistics.stdev(a), statistics.stdev(b)]) if len(a) > 1 else float("nan")
+    print(f"best `{best_expr}`: {statistics.fmean(a):.2f} +- {statistics.stdev(a) if len(a) > 1 else 0:.2f}; "
+          f"identity: {statistics.fmean(b):.2f} +- {statistics.stdev(b) if len(b) > 1 else 0:.2f}; "
+          f"gain {gain:+.2f} points; seed spread {spread:.2f}; gain > 2 x spread: {gain > 2 * spread}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--max-cost", type=float, default=3600.0, help="training seconds per search")
+    ap.add_argument("--population", type=int, default=20)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="search keys or bnn-cifar options")
+    ap.add_argument("--final", nargs="*", default=["epochs=16"], metavar="KEY=VALUE")
+    ap.add_argument("--final-seeds", nargs="+", type=int, default=[100, 101, 102])
+    ap.add_argument("--no-final", action="store_true")
+    args = ap.parse_args()
+    print(f"methods {args.methods}, seeds {args.seeds}, {args.max_cost:.0f} training seconds each, "
+          f"population {args.population}, --set {args.set}", flush=True)
+    runs = []
+    for seed in args.seeds:
+        for method in args.methods:
+            r = run_search(method, seed, args)
+            runs.append(r)
+            b = r["best"]
+            print(f"  {method} seed {seed}: best {b.fitness if b else float('nan'):.2f}% "
+                  f"`{b.expr if b else '-'}` after {r['spent']:.0f} training s ({r['wall']:.0f} s wall, "
+                  f"stop: {r['reason']}); {r['n']} proposals: {r['memo']} answered by the memo, "
+                  f"{r['rejected']} by the pre-screen, {r['aborted']} aborted early; evaluations per budget "
+                  f"{dict(sorted(r['rungs'].items()))}", flush=True)
+    print("\n| method | best val. acc. per seed (full fidelity) | mean | at 1/3 of the compute | proposals "
+          "| memo | pre-screen |")
+    print("|---|---|---|---|---|---|---|")
+    means = {}
+    for method in args.methods:
+        mine = [r for r in runs if r["method"] == method]
+        bests = [r["best"].fitness if r["best"] else float("nan") for r in mine]
+        third = [max([b for s, b in r["traj"] if s <= args.max_cost / 3] or [math.nan]) for r in mine]
+        means[method] = statistics.fmean(bests)
+        n = sum(r["n"] for r in mine)
+        memo = sum(r["memo"] for r in mine)
+        rej = sum(r["rejected"] for r in mine)
+        print(f"| {method} | {', '.join(f'{b:.2f}' for b in bests)} | {means[method]:.2f} | "
+              f"{', '.join(f'{b:.2f}' for b in third)} | {n} | {memo} ({100 * memo / n:.0f}%) | "
+              f"{rej} ({100 * rej / n:.0f}%) |")
+    if "gaaf" in args.methods and "tree-sh" in args.methods:
+        for seed in args.seeds:
+            g = next(r for r in runs if r["method"] == "gaaf" and r["seed"] == seed)
+            t = next(r for r in runs if r["method"] == "tree-sh" and r["seed"] == seed)
+            if g["best"] is None:
+                continue
+            need = cost_to_reach(t["traj"], g["best"].fitness)
+            print(f"seed {seed}: tree GP + SH reaches the GAAF GA's best ({g['best'].fitness:.2f}%) after "
+                  f"{need:.0f} training s = {need / max(g['spent'], 1e-9):.2f} of the GAAF GA's {g['spent']:.0f} s "
+                  f"(target <= 0.33)")
+    if not args.no_final:
+        best_method = max(means, key=lambda m: means[m])
+        best = max((r["best"] for r in runs if r["method"] == best_method and r["best"]), key=lambda i: i.fitness)
+        print(f"\nbest method by mean: {best_method}; its best activation `{best.expr}` ({best.fitness:.2f}%)")
+        final_check(str(best.expr), args)
+
+
+if __name__ == "__main__":
+    main()
