@@ -69,3 +69,14 @@ def test_bad_input_one_line_exit_2():
 def test_evaluate_split_needs_an_evaluator_with_splits():
     res = CliRunner().invoke(main, ["evaluate", "x", "-e", "symreg", "--split", "test"])
     assert res.exit_code == 2 and "no data splits" in res.output
+
+
+def test_unwritable_runs_folder_is_one_line_exit_2(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("keep me")
+    res = CliRunner().invoke(main, ["run", "-e", "symreg", "--no-tracking", "-q", "--set", "population=4",
+                                    "--set", f"runs_dir={blocker}"])
+    assert res.exit_code == 2
+    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write to runs folder")
+    assert blocker.read_text() == "keep me"
