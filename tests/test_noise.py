@@ -1,6 +1,5 @@
 """Noise: elites re-evaluated with replicate seeds, fitness as mean and spread, selection on the mean."""
 
-import math
 import statistics
 
 import pytest
