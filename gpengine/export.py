@@ -189,8 +189,9 @@ class EvolvedActivation(nn.Module):
 
 
 def _sign(x: torch.Tensor) -> torch.Tensor:
-    """sign with sign(0) = sign(-0.0) = +1 (and NaN -> +1): exactly +-1, never 0."""
-    return torch.sign(x).add(0.5).sign()
+    """sign with sign(0) = sign(-0.0) = +1 (NaN -> -1, as in training): exactly +-1, never 0."""
+    one = torch.ones((), dtype=x.dtype, device=x.device)
+    return torch.where(x >= 0, one, -one)
 
 
 class SignSTE(torch.autograd.Function):
