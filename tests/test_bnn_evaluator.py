@@ -91,9 +91,8 @@ def test_a_constant_beyond_float32_fails_without_raising(make):
     assert r.status == FAILED and not r.ok
 
 
-def test_channels_last_by_default_and_off_on_request(make):
-    assert make().channels_last and make(channels_last="auto").channels_last
-    assert not make(channels_last="off").channels_last
+def test_channels_last_on_request(make):
+    assert make(channels_last="on").channels_last and not make(channels_last="off").channels_last
 
 
 def test_exploding_loss_ends_with_a_failed_result(make, monkeypatch):
