@@ -23,6 +23,7 @@ The code is generated as text: gpengine itself never imports torch.
 from __future__ import annotations
 
 import math
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -134,92 +135,9 @@ def forward_lines(expr: Expr, pset: Any) -> tuple[list[str], str, bool]:
     return lines, stack[0], uses_x
 
 
-_TEMPLATE = '''\
-"""Activation function found by gpengine{origin}.
-
-    f(x) = {text}
-
-Standalone: imports only torch. `EvolvedActivation(channels)` computes f with
-its learnable per-channel parameters exactly as gpengine's BNN evaluators
-trained it (a state_dict of theirs loads as is: one `weight` of shape
-(n_params, channels), rows {param_doc}). `BinaryActivation(channels)` is what
-sits in front of every binary convolution: sign(clip(f(x), -c, c)) with
-sign(0) = +1, trained through the straight-through estimator (gradient where
-|f(x)| <= c, times f'(x)); c = {clip!r}.
-
-Parameters broadcast over (N, C, ...) inputs as (1, C, 1, ...); 2-d inputs are (N, C).
-"""
-
-import torch
-from torch import nn
-
-EXPRESSION = {expression!r}
-SYMPY = {sympy!r}  # sympy.parse_expr(SYMPY); parameters are symbols named like PARAMETERS
-LATEX = {latex!r}
-PARAMETERS = {names!r}  # (symbol, initial value), one row of `weight` each
-CLIP = {clip!r}
-SOURCE = {source!r}
-
-
-class EvolvedActivation(nn.Module):
-    """f(x) with one learnable value per channel for each parameter."""
-
-    def __init__(self, channels: int = 1) -> None:
-        super().__init__()
-        self.channels = int(channels)
-        self.n_params = len(PARAMETERS)
-        if PARAMETERS:
-            init = torch.tensor([v for _, v in PARAMETERS], dtype=torch.float32)
-            self.weight = nn.Parameter(init[:, None].repeat(1, self.channels))
-        else:
-            self.weight = None
-
-    def extra_repr(self) -> str:
-        return f"{{EXPRESSION}}, channels={{self.channels}}, params={{self.n_params}}"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = None
-        if self.weight is not None:
-            p = self.weight.to(x.dtype).view((self.n_params, 1, self.channels) + (1,) * (x.dim() - 2))
-{body}
-        out = {out}
-        if {broadcast}:
-            out = out + torch.zeros_like(x)  # broadcast, keeping the graph to the parameters
-        return out
-
-
-def _sign(x: torch.Tensor) -> torch.Tensor:
-    """sign with sign(0) = sign(-0.0) = +1 (NaN -> -1, as in training): exactly +-1, never 0."""
-    one = torch.ones((), dtype=x.dtype, device=x.device)
-    return torch.where(x >= 0, one, -one)
-
-
-class SignSTE(torch.autograd.Function):
-    """Forward sign(clip(y, -c, c)) = sign(y); backward: the gradient where |y| <= c (Hardtanh's, edges included)."""
-
-    @staticmethod
-    def forward(ctx, y: torch.Tensor, clip: float) -> torch.Tensor:
-        ctx.save_for_backward(y)
-        ctx.clip = clip
-        return _sign(y)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (y,) = ctx.saved_tensors
-        return grad.masked_fill(~(y.abs() <= ctx.clip), 0.0), None  # NaN: no gradient
-
-
-class BinaryActivation(nn.Module):
-    """sign(clip(f(x), -c, c)) with the straight-through estimator, as in the trained BNN."""
-
-    def __init__(self, channels: int = 1, clip: float = CLIP) -> None:
-        super().__init__()
-        self.act = EvolvedActivation(channels)
-        self.clip = float(clip)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return SignSTE.apply(self.act(x), self.clip)
-'''
+# The generated file is torch code, so its template lives with the primitives' torch
+# forms (primitives/templates), not in the core, which never imports torch.
+_TEMPLATE = (resources.files("primitives") / "templates" / "activation_module.py.tmpl").read_text()
 
 
 def module_source(expr: Expr, pset: Any, *, clip: float = DEFAULT_CLIP, origin: str = "", source: str = "") -> str:
