@@ -19,16 +19,10 @@ import time
 import torch
 
 from evaluators.bnn_cifar import BnnCifar
+from gpengine.config import parse_value
 from gpengine.expr_text import parse
 
 
-def _value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
 
 
 def main() -> None:
@@ -38,7 +32,7 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
     options = {"profile": "quick", "abort": "off"}
-    options.update({k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)})
+    options.update({k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.set)})
     t = time.perf_counter()
     ev = BnnCifar(**options)
     info = ev.dataset()

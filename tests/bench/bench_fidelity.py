@@ -21,6 +21,7 @@ Early abort is off (`abort=off`) unless set, so every number is a full run.
 
 from __future__ import annotations
 
+from gpengine.config import parse_value
 import argparse
 import statistics
 import time
@@ -31,19 +32,10 @@ DEFAULT_EXPRS = ["x", "sin(x)", "atan(x)", "sin(x) + x", "cube(x)", "cos(x) * x"
                  "blend(sin(x), x)", "sin(x) * sin(x) + x"]
 
 
-def _value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    if text in ("true", "false"):
-        return text == "true"
-    return text
 
 
 def _options(pairs: list[str]) -> dict:
-    return {k: _value(v) for k, v in (kv.split("=", 1) for kv in pairs)}
+    return {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in pairs)}
 
 
 def spearman(a: list[float], b: list[float]) -> float:

@@ -28,6 +28,7 @@ Full size (the issue's check; about two hours per method and seed on 2 cores):
 
 from __future__ import annotations
 
+from gpengine.config import parse_value
 import argparse
 import math
 import statistics
@@ -41,13 +42,6 @@ METHODS = {
 }
 
 
-def _value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text, text)
 
 
 class Progress:
@@ -112,7 +106,7 @@ def final_check(best_expr: str, args) -> None:
     from primitives import get_set
 
     pset = get_set("gaaf")
-    options = {k: _value(v) for k, v in (kv.split("=", 1) for kv in [*args.set, *args.final])}
+    options = {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in [*args.set, *args.final])}
     options.setdefault("abort", "off")
     ev = BnnCifar(**options)
     print(f"\nfinal check, options {options}; settings {ev.settings}", flush=True)
