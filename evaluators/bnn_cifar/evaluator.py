@@ -69,6 +69,7 @@ class BnnCifar(Evaluator):
     search_defaults: ClassVar[dict] = {
         "population": 12,
         "generations": 3,
+        "jobs": 2,  # one evaluation per core of a 2-core CPU (threads=1 each)
         "mode": "steady_state",
         "max_time": 3600.0,
         "max_depth": 6,
@@ -92,7 +93,10 @@ class BnnCifar(Evaluator):
         amp: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))  # bf16 autocast
         channels_last: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))
         device: str = attrs.field(default="auto", validator=v.in_(("auto", "cpu", "cuda")))
-        threads: int = attrs.field(default=0, validator=[v.instance_of(int), v.ge(0)])  # 0: torch's default
+        # One torch thread per evaluation by default: float reductions depend on the thread
+        # count, so this keeps a seed's fitness the same whatever --jobs is; and on 2 cores,
+        # 2 workers x 1 thread ran 1.7x faster than 1 worker x 2 threads (BENCHMARKS.md).
+        threads: int = attrs.field(default=1, validator=[v.instance_of(int), v.ge(0)])  # 0: torch's default
         split: str = attrs.field(default="validation", validator=v.in_(("validation", "test")))
         split_seed: int = attrs.field(default=0, validator=v.instance_of(int))
         abort: Any = attrs.field(default="on", converter=_switch, validator=v.in_(("on", "off")))
