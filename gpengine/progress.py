@@ -51,7 +51,10 @@ class ProgressBar:
         return f"gen {self.generation} best {self.best:.6g} [{expr}] cached {self.cached}"
 
 
-def expected_proposals(population: int, generations: int, elitism: int, max_evaluations: int | None) -> int:
-    """Rough total for the bar; the budget by evaluations is an upper bound on real work."""
-    total = population + generations * max(1, population - elitism)
-    return total
+def expected_proposals(population: int, generations: int, elitism: int) -> int:
+    """Total for the bar: the first population plus the children of every later generation.
+
+    Other budgets (evaluations, time, cost) may stop a search earlier; the bar then
+    simply closes before it is full.
+    """
+    return population + generations * max(1, population - elitism)

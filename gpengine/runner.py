@@ -13,7 +13,7 @@ from gpengine.search import Search, SearchOutcome
 
 def make_listeners(config, quiet: bool = False, evaluator_cls: Any = None) -> list[Any]:
     listeners: list[Any] = []
-    total = expected_proposals(config.population, config.generations, config.elitism, config.max_evaluations)
+    total = expected_proposals(config.population, config.generations, config.elitism)
     listeners.append(ProgressBar(total=total, disable=quiet))
     if config.tracking:
         try:
