@@ -22,8 +22,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from gpengine.expr import CONST, OP, PARAM, VAR, Expr
-from gpengine.numeric import param_sites
+from gpengine.expr import CONST, PARAM, VAR, Expr
+from gpengine.numeric import param_rows, param_sites
 from primitives.registry import PrimitiveSet
 
 # operand sources of an instruction
@@ -77,13 +77,7 @@ def _compile(expr: Expr, pset: PrimitiveSet) -> tuple[list[tuple[Callable[..., A
     the operator's own parameters are appended after its tree arguments, as the
     primitive's torch form expects. Returns the program and the output operand.
     """
-    # parameter rows in prefix order, as numeric.param_sites numbers them
-    rows: dict[int, list[int]] = {}
-    row = 0
-    for i, node in enumerate(expr.nodes):
-        n = len(pset[node.name].params) if node.kind == OP else (1 if node.kind == PARAM else 0)
-        rows[i] = list(range(row, row + n))
-        row += n
+    rows = param_rows(expr, pset)
     program: list[tuple[Callable[..., Any], tuple]] = []
     stack: list[tuple[int, Any]] = []  # operands of completed subtrees, last on top
     for i in range(len(expr.nodes) - 1, -1, -1):

@@ -32,7 +32,7 @@ import click
 from gpengine.errors import GpengineError
 from gpengine.export_forms import ExportError, fill, form_of
 from gpengine.expr import CONST, OP, PARAM, VAR, Expr
-from gpengine.numeric import param_sites
+from gpengine.numeric import param_rows, param_sites
 
 DEFAULT_CLIP = 1.3  # GAAF's Hardtanh bound; every bnn-cifar profile uses it unless --set clip=...
 
@@ -103,12 +103,7 @@ def latex_text(expr: Expr, pset: Any) -> str:
 # ------------------------------------------------------------------ torch code
 def forward_lines(expr: Expr, pset: Any) -> tuple[list[str], str, bool]:
     """Straight-line torch statements of `expr` over `x` and `p[row]`; (lines, output operand, uses x)."""
-    rows: dict[int, list[int]] = {}
-    row = 0
-    for i, node in enumerate(expr.nodes):
-        n = len(pset[node.name].params) if node.kind == OP else (1 if node.kind == PARAM else 0)
-        rows[i] = list(range(row, row + n))
-        row += n
+    rows = param_rows(expr, pset)
     lines: list[str] = []
     stack: list[str] = []
     consts = 0

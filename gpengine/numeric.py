@@ -38,6 +38,14 @@ def param_sites(expr: Expr, pset: PrimitiveSet) -> list[ParamSite]:
     return sites
 
 
+def param_rows(expr: Expr, pset: PrimitiveSet) -> dict[int, list[int]]:
+    """Node index -> the rows (positions in `param_sites` order) of its learnable parameters."""
+    rows: dict[int, list[int]] = {i: [] for i in range(len(expr.nodes))}
+    for row, site in enumerate(param_sites(expr, pset)):
+        rows[site.node].append(row)
+    return rows
+
+
 def evaluate(
     expr: Expr,
     pset: PrimitiveSet,
