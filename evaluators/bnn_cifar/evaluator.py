@@ -63,7 +63,9 @@ class BnnCifar(Evaluator):
     prescreen: ClassVar[bool] = True
     persistent_cache: ClassVar[bool] = True
     isolate: ClassVar[bool] = True
-    activation_plots: ClassVar[bool] = True  # each individual's run gets a PNG of f and f' over [-3, 3]
+    activation_plots: ClassVar[bool] = True
+    dataset_name: ClassVar[str] = "CIFAR-10"
+    n_train_images: ClassVar[int] = 50_000  # each individual's run gets a PNG of f and f' over [-3, 3]
     # A default search that ends in about an hour on a 2-core CPU with the quick profile
     # (~1-2 min per evaluation): steady state checks the clock after every child.
     search_defaults: ClassVar[dict] = {
@@ -112,31 +114,38 @@ class BnnCifar(Evaluator):
         self.profile = profiles.resolve_profile(o.profile, on_gpu)
         self.settings = profiles.settings_from(self.profile, attrs.asdict(o))
         held = (self.settings["train_size"] or 0) + self.settings["val_size"]
-        if held > 50_000:
-            raise ConfigError(f"train_size + val_size = {held}, but CIFAR-10 has 50000 training images")
+        if held > self.n_train_images:
+            raise ConfigError(f"train_size + val_size = {held}, but {self.dataset_name} has "
+                              f"{self.n_train_images} training images")
         self.amp = o.amp == "on" or (o.amp == "auto" and (on_gpu or _cpu_has_fast_bf16()))
         # channels-last trains 1.1-1.2x faster on the 2-core CPU (BENCHMARKS.md) but is opt-in there
         # (`channels_last=on`) until its quick-profile accuracy is shown within seed noise of NCHW
         self.channels_last = o.channels_last == "on" or (o.channels_last == "auto" and on_gpu)
-        self.folder = ensure_cifar10(data_root(o.data_dir), download=o.download == "on")
+        self.folder = self._find_data()
 
-    # -- data ----------------------------------------------------------------------------
+    # -- data (subclasses for other datasets override _find_data and _load) ----------------
+    def _find_data(self):
+        return ensure_cifar10(data_root(self.options.data_dir), download=self.options.download == "on")
+
+    def _load(self) -> CifarData:
+        s = self.settings
+        return load_cifar10(self.folder, s["train_size"], s["val_size"], self.options.split, self.options.split_seed)
+
     def _data_key(self) -> tuple:
         s = self.settings
-        return (str(self.folder), s["train_size"], s["val_size"], self.options.split, self.options.split_seed, self.device)
+        return (type(self).__name__, str(self.folder), s["train_size"], s["val_size"], self.options.split,
+                self.options.split_seed, self.device)
 
     def data(self) -> CifarData:
         key = self._data_key()
         if key not in _DATA:
-            s = self.settings
-            loaded = load_cifar10(self.folder, s["train_size"], s["val_size"], self.options.split, self.options.split_seed)
-            _DATA[key] = loaded.to(torch.device(self.device))
+            _DATA[key] = self._load().to(torch.device(self.device))
         return _DATA[key]
 
     def dataset(self) -> DatasetInfo:
         d = self.data()
         return DatasetInfo(
-            name=f"CIFAR-10 ({d.eval_split} split)",
+            name=f"{self.dataset_name} ({d.eval_split} split)",
             digest=d.digest,
             source=str(self.folder),
             n_train=len(d.train_y),
