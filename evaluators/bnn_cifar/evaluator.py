@@ -117,7 +117,10 @@ class BnnCifar(Evaluator):
         if held > self.n_train_images:
             raise ConfigError(f"train_size + val_size = {held}, but {self.dataset_name} has "
                               f"{self.n_train_images} training images")
-        self.amp = o.amp == "on" or (o.amp == "auto" and (on_gpu or _cpu_has_fast_bf16()))
+        # bf16 autocast only where it was measured to pay: a CPU with native bf16. On an H100 these
+        # small convolutions are launch-bound and bf16 ran no faster (5,313 vs 6,329 img/s, quick
+        # profile; BENCHMARKS.md), so a GPU trains in fp32 unless `amp=on`.
+        self.amp = o.amp == "on" or (o.amp == "auto" and not on_gpu and _cpu_has_fast_bf16())
         # channels-last trains 1.1-1.2x faster on the 2-core CPU (BENCHMARKS.md) but is opt-in there
         # (`channels_last=on`) until its quick-profile accuracy is shown within seed noise of NCHW
         self.channels_last = o.channels_last == "on" or (o.channels_last == "auto" and on_gpu)

@@ -1,6 +1,7 @@
 """Training speed of bnn-cifar: activation overhead, and against straightforward research code.
 
     python tests/bench/bench_bnn_speed.py [--width 16] [--steps 6] [--reps 3] [--threads 0] [--clock wall|cpu]
+                                          [--device cpu|cuda]
 
 (a) training images/s of the evaluator's own training step with the identity
     and three GAAF-style activations: sin(x)+x, x*sigmoid(x) (gate(x, x)) and
@@ -117,8 +118,8 @@ def research_step(model, opt, x, y):
 
 
 # -- the evaluator's training step ------------------------------------------------------------
-def fast_step_factory(expr: str, width: int, amp: bool, channels_last: bool):
-    model = BinaryResNet18(parse(expr), get_set("gaaf"), width=width)
+def fast_step_factory(expr: str, width: int, amp: bool, channels_last: bool, device: str = "cpu"):
+    model = BinaryResNet18(parse(expr), get_set("gaaf"), width=width).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
@@ -127,7 +128,7 @@ def fast_step_factory(expr: str, width: int, amp: bool, channels_last: bool):
     def step(x, y):
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", torch.bfloat16, enabled=amp):
+        with torch.autocast(device, torch.bfloat16, enabled=amp):
             logits = model(x)
         loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
@@ -140,15 +141,22 @@ def fast_step_factory(expr: str, width: int, amp: bool, channels_last: bool):
     return step
 
 
-def research_step_factory(expr: str, width: int):
-    model = ResearchResNet18(expr, width)
+def research_step_factory(expr: str, width: int, device: str = "cpu"):
+    model = ResearchResNet18(expr, width).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     return lambda x, y: research_step(model, opt, x, y)
 
 
-def measure(steps: dict, reps: int, n_steps: int, batch: int = 128, clock=time.perf_counter) -> dict[str, float]:
+def measure(steps: dict, reps: int, n_steps: int, batch: int = 128, clock=time.perf_counter,
+            device: str = "cpu") -> dict[str, float]:
     torch.manual_seed(0)
-    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+    x, y = torch.randn(batch, 3, 32, 32, device=device), torch.randint(0, 10, (batch,), device=device)
+    if device == "cuda":  # a GPU runs asynchronously: time only finished work
+        wall = clock
+
+        def clock():
+            torch.cuda.synchronize()
+            return wall()
     for step in steps.values():  # warm-up
         step(x, y)
     rates: dict[str, list[float]] = {k: [] for k in steps}
@@ -167,6 +175,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--exprs", nargs="+", default=EXPRS)
     ap.add_argument("--variants", nargs="+", default=["fp32", "fp32-cl", "bf16", "bf16-cl"],
                     help="evaluator training-step variants to time (fp32/bf16, -cl: channels-last)")
@@ -176,14 +185,15 @@ def main() -> None:
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {_cpu_has_fast_bf16()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {_cpu_has_fast_bf16()}"
+          + (f", {torch.cuda.get_device_name()}" if args.device == "cuda" else ""))
     for width in args.width:
         steps = {}
         for expr in args.exprs:
             for v in args.variants:
-                steps[f"{expr} | {v}"] = fast_step_factory(expr, width, v.startswith("bf16"), v.endswith("-cl"))
-            steps[f"{expr} | research fp32"] = research_step_factory(expr, width)
-        rates = measure(steps, args.reps, args.steps, clock=clock)
+                steps[f"{expr} | {v}"] = fast_step_factory(expr, width, v.startswith("bf16"), v.endswith("-cl"), args.device)
+            steps[f"{expr} | research fp32"] = research_step_factory(expr, width, args.device)
+        rates = measure(steps, args.reps, args.steps, clock=clock, device=args.device)
         unit = "CPU-second" if args.clock == "cpu" else "second"
         print(f"\nwidth {width}: training images per {unit} (median of {args.reps} x {args.steps} steps of 128), "
               f"load average {os.getloadavg()[0]:.1f}")

@@ -17,16 +17,21 @@ Full size (the issue's check; hours on 2 cores):
     python tests/bench/bench_fidelity.py --seeds 0 1 --low profile=quick --high profile=quick epochs=16
 
 Early abort is off (`abort=off`) unless set, so every number is a full run.
+`--jobs N` trains N runs at once in worker processes (spawned, so CUDA works;
+on a GPU several small runs share the card: one alone leaves it mostly idle).
 """
 
 from __future__ import annotations
 
-from gpengine.config import parse_value
 import argparse
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 
 import numpy as np
+
+from gpengine.config import parse_value
 
 DEFAULT_EXPRS = ["x", "sin(x)", "atan(x)", "sin(x) + x", "cube(x)", "cos(x) * x", "gate(x, x)",
                  "blend(sin(x), x)", "sin(x) * sin(x) + x"]
@@ -69,6 +74,21 @@ def random_trees(n: int, seed: int, pset) -> list[str]:
     return out
 
 
+_EVALUATORS: dict = {}  # per worker process: one evaluator (and its loaded data) per fidelity
+
+
+def _train(options: dict, text: str, seed: int) -> tuple[float, float, str, str]:
+    from evaluators.bnn_cifar import BnnCifar
+    from gpengine.expr_text import parse
+
+    key = repr(sorted(options.items()))
+    if key not in _EVALUATORS:
+        _EVALUATORS[key] = BnnCifar(**options)
+    ev = _EVALUATORS[key]
+    r = ev.evaluate(parse(text, ev.pset), seed=seed)
+    return r.fitness, r.cost, r.status, r.message
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--exprs", nargs="+", default=DEFAULT_EXPRS)
@@ -77,10 +97,10 @@ def main() -> None:
     ap.add_argument("--low", nargs="+", default=["profile=quick"], metavar="KEY=VALUE")
     ap.add_argument("--high", nargs="+", default=["profile=quick", "epochs=16"], metavar="KEY=VALUE")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
     args = ap.parse_args()
 
     from evaluators.bnn_cifar import BnnCifar
-    from gpengine.expr_text import parse
     from primitives import get_set
 
     pset = get_set("gaaf")
@@ -91,15 +111,20 @@ def main() -> None:
     seconds = {lvl: 0.0 for lvl in levels}
     started = time.perf_counter()
     for lvl, options in levels.items():
-        ev = BnnCifar(**options)
-        print(f"[{lvl}] options {options}; settings {ev.settings}", flush=True)
-        for text in exprs:
-            for seed in args.seeds:
-                r = ev.evaluate(parse(text, pset), seed=seed)
-                seconds[lvl] += r.cost
-                scores[lvl][text].append(r.fitness)
-                print(f"  [{lvl}] {text} seed {seed}: {r.status} {r.fitness:.2f}% in {r.cost:.1f} s {r.message}",
-                      flush=True)
+        print(f"[{lvl}] options {options}; settings {BnnCifar(**options).settings}", flush=True)
+    # the long (high) runs first, so that with several jobs the last to finish are short ones
+    tasks = [(lvl, text, seed) for lvl in reversed(levels) for text in exprs for seed in args.seeds]
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_train, levels[lvl], text, seed): (lvl, text, seed) for lvl, text, seed in tasks}
+        results = {}
+        for fut in as_completed(futures):
+            lvl, text, seed = futures[fut]
+            fitness, cost, status, message = results[futures[fut]] = fut.result()
+            seconds[lvl] += cost
+            print(f"  [{lvl}] {text} seed {seed}: {status} {fitness:.2f}% in {cost:.1f} s {message}", flush=True)
+    for task in sorted(tasks, key=lambda t: (t[0], exprs.index(t[1]), t[2])):  # in a fixed order, so the table does not depend on which run finished first
+        lvl, text, _ = task
+        scores[lvl][text].append(results[task][0])
     print(f"\nwall {time.perf_counter() - started:.0f} s; training seconds: "
           + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
     print(f"\n| activation | {' | '.join(f'{lvl} mean (sd)' for lvl in levels)} |")
