@@ -38,13 +38,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 from typing import Callable, Sequence
 
 import numpy as np
 
 from gpengine.expr import CONST, OP, Expr, Node
-from gpengine.expr_text import format_node, to_text
+from gpengine.expr_text import format_node
 from gpengine.memo import SetMemo
 from primitives.registry import Primitive, PrimitiveSet
 
@@ -189,21 +188,34 @@ def _simplify(pset: PrimitiveSet, op: Node, kids: list[Sub]) -> Sub:
 # -- memo --------------------------------------------------------------------------------------
 
 _MEMO = SetMemo()  # results by tree, per primitive set
+# Canonical subtrees by their node tuple, per set. A child of crossover or mutation
+# differs from its parent along one path; every subtree off that path was
+# canonicalised before, so a new tree costs its changed path, not its size.
+_SUBTREES = SetMemo(limit=200_000)
+_MAX_RECURSION = 200  # deeper trees take the iterative path
 
 
-def _has_negative_zero(nodes: Nodes) -> bool:
-    """Whether a node holds -0.0 (equal to 0.0, so it would share a memo entry, but prints apart)."""
-    return any(n.value == 0.0 and math.copysign(1.0, n.value) < 0.0 for n in nodes)
+def _canonical_sub(pset: PrimitiveSet, expr: Expr, start: int, subs: dict) -> Sub:
+    end = expr.subtree_end(start)
+    key = expr.nodes[start:end]
+    hit = subs.get(key)
+    if hit is not None:
+        return hit
+    node = expr.nodes[start]
+    if node.kind != OP:
+        out = _leaf(node)
+    else:
+        kids = []
+        c = start + 1
+        for _ in range(node.arity):
+            kids.append(_canonical_sub(pset, expr, c, subs))
+            c = expr.subtree_end(c)
+        out = _simplify(pset, node, kids)
+    subs[key] = out
+    return out
 
 
-def canonicalize(expr: Expr, pset: PrimitiveSet) -> Expr:
-    """The canonical form of `expr` over `pset` (same values; idempotent)."""
-    memo = _MEMO.for_set(pset)
-    cacheable = not _has_negative_zero(expr.nodes)
-    if cacheable:
-        hit = memo.get(expr)
-        if hit is not None:
-            return hit
+def _canonical_sub_iterative(pset: PrimitiveSet, expr: Expr) -> Sub:
     stack: list[Sub] = []
     for node in reversed(expr.nodes):
         if node.kind != OP:
@@ -211,17 +223,34 @@ def canonicalize(expr: Expr, pset: PrimitiveSet) -> Expr:
             continue
         kids = [stack.pop() for _ in range(node.arity)]
         stack.append(_simplify(pset, node, kids))
-    nodes = stack[0][0]
+    return stack[0]
+
+
+def canonicalize(expr: Expr, pset: PrimitiveSet) -> Expr:
+    """The canonical form of `expr` over `pset` (same values; idempotent)."""
+    memo = _MEMO.for_set(pset)
+    # -0.0 == 0.0: a tree holding -0.0 would share entries with its +0.0 twin, which prints apart
+    cacheable = not expr.has_negative_zero
+    if cacheable:
+        hit = memo.get(expr)
+        if hit is not None:
+            return hit
+    if cacheable and expr.depth <= _MAX_RECURSION:
+        top = _canonical_sub(pset, expr, 0, _SUBTREES.for_set(pset))
+    else:
+        top = _canonical_sub_iterative(pset, expr)
+    nodes, text = top[0], top[1]
     canon = expr if nodes == expr.nodes else Expr(nodes)
+    canon.set_text(text)  # printed bottom-up already: str(canon) and canonical_text cost nothing more
     if cacheable:
         memo[expr] = canon
-        if canon is not expr and not _has_negative_zero(canon.nodes):
+        if canon is not expr and not canon.has_negative_zero:
             memo[canon] = canon  # a fixed point: the fingerprint canonicalises it again
     return canon
 
 
 def canonical_text(expr: Expr, pset: PrimitiveSet) -> str:
-    return to_text(canonicalize(expr, pset))
+    return str(canonicalize(expr, pset))
 
 
 def canonical_hash(expr: Expr, pset: PrimitiveSet) -> str:

@@ -107,7 +107,7 @@ class SearchConfig:
     elitism: int = attrs.field(default=1, validator=[_int, _at_least(0)])
     p_crossover: float = attrs.field(default=0.8, validator=_probability)
     mutation_weights: Mapping[str, float] = attrs.field(
-        factory=lambda: {"point": 1.0, "subtree": 1.0, "hoist": 0.5, "shrink": 0.5, "constant": 1.0},
+        factory=lambda: {"point": 1.0, "subtree": 1.0, "hoist": 0.5, "shrink": 0.5, "constant": 1.0, "snap": 0.3},
         converter=_weights_table,
     )
     init: str = attrs.field(default="ramped", validator=_choice(INITS))

@@ -16,6 +16,7 @@ Node kinds:
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Iterator
 
 import attrs
@@ -24,9 +25,14 @@ OP, VAR, CONST, PARAM = "op", "x", "const", "param"
 KINDS = (OP, VAR, CONST, PARAM)
 
 
-@attrs.frozen(slots=True)
+def _kind(_node, _attribute, kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown node kind {kind!r}")
+
+
+@attrs.frozen(slots=True, cache_hash=True)  # hashed over and over as parts of tree keys
 class Node:
-    kind: str
+    kind: str = attrs.field(validator=_kind)  # checked once per node, not per tree holding it
     name: str = ""
     arity: int = 0
     value: float = 0.0
@@ -51,27 +57,43 @@ class Node:
 X = Node(VAR, "x")
 
 
-def _extents(nodes: tuple[Node, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """End index (exclusive) and depth of every subtree, by one backward pass."""
+def _extents(nodes: tuple[Node, ...]) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
+    """End index (exclusive) and depth of every subtree, and whether a constant is -0.0: one backward pass."""
     n = len(nodes)
     ends = [0] * n
     depths = [0] * n
-    stack: list[int] = []  # indices of completed subtrees, last on top
+    negative_zero = False
+    stack: list[int] = []  # indices of completed subtrees, the first child of the next operator on top
+    # unary and binary nodes are unrolled: this runs for every tree a search makes
     for i in range(n - 1, -1, -1):
-        node = nodes[i]
-        if node.arity == 0:
+        arity = nodes[i].arity
+        if arity == 0:
             ends[i] = i + 1
             depths[i] = 1
+            stack.append(i)
+            value = nodes[i].value
+            if value == 0.0 and math.copysign(1.0, value) < 0.0:
+                negative_zero = True
+            continue
+        if len(stack) < arity:
+            raise ValueError("malformed prefix array: an operator lacks arguments")
+        if arity == 1:
+            k = stack[-1]
+            ends[i] = ends[k]
+            depths[i] = depths[k] + 1
+        elif arity == 2:
+            first = stack.pop()
+            last = stack[-1]
+            ends[i] = ends[last]
+            depths[i] = 1 + (depths[first] if depths[first] > depths[last] else depths[last])
         else:
-            if len(stack) < node.arity:
-                raise ValueError("malformed prefix array: an operator lacks arguments")
-            kids = [stack.pop() for _ in range(node.arity)]
+            kids = [stack.pop() for _ in range(arity - 1)] + [stack[-1]]
             ends[i] = ends[kids[-1]]
             depths[i] = 1 + max(depths[k] for k in kids)
-        stack.append(i)
+        stack[-1] = i
     if len(stack) != 1:
         raise ValueError(f"malformed prefix array: {len(stack)} trees instead of one")
-    return tuple(ends), tuple(depths)
+    return tuple(ends), tuple(depths), negative_zero
 
 
 @attrs.frozen(cache_hash=True, repr=False)
@@ -81,17 +103,16 @@ class Expr:
     nodes: tuple[Node, ...] = attrs.field(converter=tuple)
     _ends: tuple[int, ...] = attrs.field(init=False, eq=False, hash=False)
     _depths: tuple[int, ...] = attrs.field(init=False, eq=False, hash=False)
+    _negative_zero: bool = attrs.field(init=False, eq=False, hash=False)
     _text: str | None = attrs.field(init=False, eq=False, hash=False, default=None)  # printed once, on demand
 
     def __attrs_post_init__(self) -> None:
         if not self.nodes:
             raise ValueError("an expression needs at least one node")
-        for node in self.nodes:
-            if node.kind not in KINDS:
-                raise ValueError(f"unknown node kind {node.kind!r}")
-        ends, depths = _extents(self.nodes)
+        ends, depths, negative_zero = _extents(self.nodes)
         object.__setattr__(self, "_ends", ends)
         object.__setattr__(self, "_depths", depths)
+        object.__setattr__(self, "_negative_zero", negative_zero)
 
     # -- construction -----------------------------------------------------------------
     @staticmethod
@@ -125,6 +146,12 @@ class Expr:
     def depth(self) -> int:
         """Depth in nodes: a lone terminal has depth 1."""
         return self._depths[0]
+
+    @property
+    def has_negative_zero(self) -> bool:
+        """Whether a constant is -0.0: equal to 0.0 (so such a tree equals and hashes like its
+        +0.0 twin) but printed apart, which memo tables keyed by tree must not mix up."""
+        return self._negative_zero
 
     def subtree_end(self, i: int) -> int:
         return self._ends[i]
@@ -185,6 +212,11 @@ class Expr:
 
             object.__setattr__(self, "_text", to_text(self))
         return self._text
+
+    def set_text(self, text: str) -> None:
+        """Record the printed form when a caller built it already (it must equal `to_text(self)`)."""
+        if self._text is None:
+            object.__setattr__(self, "_text", text)
 
     def __repr__(self) -> str:
         return f"Expr({str(self)!r})"

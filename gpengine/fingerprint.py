@@ -30,7 +30,7 @@ import hashlib
 
 import numpy as np
 
-from gpengine.canonical import _has_negative_zero, canonicalize
+from gpengine.canonical import canonicalize
 from gpengine.expr import Expr
 from gpengine.numeric import evaluate, param_sites
 from gpengine.memo import SetMemo
@@ -145,7 +145,7 @@ def fingerprint(expr: Expr, pset: PrimitiveSet) -> str:
     """
     canon = canonicalize(expr, pset)
     memo = _MEMO.for_set(pset)
-    cacheable = not _has_negative_zero(canon.nodes)
+    cacheable = not canon.has_negative_zero
     if cacheable and (hit := memo.get(canon)) is not None:
         return hit
     out = _digest(canon, pset)

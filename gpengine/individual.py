@@ -17,7 +17,7 @@ class Individual:
     `id` is unique within a search and increases in creation order.
     `operator` names what made it: "init-grow", "init-full", "init-template",
     "crossover", "mutate-point", "mutate-subtree", "mutate-hoist",
-    "mutate-shrink", "mutate-constant", "random", "reeval".
+    "mutate-shrink", "mutate-constant", "mutate-snap", "random", "reeval".
     `cached` is true when the result came from the cache or from an identical
     behaviour fingerprint evaluated earlier (no compute spent).
     """
@@ -34,11 +34,16 @@ class Individual:
     seed: int = 0
     result: Result = attrs.field(factory=lambda: Result.failed("not evaluated"))
     cached: bool = False
+    # read by every tournament and sort, so worked out once (attrs.evolve builds anew)
+    _fitness: float = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_fitness", self.result.fitness if self.result.ok else -math.inf)
 
     @property
     def fitness(self) -> float:
         """Fitness for selection: -inf for anything that did not produce a measurement."""
-        return self.result.fitness if self.result.ok else -math.inf
+        return self._fitness
 
     @property
     def size(self) -> int:

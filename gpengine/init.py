@@ -14,6 +14,7 @@ Every function takes the numpy Generator first and returns new Exprs.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,7 +42,8 @@ def random_terminal(rng: np.random.Generator, pset: "PrimitiveSet", p_const: flo
     """The input x, or with probability `p_const` a constant-like terminal.
 
     Constant-like terminals are an ephemeral random constant (drawn uniformly
-    from `pset.constant_range`, when the set has one) and a learnable
+    from `pset.constant_range`, when the set has one, or with probability
+    `pset.integer_constants` an integer of that range) and a learnable
     parameter slot `param(1.0)` (when `pset.param_slots`); with both allowed,
     each is equally likely. A set with neither always gives x.
     """
@@ -55,7 +57,15 @@ def random_terminal(rng: np.random.Generator, pset: "PrimitiveSet", p_const: flo
     kind = kinds[int(rng.integers(len(kinds)))] if len(kinds) > 1 else kinds[0]
     if kind == "param":
         return Node.param(1.0)
+    return random_constant(rng, pset)
+
+
+def random_constant(rng: np.random.Generator, pset: "PrimitiveSet") -> Node:
+    """A fresh ephemeral constant of a set with a `constant_range`: an integer of the range with
+    probability `pset.integer_constants`, else uniform, rounded to 4 significant digits."""
     lo, hi = pset.constant_range
+    if pset.integer_constants and rng.random() < pset.integer_constants and math.ceil(lo) <= math.floor(hi):
+        return Node.const(float(rng.integers(math.ceil(lo), math.floor(hi) + 1)) + 0.0)
     return Node.const(round_sig(rng.uniform(lo, hi)))
 
 

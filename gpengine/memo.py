@@ -13,11 +13,21 @@ from typing import Any
 from primitives.registry import PrimitiveSet
 
 
+_ALL: list["SetMemo"] = []
+
+
+def clear_all() -> None:
+    """Empty every memo of this process (a benchmark's searches then each start cold)."""
+    for memo in _ALL:
+        memo._memos.clear()
+
+
 class SetMemo:
     def __init__(self, limit: int = 100_000, max_sets: int = 8):
         self.limit = limit
         self.max_sets = max_sets
         self._memos: dict[int, tuple[PrimitiveSet, dict[Any, Any]]] = {}
+        _ALL.append(self)
 
     def for_set(self, pset: PrimitiveSet) -> dict[Any, Any]:
         entry = self._memos.get(id(pset))

@@ -54,12 +54,9 @@ def evaluate(
 ) -> np.ndarray:
     """Values of `expr` at `x` (float64). `params` defaults to each site's initial value."""
     x = np.asarray(x, dtype=np.float64)
-    sites = None
-    if params is None:
-        sites = param_sites(expr, pset)
-        params = [s.init for s in sites]
+    defaults = params is None  # each site's initial value, read where it is met (no separate pass)
     # parameters are consumed in prefix order, but we walk backwards: index from the end
-    p_end = len(params)
+    p_end = 0 if defaults else len(params)
     stack: list[np.ndarray] = []
     with np.errstate(all="ignore"):
         for node in reversed(expr.nodes):
@@ -69,14 +66,20 @@ def evaluate(
             elif kind == CONST:
                 stack.append(np.full_like(x, node.value))
             elif kind == PARAM:
+                if defaults:
+                    stack.append(np.full_like(x, node.value))
+                    continue
                 p_end -= 1
                 stack.append(np.full_like(x, params[p_end]))
             else:  # OP
                 prim = pset[node.name]
                 args = [stack.pop() for _ in range(node.arity)]
                 if prim.params:
-                    p_end -= prim.n_params
-                    args.extend(params[p_end : p_end + prim.n_params])
+                    if defaults:
+                        args.extend(spec.init for spec in prim.params)
+                    else:
+                        p_end -= prim.n_params
+                        args.extend(params[p_end : p_end + prim.n_params])
                 stack.append(np.asarray(prim.numpy(*args), dtype=np.float64))
     if p_end != 0:
         raise ValueError(f"{len(params)} parameter values given, expression has {len(params) - p_end}")

@@ -10,6 +10,7 @@ journal and progress subscribe to the events.
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import time
@@ -127,6 +128,9 @@ class Search:
         self.rungs = fidelity.ladder(low, config.budget, config.eta) if config.fidelity == "sh" else (config.budget,)
         self._track_best_record = len(self.rungs) > 1 or config.replicates > 1
         self._top: dict[str, Individual] = {}
+        self._failed_records = 0  # records without a measurement, counted as they arrive
+        self._ranked_for: list[Individual] | None = None  # the population `_ranked` sorts, best first
+        self._ranked: list[Individual] = []
         self._seen_genomes: set[tuple[str, ...]] = set()  # strategy=gaaf: genomes proposed so far
         self.async_state: Any = None  # mode=async: callable giving the proposals in flight (for checkpoints)
         self.async_resume: dict[str, Any] | None = None
@@ -240,6 +244,7 @@ class Search:
 
     def _note(self, ind: Individual) -> None:
         """Derived state of one new record: the best record per candidate, GAAF genomes seen."""
+        self._failed_records += not ind.result.ok
         if self.config.strategy == "gaaf" and (genes := initialisation.to_genes(ind.expr)) is not None:
             self._seen_genomes.add(genes)
         if not self._track_best_record:
@@ -338,7 +343,10 @@ class Search:
         if cfg.selection == "fitness_proportionate":
             parents = selection.fitness_proportionate(self.rng, self.population, 2)
         else:
-            parents = selection.tournament(self.rng, self.population, 2, k=cfg.tournament_size)
+            if self._ranked_for is not self.population:  # rank each population once, not per tournament
+                self._ranked_for = self.population
+                self._ranked = sorted(self.population, key=selection.rank_key)
+            parents = selection.tournament(self.rng, self._ranked, 2, k=cfg.tournament_size, ranked=True)
         child, operator, used = vary(
             self.rng, [p.expr for p in parents], self.pset, self.limits,
             p_crossover=cfg.p_crossover, weights=self.weights,
@@ -374,7 +382,7 @@ class Search:
             median=float(statistics.median(fits)) if fits else float("nan"),
             diversity=distinct / len(self.population),
             evaluations=self.candidates.evaluations,
-            failures=sum(1 for i in self.individuals if not i.result.ok),
+            failures=self._failed_records,
             cost=self.candidates.cost,
             best_id=best.id,
         )
@@ -384,6 +392,10 @@ class Search:
         self.history.append(stats)
         self.bus.emit(GenerationEnded(stats))
         self._checkpoint()
+        # Records, memos and the population live until the search ends: move them out of the
+        # cyclic collector's sight, which otherwise rescans them all, again and again (20-30%
+        # of a cheap search's time; BENCHMARKS.md). Refcounting still frees what is dropped.
+        gc.freeze()
 
     def _stop_reason(self, hard_only: bool = False) -> str | None:
         """Why the search should stop now; `hard_only`: only the spending limits (no more work at all)."""
@@ -436,6 +448,7 @@ class Search:
             reason = "interrupted"
             raise
         finally:
+            gc.unfreeze()
             elapsed = self._elapsed()
             self._checkpoint(finished=reason)
             self.bus.emit(SearchEnded(best=self.hof.best, hall_of_fame=tuple(self.hof), reason=reason,

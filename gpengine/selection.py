@@ -42,17 +42,30 @@ def _check(pop: Sequence[Individual], n: int) -> None:
         raise ValueError("cannot select from an empty population")
 
 
-def tournament(rng: np.random.Generator, pop: Sequence[Individual], n: int, k: int = 3) -> list[Individual]:
-    """`n` winners of independent tournaments of `k` distinct entrants (all of `pop` when k >= its size)."""
+def tournament(rng: np.random.Generator, pop: Sequence[Individual], n: int, k: int = 3,
+               ranked: bool = False) -> list[Individual]:
+    """`n` winners of independent tournaments of `k` entrants drawn with replacement.
+
+    With replacement, as DEAP's selTournament and Koza draw them: one vectorised
+    draw for all tournaments, where distinct entrants (`choice(replace=False)`,
+    a permutation per tournament) cost more than the rest of making a child
+    for a cheap evaluator. The selection pressure differs only when k is a sizeable
+    share of the population; with k >= len(pop) every tournament is the whole
+    population (its best wins). `ranked=True` says `pop` is sorted best first
+    (`sorted(pop, key=rank_key)`): a tournament's winner is then its lowest index,
+    which spares the comparisons when many tournaments share one population.
+    """
     if k < 1:
         raise ConfigError(f"tournament size k must be at least 1, got {k}")
     _check(pop, n)
-    size = min(k, len(pop))
-    out = []
-    for _ in range(n):
-        entrants = rng.choice(len(pop), size=size, replace=False)
-        out.append(min((pop[int(i)] for i in entrants), key=rank_key))
-    return out
+    if n == 0:
+        return []
+    if k >= len(pop):
+        return [pop[0] if ranked else min(pop, key=rank_key)] * n
+    entrants = rng.integers(len(pop), size=(n, k)).tolist()
+    if ranked:
+        return [pop[min(row)] for row in entrants]
+    return [min((pop[i] for i in row), key=rank_key) for row in entrants]
 
 
 def elitism(pop: Sequence[Individual], n: int) -> list[Individual]:

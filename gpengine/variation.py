@@ -1,4 +1,4 @@
-"""Variation: subtree crossover and five mutations, each making one new tree.
+"""Variation: subtree crossover and six mutations, each making one new tree.
 
 Every operator takes the numpy Generator first, never edits its input (an
 `Expr` is immutable) and returns one child. Size and depth limits are
@@ -14,6 +14,9 @@ names raise `ConfigError` listing the known ones, at configuration time.
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence, TypeVar
 
 import attrs
@@ -21,7 +24,7 @@ import numpy as np
 
 from gpengine.errors import ConfigError
 from gpengine.expr import CONST, OP, PARAM, VAR, X, Expr, Node
-from gpengine.init import grow, random_terminal, round_sig
+from gpengine.init import grow, random_constant, random_terminal, round_sig
 
 if TYPE_CHECKING:
     from primitives.registry import PrimitiveSet
@@ -63,6 +66,10 @@ def _pick_biased(rng: np.random.Generator, expr: Expr, candidates: Sequence[int]
     """Koza 90/10: an internal node with probability P_INTERNAL when there is one, else a terminal."""
     internal = [i for i in candidates if expr.nodes[i].arity > 0]
     leaves = [i for i in candidates if expr.nodes[i].arity == 0]
+    return _pick_split(rng, internal, leaves)
+
+
+def _pick_split(rng: np.random.Generator, internal: Sequence[int], leaves: Sequence[int]) -> int:
     if internal and (not leaves or rng.random() < P_INTERNAL):
         return _choose(rng, internal)
     return _choose(rng, leaves)
@@ -83,15 +90,19 @@ def crossover(rng: np.random.Generator, a: Expr, b: Expr, limits: Limits) -> Exp
     among those that keep the child within `limits`.
     """
     points = list(range(1, a.size)) or [0]
+    a_internal = [i for i in points if a.nodes[i].arity > 0]
+    a_leaves = [i for i in points if a.nodes[i].arity == 0]
+    b_ends = [b.subtree_end(j) for j in range(b.size)]
+    b_depths = [b.subtree_depth(j) for j in range(b.size)]
     for _ in range(TRIES):
-        i = _pick_biased(rng, a, points)
+        i = _pick_split(rng, a_internal, a_leaves)
         room_size = limits.max_size - (a.size - _subtree_size(a, i))
         room_depth = limits.max_depth - a.depth_of(i)
-        donors = [j for j in range(b.size) if _subtree_size(b, j) <= room_size and b.subtree_depth(j) <= room_depth]
+        donors = [j for j in range(b.size) if b_ends[j] - j <= room_size and b_depths[j] <= room_depth]
         if not donors:
             continue
         j = _pick_biased(rng, b, donors)
-        child = a.replace(i, b.subtree(j))
+        child = Expr(a.nodes[:i] + b.nodes[j : b_ends[j]] + a.nodes[a.subtree_end(i) :])
         if child != a and limits.admits(child):
             return child
     return a
@@ -114,8 +125,7 @@ def _other_terminal(rng: np.random.Generator, pset: "PrimitiveSet", node: Node) 
         return X
     if kind == PARAM:
         return Node.param(1.0)
-    lo, hi = pset.constant_range
-    return Node.const(round_sig(rng.uniform(lo, hi)))
+    return random_constant(rng, pset)
 
 
 def mutate_point(rng: np.random.Generator, expr: Expr, pset: "PrimitiveSet", limits: Limits) -> Expr:
@@ -215,6 +225,21 @@ def mutate_constant(
     return expr
 
 
+def mutate_snap(rng: np.random.Generator, expr: Expr, pset: "PrimitiveSet", limits: Limits) -> Expr:
+    """One constant that is not a whole number rounded to the nearest one.
+
+    Constant perturbation walks a float towards 1.0 in ever smaller relative
+    steps and rarely lands on it; a formula that needs an exact small integer
+    (most do) gets it in one move. Param slots are left alone: training sets them.
+    """
+    slots = [i for i, n in enumerate(expr.nodes) if n.kind == CONST and n.value != round(n.value)]
+    if not slots:
+        return expr
+    i = _choose(rng, slots)
+    new = Node.const(float(round(expr.nodes[i].value)) + 0.0)
+    return Expr(expr.nodes[:i] + (new,) + expr.nodes[i + 1 :])
+
+
 # -- registry and dispatch ---------------------------------------------------------------
 
 
@@ -226,6 +251,7 @@ def default_mutations() -> dict[str, Mutation]:
         "mutate-hoist": mutate_hoist,
         "mutate-shrink": mutate_shrink,
         "mutate-constant": mutate_constant,
+        "mutate-snap": mutate_snap,
     }
 
 
@@ -258,6 +284,7 @@ class MutationWeights:
     hoist: float = attrs.field(default=0.3, converter=float, validator=_weight)
     shrink: float = attrs.field(default=0.3, converter=float, validator=_weight)
     constant: float = attrs.field(default=1.0, converter=float, validator=_weight)
+    snap: float = attrs.field(default=0.3, converter=float, validator=_weight)
 
     def __attrs_post_init__(self) -> None:
         if sum(attrs.astuple(self)) <= 0:
@@ -294,6 +321,8 @@ def _applicable(expr: Expr, weights: dict[str, float]) -> dict[str, float]:
         out["mutate-hoist"] = out["mutate-shrink"] = 0.0
     if not any(n.kind in (CONST, PARAM) for n in expr.nodes):
         out["mutate-constant"] = 0.0
+    if not any(n.kind == CONST and n.value != round(n.value) for n in expr.nodes):
+        out["mutate-snap"] = 0.0
     return out
 
 
@@ -326,10 +355,17 @@ def vary(
         child = crossover(rng, first, parents[1], limits)
         if child != first:
             return child, CROSSOVER, (0, 1)
-    w = _applicable(first, weights.as_dict())
+    w = _applicable(first, _weights_by_name(weights))
     names = [n for n, v in w.items() if v > 0]
     if not names:
         return first, "mutate-point", (0,)
-    probs = np.array([w[n] for n in names], dtype=float)
-    name = names[int(rng.choice(len(names), p=probs / probs.sum()))]
+    # one uniform draw against the running sum: rng.choice(p=...) costs more than the mutation
+    cumulative = list(itertools.accumulate(w[n] for n in names))
+    pick = min(bisect.bisect_right(cumulative, rng.random() * cumulative[-1]), len(names) - 1)
+    name = names[pick]
     return get_mutation(name, table)(rng, first, pset, limits), name, (0,)
+
+
+@functools.lru_cache(maxsize=64)
+def _weights_by_name(weights: MutationWeights) -> dict[str, float]:
+    return weights.as_dict()

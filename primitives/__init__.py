@@ -32,14 +32,28 @@ def set_names() -> list[str]:
 
 
 def get_set(name: str) -> PrimitiveSet:
-    """The primitive set called `name`, built once per process."""
-    if name not in _CACHE:
-        factories = _factories()
-        if name not in factories:
-            from gpengine.errors import PluginError
+    """The primitive set called `name`, built once per process.
 
-            raise PluginError(f"unknown primitive set {name!r} (known: {', '.join(sorted(factories))})")
-        _CACHE[name] = factories[name]()
+    `SET:op1,op2,...` is the part of SET with only those operators (e.g.
+    `arith:add,sub,mul,div,neg,sin,cos`, DEAP's symbolic-regression example);
+    the terminals (x, constants, parameter slots) stay as SET has them.
+    """
+    if name not in _CACHE:
+        from gpengine.errors import PluginError
+
+        base, sep, ops = name.partition(":")
+        factories = _factories()
+        if base not in factories:
+            raise PluginError(f"unknown primitive set {base!r} (known: {', '.join(sorted(factories))})")
+        pset = factories[base]()
+        if sep:
+            wanted = [op.strip() for op in ops.split(",") if op.strip()]
+            unknown = [op for op in wanted if op not in pset.primitives]
+            if unknown or not wanted:
+                raise PluginError(f"primitive set {name!r}: {', '.join(map(repr, unknown)) or 'no operators'} "
+                                  f"not in {base!r} (it has: {', '.join(pset.primitives)})")
+            pset = pset.subset(dict.fromkeys(wanted), name=name)
+        _CACHE[name] = pset
     return _CACHE[name]
 
 

@@ -64,4 +64,5 @@ def arith_set() -> PrimitiveSet:
         ARITH,
         description="+ - * protected-/ neg sin cos exp protected-log, for symbolic regression",
         constant_range=(-1.0, 1.0),
+        integer_constants=0.5,  # half of them -1, 0 or 1 (BENCHMARKS.md, symreg vs DEAP)
     )

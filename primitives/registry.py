@@ -52,8 +52,11 @@ class PrimitiveSet:
     """A named group of primitives plus the terminals a search may use.
 
     `constant_range`: ephemeral random constants are drawn uniformly from it
-    (None: no constants). `param_slots`: whether free learnable-parameter
-    terminals may appear.
+    (None: no constants); `integer_constants` of them are drawn instead as
+    integers of that range (DEAP's example uses -1, 0 and 1 only: small
+    integers are what most formulas need, and a float near 1 is a local optimum
+    that a search polishes for many generations). `param_slots`: whether free
+    learnable-parameter terminals may appear.
     """
 
     name: str
@@ -61,6 +64,7 @@ class PrimitiveSet:
     description: str = ""
     constant_range: tuple[float, float] | None = None
     param_slots: bool = False
+    integer_constants: float = attrs.field(default=0.0, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)])
 
     def get(self, name: str) -> Primitive | None:
         return self.primitives.get(name)

@@ -142,3 +142,16 @@ def test_commutative_folding_does_not_depend_on_argument_order():
     a = canonical_text(parse("max(0.0, -(zero(x)))", GAAF), GAAF)
     b = canonical_text(parse("max(-(zero(x)), 0.0)", GAAF), GAAF)
     assert a == b
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_canonical_text_built_bottom_up_equals_the_printer(data):
+    from gpengine.expr import Expr as _Expr
+    from gpengine.expr_text import to_text
+
+    pset = data.draw(st.sampled_from([get_set("arith"), get_set("gaaf")]))
+    tree = data.draw(exprs(pset, max_depth=5, params=True))
+    canon = canonicalize(tree, pset)
+    fresh = _Expr(canon.nodes)  # no text recorded: printed from scratch
+    assert str(canon) == to_text(fresh) == canonical_text(tree, pset)

@@ -102,7 +102,19 @@ def test_constants_in_range_and_short():
     assert all(lo <= c <= hi for c in consts)
     assert all(c == round_sig(c) for c in consts)
     assert max(len(repr(c)) for c in consts) <= len("-0.0001234")
-    assert len(set(consts)) > 400
+    # arith draws half of its constants as the integers -1, 0, 1, the rest uniformly
+    whole = [c for c in consts if c == round(c)]
+    assert set(whole) == {-1.0, 0.0, 1.0}
+    assert 0.4 < len(whole) / len(consts) < 0.6
+    assert len(set(consts) - set(whole)) > 200
+
+
+def test_integer_constants_only_where_the_set_asks():
+    rng = np.random.default_rng(4)
+    floats = attrs.evolve(ARITH, integer_constants=0.0)
+    ints = attrs.evolve(ARITH, integer_constants=1.0)
+    assert all(c != round(c) for c in (random_terminal(rng, floats, 1.0).value for _ in range(200)))
+    assert {random_terminal(rng, ints, 1.0).value for _ in range(200)} == {-1.0, 0.0, 1.0}
 
 
 def test_round_sig():

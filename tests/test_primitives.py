@@ -116,3 +116,17 @@ def test_primitives_refuse_bad_definitions():
         Primitive("k", 0, lambda: 1.0, lambda t: 1.0)
     with pytest.raises(ValueError):
         Primitive("f", 1, np.sin, lambda t, a: t.sin(a), commutative=True)
+
+
+def test_a_set_spec_with_operators_keeps_only_those():
+    deap_ops = get_set("arith:add,sub,mul,div,neg,sin,cos")
+    assert list(deap_ops.primitives) == ["add", "sub", "mul", "div", "neg", "sin", "cos"]
+    assert deap_ops.name == "arith:add,sub,mul,div,neg,sin,cos"
+    assert deap_ops.constant_range == get_set("arith").constant_range  # terminals as the set has them
+    assert get_set("arith: add , mul").primitives.keys() == {"add", "mul"}
+    with pytest.raises(PluginError, match="'pow' not in 'arith'"):
+        get_set("arith:add,pow")
+    with pytest.raises(PluginError, match="no operators"):
+        get_set("arith:")
+    with pytest.raises(PluginError, match="unknown primitive set 'nope'"):
+        get_set("nope:add")

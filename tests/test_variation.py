@@ -20,12 +20,14 @@ from gpengine.variation import (
     OPERATOR_NAMES,
     Limits,
     MutationWeights,
+    _applicable,
     crossover,
     get_mutation,
     mutate_constant,
     mutate_hoist,
     mutate_point,
     mutate_shrink,
+    mutate_snap,
     mutate_subtree,
     vary,
 )
@@ -227,6 +229,8 @@ def test_unknown_names_and_bad_values_fail_with_known_names():
         get_mutation("mutate-nope")
     with pytest.raises(ConfigError, match="mutate-hoist"):
         MutationWeights.from_mapping({"mutate-flip": 1.0})
+    with pytest.raises(ConfigError, match="mutate-snap"):
+        MutationWeights.from_mapping({"mutate-flip": 1.0})
     assert MutationWeights.from_mapping({"mutate-point": 2.0, "hoist": 0.0}) == MutationWeights(point=2.0, hoist=0.0)
     with pytest.raises(ConfigError, match="numbers"):
         MutationWeights.from_mapping({"point": "lots"})
@@ -235,7 +239,7 @@ def test_unknown_names_and_bad_values_fail_with_known_names():
     with pytest.raises(ConfigError):
         MutationWeights(point=float("nan"))
     with pytest.raises(ConfigError):
-        MutationWeights(0, 0, 0, 0, 0)
+        MutationWeights(0, 0, 0, 0, 0, 0)
     with pytest.raises(ConfigError):
         Limits(0, 10)
     with pytest.raises(ConfigError):
@@ -245,6 +249,7 @@ def test_unknown_names_and_bad_values_fail_with_known_names():
 def test_registry_names_match_individual_operators():
     assert OPERATOR_NAMES == (
         "crossover", "mutate-point", "mutate-subtree", "mutate-hoist", "mutate-shrink", "mutate-constant",
+        "mutate-snap",
     )
     assert set(MutationWeights().as_dict()) == set(MUTATIONS)
 
@@ -252,3 +257,21 @@ def test_registry_names_match_individual_operators():
 def test_value_classes_pickle():
     for value in (Limits(7, 30), MutationWeights(point=2.0)):
         assert pickle.loads(pickle.dumps(value)) == value
+
+
+def test_snap_rounds_one_fractional_constant_to_the_nearest_integer():
+    rng = np.random.default_rng(0)
+    pset = get_set("arith")
+    expr = parse("x * 0.9903 + 2.0 - 0.4", pset)
+    seen = set()
+    for _ in range(40):
+        child = mutate_snap(rng, expr, pset, Limits(8, 40))
+        changed = [(a.value, b.value) for a, b in zip(expr.nodes, child.nodes) if a != b]
+        assert len(changed) == 1  # exactly one constant moved, to the nearest whole number
+        old, new = changed[0]
+        assert new == round(old) and new != old
+        seen.add(old)
+    assert seen == {0.9903, 0.4}  # the integer 2.0 is never picked
+    whole = parse("x * 1.0 + 2.0", pset)
+    assert mutate_snap(rng, whole, pset, Limits(8, 40)) == whole
+    assert _applicable(whole, MutationWeights().as_dict())["mutate-snap"] == 0.0

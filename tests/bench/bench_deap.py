@@ -16,8 +16,10 @@ squared past 1e308, possible with protected division by tiny numbers) scores
 +inf instead of stopping the run. No statistics are collected (they are not
 part of the search).
 
-gpengine runs `symreg` with its own defaults (`arith` set, its operators and
-limits) and the same population, generations and points, with MLflow tracking
+gpengine runs `symreg` with the example's operators
+(`primitives=arith:add,sub,mul,div,neg,sin,cos`; arith's constants: half of them
+-1, 0 or 1, the rest uniform in [-1, 1]), its own variation operators and
+limits, and the same population, generations and points, with MLflow tracking
 and the on-disk journal off (DEAP records nothing either). The rate table also
 shows gpengine with `dedup=canonical`: duplicates found by canonical form only,
 without the behaviour fingerprint, which for an evaluator as cheap as symreg
@@ -61,8 +63,10 @@ if str(ROOT) not in sys.path:
 from deap import algorithms, base, creator, gp, tools  # noqa: E402
 
 from gpengine.config import SEARCH_KEYS, build_config  # noqa: E402
+from gpengine.memo import clear_all  # noqa: E402
 from gpengine.search import Search  # noqa: E402
 
+DEAP_OPS = "primitives=arith:add,sub,mul,div,neg,sin,cos"  # the example's operator set
 POPULATION = 300
 GENERATIONS = 40
 SUCCESS_MSE = 1e-6
@@ -162,9 +166,10 @@ def run_gpengine(seed: int, n_points: int, generations: int, extra: tuple[str, .
     cfg, opts = build_config(
         evaluator="symreg",
         overrides=[f"population={POPULATION}", f"generations={generations}", *quiet,
-                   f"points={n_points}", 'target="x**4+x**3+x**2+x"', *extra],
+                   f"points={n_points}", 'target="x**4+x**3+x**2+x"', DEAP_OPS, *extra],
         seed=seed,
     )
+    clear_all()  # start cold, as a search in its own process does (memos are per process)
     search = Search(cfg, opts)
     start = time.perf_counter()
     with np.errstate(all="ignore"):
