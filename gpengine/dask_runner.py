@@ -5,7 +5,11 @@ futures): a joblib batch fails as a whole when one task raises KilledWorker,
 its results come back only at the end, and it cannot cancel one late task.
 Futures give each evaluation its own status, its result on arrival, and
 cancel; scheduling, worker choice and rescheduling after a worker loss stay
-Dask's - no scheduler of our own.
+Dask's - no scheduler of our own. Tried again in session 2 (joblib 1.6.0,
+distributed 2026.8.0): `Parallel(backend="dask", batch_size=1,
+return_as="generator_unordered")` streams results, but a task that kills its
+workers until Dask gives up (KilledWorker) leaves the call waiting forever in
+joblib's `_retrieve`, so a single bad candidate would hang the search.
 """
 
 from __future__ import annotations

@@ -68,13 +68,17 @@ class EvaluatorSpec:
 
     name: str
     options: tuple[tuple[str, Any], ...] = ()
+    _key: str = attrs.field(init=False, eq=False, repr=False)  # looked up once per evaluation
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_key", f"{self.name}|{self.options!r}")
 
     @staticmethod
     def of(name: str, options: dict[str, Any]) -> "EvaluatorSpec":
         return EvaluatorSpec(name, tuple(sorted(options.items())))
 
     def key(self) -> str:
-        return f"{self.name}|{self.options!r}"
+        return self._key
 
 
 def worker_evaluator(spec: EvaluatorSpec):
