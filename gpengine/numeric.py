@@ -58,6 +58,7 @@ def evaluate(
     # parameters are consumed in prefix order, but we walk backwards: index from the end
     p_end = 0 if defaults else len(params)
     stack: list[np.ndarray] = []
+    prims = pset.primitives
     with np.errstate(all="ignore"):
         for node in reversed(expr.nodes):
             kind = node.kind
@@ -72,7 +73,14 @@ def evaluate(
                 p_end -= 1
                 stack.append(np.full_like(x, params[p_end]))
             else:  # OP
-                prim = pset[node.name]
+                prim = prims.get(node.name) or pset[node.name]  # pset[] raises the helpful error
+                if node.arity == 1 and not prim.params:  # the common cases, without building a list
+                    stack[-1] = np.asarray(prim.numpy(stack[-1]), dtype=np.float64)
+                    continue
+                if node.arity == 2 and not prim.params:
+                    a = stack.pop()
+                    stack[-1] = np.asarray(prim.numpy(a, stack[-1]), dtype=np.float64)
+                    continue
                 args = [stack.pop() for _ in range(node.arity)]
                 if prim.params:
                     if defaults:

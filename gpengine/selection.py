@@ -62,7 +62,8 @@ def tournament(rng: np.random.Generator, pop: Sequence[Individual], n: int, k: i
         return []
     if k >= len(pop):
         return [pop[0] if ranked else min(pop, key=rank_key)] * n
-    entrants = rng.integers(len(pop), size=(n, k)).tolist()
+    flat = rng.integers(len(pop), size=n * k).tolist()  # an int size: a shape tuple costs an np.prod
+    entrants = [flat[i : i + k] for i in range(0, n * k, k)]
     if ranked:
         return [pop[min(row)] for row in entrants]
     return [min((pop[i] for i in row), key=rank_key) for row in entrants]

@@ -71,6 +71,10 @@ def test_all_mode_logs_every_individual_with_lineage(uri, client):
     assert [m.step for m in best_hist] == [0, 1, 2, 3]
     for name in ("mean", "median", "diversity", "evaluations", "failures", "cost"):
         assert len(client.get_metric_history(run.info.run_id, name)) == 4
+    # what tracking itself cost, measured: the main thread's event time plus the writer's store calls
+    spent = run.data.metrics["tracking_seconds"]
+    assert 0 < spent <= tracker.main_seconds + tracker.queue_seconds + 60
+    assert run.data.metrics["tracking_share"] == pytest.approx(spent / run.data.metrics["elapsed"])
     assert {a.path for a in client.list_artifacts(run.info.run_id)} == {
         "lineage.csv", "genealogy.html", "best_ancestry.svg", "fitness.png"}
     assert tags["gp.best_id"] == str(end.best.id)

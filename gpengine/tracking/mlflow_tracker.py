@@ -112,9 +112,17 @@ class MlflowTracker:
         self._last_step = -1
         self._writer: Writer | None = None
         self.queue_seconds = 0.0  # main-thread time spent in on_individual, for benchmarks
+        self.main_seconds = 0.0  # main-thread time in the other events (start, generations, the end's writes)
 
     # ----------------------------------------------------------------- events
     def on_search_start(self, event: SearchStarted) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._start(event)
+        finally:
+            self.main_seconds += time.perf_counter() - t0
+
+    def _start(self, event: SearchStarted) -> None:
         self.client = store.client(self.tracking_uri)
         self.search_id = event.search_id
         self.experiment_id = self._experiment(f"{readback.EXPERIMENT_PREFIX}{event.evaluator}")
@@ -145,6 +153,13 @@ class MlflowTracker:
         self.queue_seconds += time.perf_counter() - t0
 
     def on_generation(self, event: GenerationEnded) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._generation(event)
+        finally:
+            self.main_seconds += time.perf_counter() - t0
+
+    def _generation(self, event: GenerationEnded) -> None:
         s = event.stats
         if s.generation <= self._last_step:
             return  # already logged before a resume
@@ -163,6 +178,7 @@ class MlflowTracker:
     def on_search_end(self, event: SearchEnded) -> None:
         if self._writer is None:
             return  # the start failed: nothing of ours to finish
+        t0 = time.perf_counter()
         try:
             if self.mode == "notable":
                 for i in sorted(self._notable_ids(event)):
@@ -171,6 +187,7 @@ class MlflowTracker:
             with tempfile.TemporaryDirectory(prefix="gpengine-artifacts-") as tmp:
                 self._write_artifacts(Path(tmp), event)
                 self.client.log_artifacts(self.run_id, tmp)
+            self.main_seconds += time.perf_counter() - t0
             self._log_summary(event)
         finally:
             self._writer.close()
@@ -372,6 +389,13 @@ class MlflowTracker:
 
         ts = _now()
         metrics = [Metric("individuals", float(len(self.rows)), ts, 0), Metric("elapsed", float(event.elapsed), ts, 0)]
+        # What tracking itself cost: the main thread's time in these events plus the writer
+        # thread's time in store calls (which overlaps evaluations running in workers, so this
+        # is an upper bound on the search time it took); the share is of the search's wall time.
+        spent = self.main_seconds + self.queue_seconds + self._writer.busy_seconds
+        metrics.append(Metric("tracking_seconds", spent, ts, 0))
+        if event.elapsed > 0:
+            metrics.append(Metric("tracking_share", spent / event.elapsed, ts, 0))
         tags = [RunTag("gp.end_reason", event.reason)]
         best = event.best
         note = f"**{self.search_id}**: {len(self.rows)} individuals, ended by {event.reason}."
