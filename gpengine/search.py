@@ -36,6 +36,7 @@ from gpengine.events import (
 from gpengine.canonical import canonical_text
 from gpengine.checkpoint import load_checkpoint, load_search_file, save_checkpoint, save_search_file
 from gpengine.errors import GpengineError
+from gpengine.evaluator import REJECTED
 from gpengine.executor import EvaluatorSpec, Executor, register_local
 from gpengine.expr import Expr
 from gpengine.hall_of_fame import HallOfFame
@@ -512,7 +513,7 @@ class Search:
                                           self._initial_exprs(self._batch_size(cfg.population))])
         first = self._after_batch(executor, first)
         if cfg.strategy != "gaaf":
-            return first
+            return self._replace_rejected(executor, first)
         pop = [i for i in first if gaaf_ga.admitted(i, cfg.admission, self.evaluator)]
         for _ in range(gaaf_ga.FILL_ROUNDS):
             if len(pop) >= cfg.population or self._stop_reason(hard_only=True) is not None:
@@ -525,6 +526,23 @@ class Search:
         if len(pop) < min(cfg.population, 2):  # nothing (or one) admitted: breed from the best measured anyway
             pop += [i for i in selection.elitism(first, cfg.population) if i not in pop][: cfg.population - len(pop)]
         return pop[: cfg.population]
+
+
+    def _replace_rejected(self, executor: Executor, first: list[Individual]) -> list[Individual]:
+        """Generation 0 without the candidates the pre-screen rejected (constant, non-finite...):
+        they cost nothing, so fresh ones are drawn in their place (a few rounds, every draw
+        recorded); a population of rejects would breed from nothing."""
+        cfg = self.config
+        pop = [i for i in first if i.status != REJECTED]
+        rejected = [i for i in first if i.status == REJECTED]
+        for _ in range(gaaf_ga.FILL_ROUNDS):
+            if not rejected or len(pop) >= cfg.population or self._stop_reason(hard_only=True) is not None:
+                break
+            exprs = self._initial_exprs(self._batch_size(cfg.population - len(pop)))
+            more = self._after_batch(executor, self._evaluate(executor, [(e, self._init_operator(), ()) for e in exprs]))
+            pop = [self._current(p) for p in pop] + [i for i in more if i.status != REJECTED]
+            rejected += [i for i in more if i.status == REJECTED]
+        return (pop + rejected)[: cfg.population]
 
 
 def run_search(config: SearchConfig, evaluator_options: dict[str, Any] | None = None,

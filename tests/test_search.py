@@ -154,3 +154,16 @@ def test_finds_the_quartic():
     assert -out.best.fitness < 1e-6
     pset = get_set(ops)
     assert parse(str(out.best.expr), pset) == out.best.expr
+
+
+def test_first_population_replaces_candidates_the_prescreen_rejects():
+    # symreg with the pre-screen on rejects constant trees; with many constants drawn,
+    # several of the first draws are rejected and must be replaced by fresh ones
+    out = run(seed=4, overrides=["population=12", "generations=0", "prescreen=true", "p_const=0.6",
+                                 "init_min_depth=1", "init_max_depth=2"])
+    first = [i for i in out.individuals if i.generation == 0]
+    rejected = [i for i in first if i.status == "rejected"]
+    assert rejected, "the setting should make the pre-screen reject some first draws"
+    assert len(first) > 12  # the rejected were replaced by further draws, every draw recorded
+    kept = [i for i in first if i.status != "rejected"]
+    assert len(kept) >= 12
