@@ -507,42 +507,35 @@ class Search:
         return f"init-{self.config.init}"
 
     def _first_population(self, executor: Executor) -> list[Individual]:
-        """Generation 0. GAAF: only admitted candidates enter, and fresh genomes are drawn until it is full."""
+        """Generation 0, from candidates worth breeding from: fresh ones are drawn (a few rounds,
+        every draw recorded) in place of those that do not qualify. GAAF: only admitted
+        candidates. Tree GP: none the pre-screen rejected (constant, non-finite...): they cost
+        nothing, and a population of rejects would breed from nothing."""
         cfg = self.config
-        first = self._evaluate(executor, [(e, self._init_operator(), ()) for e in
-                                          self._initial_exprs(self._batch_size(cfg.population))])
-        first = self._after_batch(executor, first)
-        if cfg.strategy != "gaaf":
-            return self._replace_rejected(executor, first)
-        pop = [i for i in first if gaaf_ga.admitted(i, cfg.admission, self.evaluator)]
+        if cfg.strategy == "gaaf":
+            def qualifies(ind: Individual) -> bool:
+                return gaaf_ga.admitted(ind, cfg.admission, self.evaluator)
+        else:
+            def qualifies(ind: Individual) -> bool:
+                return ind.status != REJECTED
+
+        def draw(n: int) -> list[Individual]:
+            proposals = [(e, self._init_operator(), ()) for e in self._initial_exprs(self._batch_size(n))]
+            return self._after_batch(executor, self._evaluate(executor, proposals))
+
+        first = draw(cfg.population)
+        pop = [i for i in first if qualifies(i)]
         for _ in range(gaaf_ga.FILL_ROUNDS):
             if len(pop) >= cfg.population or self._stop_reason(hard_only=True) is not None:
                 break
-            exprs = self._initial_exprs(self._batch_size(cfg.population - len(pop)))
-            more = self._after_batch(executor, self._evaluate(executor, [(e, self._init_operator(), ()) for e in exprs]))
-            pop = [self._current(p) for p in pop] + [i for i in more if gaaf_ga.admitted(i, cfg.admission,
-                                                                                         self.evaluator)]
+            more = draw(cfg.population - len(pop))
+            pop = [self._current(p) for p in pop] + [i for i in more if qualifies(i)]
             first += more
+        if cfg.strategy != "gaaf":  # short of qualified ones: the rest of the population as drawn
+            return (pop + [i for i in first if not qualifies(i)])[: cfg.population]
         if len(pop) < min(cfg.population, 2):  # nothing (or one) admitted: breed from the best measured anyway
             pop += [i for i in selection.elitism(first, cfg.population) if i not in pop][: cfg.population - len(pop)]
         return pop[: cfg.population]
-
-
-    def _replace_rejected(self, executor: Executor, first: list[Individual]) -> list[Individual]:
-        """Generation 0 without the candidates the pre-screen rejected (constant, non-finite...):
-        they cost nothing, so fresh ones are drawn in their place (a few rounds, every draw
-        recorded); a population of rejects would breed from nothing."""
-        cfg = self.config
-        pop = [i for i in first if i.status != REJECTED]
-        rejected = [i for i in first if i.status == REJECTED]
-        for _ in range(gaaf_ga.FILL_ROUNDS):
-            if not rejected or len(pop) >= cfg.population or self._stop_reason(hard_only=True) is not None:
-                break
-            exprs = self._initial_exprs(self._batch_size(cfg.population - len(pop)))
-            more = self._after_batch(executor, self._evaluate(executor, [(e, self._init_operator(), ()) for e in exprs]))
-            pop = [self._current(p) for p in pop] + [i for i in more if i.status != REJECTED]
-            rejected += [i for i in more if i.status == REJECTED]
-        return (pop + rejected)[: cfg.population]
 
 
 def run_search(config: SearchConfig, evaluator_options: dict[str, Any] | None = None,
