@@ -51,6 +51,10 @@ class CandidateEvaluator:
         for name in self._STATE:
             setattr(self, name, state[name])
 
+    def rejects(self, expr: Expr) -> bool:
+        """Whether the pre-screen (when on) turns `expr` away: known before any evaluation."""
+        return self.prescreen and prescreen_expr(canonicalize(expr, self.pset), self.pset) is not None
+
     def describe(self, ind: Individual) -> tuple[Individual, Expr]:
         """Fill canonical form, hashes, fingerprint and seed; also return the canonical tree."""
         canon = canonicalize(ind.expr, self.pset)

@@ -520,7 +520,17 @@ class Search:
                 return ind.status != REJECTED
 
         def draw(n: int) -> list[Individual]:
-            proposals = [(e, self._init_operator(), ()) for e in self._initial_exprs(self._batch_size(n))]
+            # Draw until n would pass the pre-screen (bounded), then evaluate them all: the
+            # rejects are answered at once and recorded, and a round trains n, not a few.
+            exprs: list[Expr] = []
+            passing = 0
+            for _ in range(PRESCREEN_DRAWS):
+                fresh = self._initial_exprs(self._batch_size(n - passing))
+                exprs += fresh
+                passing += sum(not self.candidates.rejects(e) for e in fresh)
+                if passing >= n or not fresh:
+                    break
+            proposals = [(e, self._init_operator(), ()) for e in exprs]
             return self._after_batch(executor, self._evaluate(executor, proposals))
 
         first = draw(cfg.population)
@@ -536,6 +546,10 @@ class Search:
         if len(pop) < min(cfg.population, 2):  # nothing (or one) admitted: breed from the best measured anyway
             pop += [i for i in selection.elitism(first, cfg.population) if i not in pop][: cfg.population - len(pop)]
         return pop[: cfg.population]
+
+
+#: rounds of fresh draws for a first population of candidates that pass the pre-screen
+PRESCREEN_DRAWS = 50
 
 
 def run_search(config: SearchConfig, evaluator_options: dict[str, Any] | None = None,
