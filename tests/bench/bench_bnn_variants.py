@@ -5,7 +5,8 @@
 VARIANT is ``base`` (the evaluator's network) or a '+'-joined set of:
 ``fpsc`` full-precision 1x1 downsampling shortcuts (conv + BN, no sign),
 ``birealres`` a residual around every binary convolution (Bi-Real style),
-``nocm`` OneCycleLR without its Adam beta1 cycling. Every run also reports
+``nocm`` OneCycleLR without its Adam beta1 cycling, ``warm10`` a 10% warm-up
+instead of OneCycleLR's 30%, ``bnm01`` BatchNorm momentum 0.01 instead of 0.1. Every run also reports
 the final accuracy with BatchNorm in training mode (batch statistics of
 1,000 validation images) beside the evaluator's eval-mode figure. STOP_AFTER ends the run
 after that many epochs of the 4-epoch schedule. Prints the per-epoch
@@ -51,6 +52,20 @@ def patch(variant: str) -> None:
             orig(self, *a, **{**k, "cycle_momentum": False})
 
         torch.optim.lr_scheduler.OneCycleLR.__init__ = one_cycle
+    if "warm10" in variant:
+        orig_warm = torch.optim.lr_scheduler.OneCycleLR.__init__
+
+        def warm(self, *a, **k):
+            orig_warm(self, *a, **{**k, "pct_start": 0.1})
+
+        torch.optim.lr_scheduler.OneCycleLR.__init__ = warm
+    if "bnm01" in variant:
+        orig_bn = nn.BatchNorm2d.__init__
+
+        def bn(self, *a, **k):
+            orig_bn(self, *a, **{**k, "momentum": 0.01})
+
+        nn.BatchNorm2d.__init__ = bn
 
 
 def main() -> None:
