@@ -6,7 +6,8 @@ VARIANT is ``base`` (the evaluator's network) or a '+'-joined set of:
 ``fpsc`` full-precision 1x1 downsampling shortcuts (conv + BN, no sign),
 ``birealres`` a residual around every binary convolution (Bi-Real style),
 ``nocm`` OneCycleLR without its Adam beta1 cycling, ``warm10`` a 10% warm-up
-instead of OneCycleLR's 30%, ``bnm01`` BatchNorm momentum 0.01 instead of 0.1. Every run also reports
+instead of OneCycleLR's 30%, ``bnm01`` BatchNorm momentum 0.01 instead of 0.1,
+``winit10`` latent binary weights initialised 10x larger (then clipped to [-c, c]). Every run also reports
 the final accuracy with BatchNorm in training mode (batch statistics of
 1,000 validation images) beside the evaluator's eval-mode figure. STOP_AFTER ends the run
 after that many epochs of the 4-epoch schedule. Prints the per-epoch
@@ -66,6 +67,15 @@ def patch(variant: str) -> None:
             orig_bn(self, *a, **{**k, "momentum": 0.01})
 
         nn.BatchNorm2d.__init__ = bn
+    if "winit10" in variant:
+        orig_conv = M.BinaryConv2d.__init__
+
+        def conv(self, *a, **k):
+            orig_conv(self, *a, **k)
+            with torch.no_grad():
+                self.weight.mul_(10).clamp_(-self.clip, self.clip)
+
+        M.BinaryConv2d.__init__ = conv
 
 
 def main() -> None:
