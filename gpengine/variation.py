@@ -232,12 +232,17 @@ def mutate_snap(rng: np.random.Generator, expr: Expr, pset: "PrimitiveSet", limi
     steps and rarely lands on it; a formula that needs an exact small integer
     (most do) gets it in one move. Param slots are left alone: training sets them.
     """
-    slots = [i for i, n in enumerate(expr.nodes) if n.kind == CONST and n.value != round(n.value)]
+    slots = _fractional_constants(expr)
     if not slots:
         return expr
     i = _choose(rng, slots)
     new = Node.const(float(round(expr.nodes[i].value)) + 0.0)
     return Expr(expr.nodes[:i] + (new,) + expr.nodes[i + 1 :])
+
+
+def _fractional_constants(expr: Expr) -> list[int]:
+    """Indices of the constants that are not whole numbers: what `mutate_snap` can change."""
+    return [i for i, n in enumerate(expr.nodes) if n.kind == CONST and n.value != round(n.value)]
 
 
 # -- registry and dispatch ---------------------------------------------------------------
@@ -321,7 +326,7 @@ def _applicable(expr: Expr, weights: dict[str, float]) -> dict[str, float]:
         out["mutate-hoist"] = out["mutate-shrink"] = 0.0
     if not any(n.kind in (CONST, PARAM) for n in expr.nodes):
         out["mutate-constant"] = 0.0
-    if not any(n.kind == CONST and n.value != round(n.value) for n in expr.nodes):
+    if not _fractional_constants(expr):
         out["mutate-snap"] = 0.0
     return out
 
