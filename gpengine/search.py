@@ -522,10 +522,11 @@ class Search:
         def draw(n: int) -> list[Individual]:
             # Draw until n would pass the pre-screen (bounded), then evaluate them all: the
             # rejects are answered at once and recorded, and a round trains n, not a few.
+            n = self._batch_size(n)  # never more to train than the evaluation budget left
             exprs: list[Expr] = []
             passing = 0
             for _ in range(PRESCREEN_DRAWS):
-                fresh = self._initial_exprs(self._batch_size(n - passing))
+                fresh = self._initial_exprs(n - passing)
                 exprs += fresh
                 passing += sum(not self.candidates.rejects(e) for e in fresh)
                 if passing >= n or not fresh:

@@ -167,3 +167,9 @@ def test_first_population_replaces_candidates_the_prescreen_rejects():
     assert len(first) > 12  # the rejected were replaced by further draws, every draw recorded
     kept = [i for i in first if i.status != "rejected"]
     assert len(kept) >= 12
+
+
+def test_first_population_draws_never_train_past_max_evaluations():
+    out = run(seed=4, overrides=["population=12", "generations=3", "prescreen=true", "p_const=0.6",
+                                 "init_min_depth=1", "init_max_depth=2", "max_evaluations=5"])
+    assert out.history[-1].evaluations <= 5
