@@ -14,6 +14,7 @@ store. Subscribe an instance to the search's `EventBus`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 import time
@@ -115,12 +116,18 @@ class MlflowTracker:
         self.main_seconds = 0.0  # main-thread time in the other events (start, generations, the end's writes)
 
     # ----------------------------------------------------------------- events
-    def on_search_start(self, event: SearchStarted) -> None:
+    @contextlib.contextmanager
+    def _main_time(self):
+        """Count the enclosed main-thread work in `main_seconds` (the search run's tracking_seconds)."""
         t0 = time.perf_counter()
         try:
-            self._start(event)
+            yield
         finally:
             self.main_seconds += time.perf_counter() - t0
+
+    def on_search_start(self, event: SearchStarted) -> None:
+        with self._main_time():
+            self._start(event)
 
     def _start(self, event: SearchStarted) -> None:
         self.client = store.client(self.tracking_uri)
@@ -153,11 +160,8 @@ class MlflowTracker:
         self.queue_seconds += time.perf_counter() - t0
 
     def on_generation(self, event: GenerationEnded) -> None:
-        t0 = time.perf_counter()
-        try:
+        with self._main_time():
             self._generation(event)
-        finally:
-            self.main_seconds += time.perf_counter() - t0
 
     def _generation(self, event: GenerationEnded) -> None:
         s = event.stats
@@ -178,16 +182,15 @@ class MlflowTracker:
     def on_search_end(self, event: SearchEnded) -> None:
         if self._writer is None:
             return  # the start failed: nothing of ours to finish
-        t0 = time.perf_counter()
         try:
-            if self.mode == "notable":
-                for i in sorted(self._notable_ids(event)):
-                    self._queue_child(self.individuals.get(i))
-            self._writer.flush()
-            with tempfile.TemporaryDirectory(prefix="gpengine-artifacts-") as tmp:
-                self._write_artifacts(Path(tmp), event)
-                self.client.log_artifacts(self.run_id, tmp)
-            self.main_seconds += time.perf_counter() - t0
+            with self._main_time():
+                if self.mode == "notable":
+                    for i in sorted(self._notable_ids(event)):
+                        self._queue_child(self.individuals.get(i))
+                self._writer.flush()
+                with tempfile.TemporaryDirectory(prefix="gpengine-artifacts-") as tmp:
+                    self._write_artifacts(Path(tmp), event)
+                    self.client.log_artifacts(self.run_id, tmp)
             self._log_summary(event)
         finally:
             self._writer.close()
