@@ -166,8 +166,25 @@ def test_profiles_and_overrides_resolve(make):
     assert make(width=8).config_key() != make(width=4).config_key()
 
 
+def test_cost_clock_cpu_counts_cpu_seconds_not_waiting(make, monkeypatch):
+    """`cost_clock=cpu` keeps a neighbour's load out of `max_cost`: time spent off the CPU is not cost."""
+    import time as _time
+
+    real_train = E.train
+
+    def slow_train(*args, **kwargs):  # the process waits half a second without computing
+        _time.sleep(0.5)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(E, "train", slow_train)
+    wall = make().evaluate(parse("x"), seed=0)
+    cpu = make(cost_clock="cpu").evaluate(parse("x"), seed=0)
+    assert wall.cost >= 0.5 and 0 < cpu.cost < wall.cost - 0.4
+    assert cpu.fitness == wall.fitness  # the clock changes what is counted, not what is trained
+
+
 @pytest.mark.parametrize("bad", [dict(profile="huge"), dict(width=0), dict(lr=-1.0), dict(device="tpu"),
-                                 dict(split="train"), dict(amp="maybe"), dict(bogus=1),
+                                 dict(split="train"), dict(amp="maybe"), dict(bogus=1), dict(cost_clock="gpu"),
                                  dict(train_size=48_000, val_size=5000)])
 def test_bad_options_are_config_errors(make, bad):
     with pytest.raises(ConfigError):
