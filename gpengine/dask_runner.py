@@ -1,27 +1,83 @@
-"""Evaluations on a Dask distributed cluster, one Dask future per evaluation.
+"""Evaluations on a Dask distributed cluster, through joblib's dask backend.
 
-Dask's own futures rather than joblib's dask backend (which runs on the same
-futures): a joblib batch fails as a whole when one task raises KilledWorker,
-its results come back only at the end, and it cannot cancel one late task.
-Futures give each evaluation its own status, its result on arrival, and
-cancel; scheduling, worker choice and rescheduling after a worker loss stay
-Dask's - no scheduler of our own. Tried again in session 2 (joblib 1.6.0,
-distributed 2026.8.0): `Parallel(backend="dask", batch_size=1,
-return_as="generator_unordered")` streams results, but a task that kills its
-workers until Dask gives up (KilledWorker) leaves the call waiting forever in
-joblib's `_retrieve`, so a single bad candidate would hang the search.
+`joblib.Parallel` with joblib's `DaskDistributedBackend` sends one evaluation
+per Dask task (`batch_size=1`, all submitted at once, results streamed as they
+finish); scheduling, worker choice and rerunning a task whose worker died stay
+Dask's. No scheduler of our own.
+
+One repair to joblib (1.6.0): when Dask itself gives up on a task (KilledWorker
+after `allowed-failures` worker deaths under it, or a cancelled task), joblib's
+backend sets the error on its future but never calls the batch's completion
+callback, so `Parallel` waits for it forever: one candidate that crashes its
+workers would hang the search. `_JoblibDaskBackend` passes such a loss through
+the callback as a value (`_Lost`), which becomes that evaluation's failed
+Result; the other evaluations go on.
+
+The timeout is ours: each worker reports when it starts an evaluation (a Dask
+event topic); one running past `timeout` is cancelled (its Dask task, by key)
+and its worker restarted through the nanny.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import queue
 import threading
 import time
 import uuid
 from typing import Any, Sequence
 
+import attrs
+
 from gpengine.errors import GpengineError
 from gpengine.evaluator import Result
 from gpengine.executor import EvaluatorSpec, Task, run_task, worker_info
+
+
+@attrs.frozen
+class _Lost:
+    """An evaluation Dask gave up on: its index in the map and Dask's exception."""
+
+    index: int
+    error: BaseException
+
+
+@attrs.frozen
+class _Started:
+    when: float
+    worker: str
+    key: str  # the Dask task's key, for cancelling it
+
+
+def _backend_class():
+    from joblib._dask import DaskDistributedBackend  # the class joblib's "dask" backend name stands for
+
+    class _JoblibDaskBackend(DaskDistributedBackend):
+        """joblib's dask backend, with a lost task completed through joblib's callback (see module doc)."""
+
+        def submit(self, func, callback=None):
+            future = super().submit(func, callback)
+            index = func.items[0][1][0]  # batch_size=1: one `_evaluate_on_dask(index, ...)` call per batch
+
+            def on_done(f) -> None:
+                if callback is not None and f.exception() is not None:  # success already called back
+                    callback(_Lost(index, f.exception()))
+
+            future.add_done_callback(on_done)
+            return future
+
+        def retrieve_result_callback(self, out):
+            return [out] if isinstance(out, _Lost) else super().retrieve_result_callback(out)
+
+        def cancel_all(self) -> None:
+            """Cancel every task of this call still on the cluster (interrupted search)."""
+            self.client.cancel(list(self._results))  # joblib's dask futures not yet collected
+
+    return _JoblibDaskBackend
+
+
+_END = object()  # the joblib call returned (or raised)
 
 
 class DaskRunner:
@@ -33,7 +89,7 @@ class DaskRunner:
         self.timeout = timeout
         self._client = Client(scheduler, set_as_default=False)
         self._topic = f"gpengine-started-{uuid.uuid4().hex}"  # evaluation starts, for the timeout
-        self._started: dict[str, tuple[float, str]] = {}  # key -> (when, worker address)
+        self._started: dict[int, _Started] = {}  # task index -> its latest start
         self._client.subscribe_topic(self._topic, self._on_started)
 
     def close(self) -> None:
@@ -45,52 +101,82 @@ class DaskRunner:
 
     def map(self, tasks: Sequence[Task], on_result=None) -> list[Result]:
         """Results in task order; `on_result(i, result)` once per task as it arrives."""
-        client = self._client
+        from joblib import Parallel, delayed
+
         results: list[Result | None] = [None] * len(tasks)
-        running: dict[str, tuple[Any, int]] = {}  # key -> (future, task index)
+        pending = set(range(len(tasks)))
+        cancelled: set[int] = set()  # by our timeout
+        arrived: queue.Queue = queue.Queue()
+        backend = _backend_class()(client=self._client)
+        self._started.clear()
         submitted = time.monotonic()
 
         def settle(i: int, result: Result) -> None:
+            pending.discard(i)
             results[i] = result
             if on_result is not None:
                 on_result(i, result)
 
-        try:
-            with client.as_current():  # where distributed.wait finds its client
-                for i, task in enumerate(tasks):  # all at once: placing them is Dask's job
-                    key = f"gpengine-evaluate-{uuid.uuid4().hex}"
-                    fut = client.submit(_run_task_on_dask, self.spec, task, self._topic, pure=False, key=key)
-                    running[key] = (fut, i)
-                while running:
-                    for fut in self._dask_wait([f for f, _ in running.values()]):
-                        _, i = running.pop(fut.key)
-                        since = self._started.pop(fut.key, (submitted, ""))[0]
-                        settle(i, self._dask_result(fut, time.monotonic() - since))
-                    if self.timeout is not None:
-                        for key, since in self._dask_late(running).items():
-                            settle(running.pop(key)[1], Result.failed(
-                                f"timeout: evaluation ran past {self.timeout:g}s", cost=time.monotonic() - since))
-        finally:
-            if running:  # interrupted: leave nothing of ours running on the cluster
-                client.cancel([f for f, _ in running.values()])
-        return [r if r is not None else Result.failed("not evaluated") for r in results]
+        def consume() -> None:  # joblib's generator blocks; the main thread must keep the clock
+            try:
+                calls = (delayed(_evaluate_on_dask)(i, self.spec, task, self._topic) for i, task in enumerate(tasks))
+                for item in Parallel(n_jobs=-1, backend=backend, batch_size=1, pre_dispatch="all",
+                                     return_as="generator_unordered")(calls):
+                    arrived.put(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                arrived.put(exc)
+            finally:
+                arrived.put(_END)
 
-    def _on_started(self, event: tuple[float, dict[str, str]]) -> None:
-        """A worker began (or, after a worker loss, began again) one of our evaluations."""
-        msg = event[1]
-        self._started[msg["key"]] = (time.monotonic(), msg["worker"])
-
-    def _dask_wait(self, futures: list) -> set:
-        from distributed import wait
-
+        threading.Thread(target=consume, name="gpengine-joblib-dask", daemon=True).start()
         # With a timeout, wake up regularly to look for late evaluations.
         tick = None if self.timeout is None else min(1.0, max(0.05, self.timeout / 4))
         try:
-            return wait(futures, timeout=tick, return_when="FIRST_COMPLETED").done
-        except TimeoutError:
-            return set()
+            while pending:
+                try:
+                    item = arrived.get(timeout=tick)
+                except queue.Empty:
+                    item = None
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise GpengineError(f"Dask backend failed: {type(item).__name__}: {item}") from item
+                if item is not None:
+                    i, result = self._outcome(item, cancelled, submitted)
+                    if i in pending:
+                        settle(i, result)
+                if self.timeout is not None:
+                    for i, started in self._late(pending).items():
+                        cancelled.add(i)
+                        settle(i, Result.failed(f"timeout: evaluation ran past {self.timeout:g}s",
+                                                cost=time.monotonic() - started.when))
+        finally:
+            if pending:  # interrupted: leave nothing of ours running on the cluster
+                backend.cancel_all()
+        return [r if r is not None else Result.failed("not evaluated") for r in results]
 
-    def _dask_late(self, running: dict[str, tuple[Any, int]]) -> dict[str, float]:
+    def _outcome(self, item, cancelled: set[int], submitted: float) -> tuple[int, Result]:
+        from distributed import KilledWorker
+
+        if not isinstance(item, _Lost):
+            return item
+        i, exc = item.index, item.error
+        started = self._started.pop(i, None)
+        elapsed = time.monotonic() - (started.when if started else submitted)
+        if isinstance(exc, KilledWorker):  # Dask gave up after allowed-failures worker deaths under it
+            return i, Result.failed(f"worker died: KilledWorker: {exc}", cost=elapsed)
+        if isinstance(exc, (asyncio.CancelledError, concurrent.futures.CancelledError)) and i not in cancelled:
+            # not by us: the scheduler went away or was restarted
+            raise GpengineError(f"Dask cancelled evaluation {i} (scheduler {self.scheduler} lost or "
+                                "restarted); resume the search when the cluster is back")
+        return i, Result.failed(f"on the Dask worker: {type(exc).__name__}: {exc}", cost=elapsed)
+
+    def _on_started(self, event: tuple[float, dict]) -> None:
+        """A worker began (or, after a worker loss, began again) one of our evaluations."""
+        msg = event[1]
+        self._started[msg["index"]] = _Started(time.monotonic(), msg["worker"], msg["key"])
+
+    def _late(self, pending: set[int]) -> dict[int, _Started]:
         """Evaluations running past the timeout: cancelled, their workers restarted.
 
         The clock starts when the worker reports the start (Dask may queue a task first),
@@ -98,21 +184,23 @@ class DaskRunner:
         read every tick, so an evaluation is stopped between `timeout` and `timeout` +
         one tick.
         """
+        from distributed import Future
+
         alive = set(self._client.nthreads())
-        for key, (_, worker) in list(self._started.items()):
-            if worker not in alive:  # lost with its worker: the clock waits for the rerun
-                del self._started[key]
+        for i, started in list(self._started.items()):
+            if started.worker not in alive:  # lost with its worker: the clock waits for the rerun
+                del self._started[i]
         now = time.monotonic()
-        late = {key: self._started.pop(key) for key, (since, _) in list(self._started.items())
-                if key in running and now - since >= self.timeout}
+        late = {i: self._started.pop(i) for i, started in list(self._started.items())
+                if i in pending and now - started.when >= self.timeout}
         if late:
             # Cancel first, so Dask does not rerun them; then restart their workers through
             # the nanny (a Python thread cannot be interrupted), beside the search: Dask may
             # take minutes to confirm a restart. Other tasks there are rerun elsewhere.
-            self._client.cancel([running[key][0] for key in late])
-            threading.Thread(target=self._restart, args=(sorted({w for _, w in late.values()}),),
+            self._client.cancel([Future(s.key, self._client) for s in late.values()])
+            threading.Thread(target=self._restart, args=(sorted({s.worker for s in late.values()}),),
                              name="gpengine-restart-workers", daemon=True).start()
-        return {key: since for key, (since, _) in late.items()}
+        return late
 
     def _restart(self, workers: list[str]) -> None:
         try:
@@ -120,26 +208,11 @@ class DaskRunner:
         except Exception:  # noqa: BLE001 - the client closed meanwhile: nothing left to do
             pass
 
-    def _dask_result(self, fut, elapsed: float) -> Result:
-        from distributed import KilledWorker
 
-        if fut.status == "cancelled":  # not by us: the scheduler went away or was restarted
-            raise GpengineError(f"Dask cancelled evaluation {fut.key} (scheduler {self.scheduler} lost or "
-                                "restarted); resume the search when the cluster is back")
-        try:
-            return fut.result()
-        except KilledWorker as exc:  # Dask gave up after allowed-failures worker deaths under it
-            return Result.failed(f"worker died: KilledWorker: {exc}", cost=elapsed)
-        except Exception as exc:  # noqa: BLE001 - e.g. a worker that cannot unpickle the task
-            return Result.failed(f"on the Dask worker: {type(exc).__name__}: {exc}", cost=elapsed)
-        finally:
-            fut.release()
-
-
-def _run_task_on_dask(spec: EvaluatorSpec, task: Task, topic: str) -> Result:
+def _evaluate_on_dask(index: int, spec: EvaluatorSpec, task: Task, topic: str) -> tuple[int, Result]:
     """`run_task` on a Dask worker, first telling the client (Dask's event topics) that it starts."""
     from distributed import get_worker
 
     worker = get_worker()
-    worker.log_event(topic, {"key": str(worker.get_current_task()), "worker": worker.address})
-    return run_task(spec, task)
+    worker.log_event(topic, {"index": index, "key": str(worker.get_current_task()), "worker": worker.address})
+    return index, run_task(spec, task)

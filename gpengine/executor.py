@@ -210,7 +210,7 @@ class Executor:
     `sequential` runs in this process (best for cheap evaluators: no pickling);
     `loky` keeps `jobs` worker processes alive for the whole search, with
     per-evaluation timeout and worker-death isolation; `dask` sends each task to
-    a Dask distributed scheduler as a future.
+    a Dask distributed scheduler through joblib's dask backend (gpengine/dask_runner.py).
 
     `devices`: GPUs to spread loky workers over, one per worker in turn (None: every
     visible GPU when there are two or more; () : none).

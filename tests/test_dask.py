@@ -106,3 +106,23 @@ def test_a_task_that_kills_or_hangs_its_workers_becomes_a_failed_result(cluster,
     assert results[1].status == "failed" and reason in results[1].message, results[1].message
     assert all(results[k].ok for k in (0, 2, 3))
     assert all(r.ok for r in again)
+
+
+def test_an_interrupted_map_leaves_nothing_running_on_the_cluster(cluster):
+    spec = EvaluatorSpec.of("faults", {"primitives": "arith", "delay": 1.0})
+    seen = []
+
+    def stop_after_first(i, result):
+        seen.append(i)
+        raise KeyboardInterrupt
+
+    with Executor(spec, backend="dask", scheduler=cluster.scheduler_address) as ex:
+        with pytest.raises(KeyboardInterrupt):
+            ex.map(tasks(["x", "x + 1", "x * x", "x - 1", "x * x * x", "x + x"]), on_result=stop_after_first)
+        assert len(seen) == 1
+        with distributed.Client(cluster.scheduler_address) as client:
+            deadline = time.monotonic() + 0.8  # the running ones would last 1 s, the queued ones 2 s more
+            while any(client.processing().values()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not any(client.processing().values())  # the four queued ones were cancelled too
+        assert all(r.ok for r in ex.map(tasks(["x * x * x"])))  # and the runner still works
