@@ -183,6 +183,38 @@ def test_cost_clock_cpu_counts_cpu_seconds_not_waiting(make, monkeypatch):
     assert cpu.fitness == wall.fitness  # the clock changes what is counted, not what is trained
 
 
+def test_a_compile_failure_falls_back_to_eager_with_the_same_result(make, monkeypatch):
+    def broken_compile(model):
+        def call(x):
+            raise RuntimeError("inductor: no C++ compiler")
+        return call
+
+    eager = make(compile="off").evaluate(parse("sin(x) + x"), seed=3)
+    monkeypatch.setattr(T.torch, "compile", broken_compile)
+    fallback = make(compile="on").evaluate(parse("sin(x) + x"), seed=3)
+    assert fallback.status == OK and fallback.metrics["compiled"] == 0 and eager.metrics["compiled"] == 0
+    assert fallback.fitness == eager.fitness and fallback.curves == eager.curves
+
+
+@pytest.mark.slow
+def test_a_compiled_run_trains_like_the_eager_one(make):
+    """torch.compile through the custom sign/STE autograd Functions: same losses to float tolerance."""
+    eager = make(compile="off", epochs=1).evaluate(parse("sin(x) + x"), seed=2)
+    compiled = make(compile="on", epochs=1).evaluate(parse("sin(x) + x"), seed=2)
+    assert compiled.status == OK and compiled.metrics["compiled"] == 1, compiled.message
+    assert compiled.curves["train_loss"] == pytest.approx(eager.curves["train_loss"], rel=1e-3)
+
+
+def test_compile_auto_only_where_it_repays_its_compile_time(make):
+    profile = dict(width=None, epochs=None, train_size=None, val_size=None, batch_size=None)
+    assert make(profile="quick", **profile).compile  # 40k training images
+    assert make(profile="standard", **profile).compile  # 450k
+    assert not make(profile="smoke", **profile).compile  # 4k: the compile would cost more than it saves
+    assert not E._compile_pays({"train_size": None, "val_size": 5000, "epochs": 15}, 50_000, on_gpu=True)
+    assert make(compile="on").compile and not make(compile="off", epochs=100, train_size=10_000).compile
+    assert make(compile="on").config_key() != make(compile="off").config_key()
+
+
 @pytest.mark.parametrize("bad", [dict(profile="huge"), dict(width=0), dict(lr=-1.0), dict(device="tpu"),
                                  dict(split="train"), dict(amp="maybe"), dict(bogus=1), dict(cost_clock="gpu"),
                                  dict(train_size=48_000, val_size=5000)])

@@ -94,6 +94,7 @@ class BnnCifar(Evaluator):
         clip: float | None = _opt([v.instance_of((int, float)), v.gt(0)])
         amp: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))  # bf16 autocast
         channels_last: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))
+        compile: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))  # torch.compile
         device: str = attrs.field(default="auto", validator=v.in_(("auto", "cpu", "cuda")))
         # One torch thread per evaluation by default: float reductions depend on the thread
         # count, so this keeps a seed's fitness the same whatever --jobs is; and on 2 cores,
@@ -127,6 +128,7 @@ class BnnCifar(Evaluator):
         # channels-last trains 1.1-1.2x faster on the 2-core CPU (BENCHMARKS.md) but is opt-in there
         # (`channels_last=on`) until its quick-profile accuracy is shown within seed noise of NCHW
         self.channels_last = o.channels_last == "on" or (o.channels_last == "auto" and on_gpu)
+        self.compile = o.compile == "on" or (o.compile == "auto" and _compile_pays(self.settings, self.n_train_images, on_gpu))
         self.folder = self._find_data()
 
     # -- data (subclasses for other datasets override _find_data and _load) ----------------
@@ -161,7 +163,8 @@ class BnnCifar(Evaluator):
     def config_key(self) -> str:
         """Keyed on the resolved settings, so 'auto' on a CPU and on a GPU never share a cache."""
         blob = json.dumps(
-            {"base": super().config_key(), "settings": self.settings, "device": self.device, "amp": self.amp},
+            {"base": super().config_key(), "settings": self.settings, "device": self.device, "amp": self.amp,
+             "compile": self.compile},
             sort_keys=True,
         )
         return hashlib.blake2b(blob.encode(), digest_size=10).hexdigest()
@@ -171,7 +174,7 @@ class BnnCifar(Evaluator):
         s = self.settings
         return TrainConfig(
             epochs=epochs, batch_size=s["batch_size"], lr=float(s["lr"]), amp=self.amp,
-            channels_last=self.channels_last, device=self.device,
+            channels_last=self.channels_last, device=self.device, compile=self.compile,
         )
 
     def epochs_for(self, budget: float) -> int:
@@ -223,6 +226,7 @@ class BnnCifar(Evaluator):
             "epochs_run": out.epochs_run,
             "wall_time": out.wall_time,
             "images_per_second": out.images_per_second,
+            "compiled": int(out.compiled),
             "n_parameters": n_parameters(model),
         }
         if acc:
@@ -284,3 +288,16 @@ def _cpu_has_fast_bf16() -> bool:
             flags = ""
         _FAST_BF16 = "amx_bf16" in flags or "avx512_bf16" in flags
     return _FAST_BF16
+
+
+# torch.compile costs about 40 s per new activation on the 2-core CPU and trains 1.2-2x faster
+# there: a quick-profile evaluation of sin(x) + x took 180 CPU-s compiled (compile included)
+# against 239 eager (BENCHMARKS.md). Below about 40,000 training images the compile is not
+# repaid (smoke: 4,000). Unmeasured on a GPU, so off there.
+COMPILE_MIN_IMAGES = 40_000
+
+
+def _compile_pays(settings: dict, n_train_images: int, on_gpu: bool) -> bool:
+    """`compile=auto`: on for CPU runs that train on enough images to repay the compile time."""
+    images = (settings["train_size"] or n_train_images - settings["val_size"]) * settings["epochs"]
+    return not on_gpu and images >= COMPILE_MIN_IMAGES

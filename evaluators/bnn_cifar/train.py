@@ -8,7 +8,9 @@ midway. With `abort_floor` set, a run whose validation accuracy after its first
 epoch is no better than that floor stops there with status aborted.
 
 Speed knobs (measured in tests/bench/, figures in BENCHMARKS.md): bf16
-autocast, channels-last memory format, torch threads. Determinism: the seed
+autocast, channels-last memory format, torch threads, torch.compile of the
+training step's model (fused activation, sign and BatchNorm kernels; if
+compiling fails the run goes on eagerly and says so in `Outcome.compiled`). Determinism: the seed
 fixes the initial weights, the data order and the augmentation; on a CPU with
 the same thread count the same seed gives the same result.
 """
@@ -39,6 +41,7 @@ class TrainConfig:
     channels_last: bool = False
     device: str = "cpu"
     eval_batch_size: int = 1000
+    compile: bool = False  # torch.compile the training forward and backward (validation stays eager)
 
 
 @attrs.frozen
@@ -49,6 +52,7 @@ class Outcome:
     epochs_run: int
     wall_time: float
     images_per_second: float
+    compiled: bool = False  # the training step ran compiled
 
     @property
     def final_accuracy(self) -> float:
@@ -78,6 +82,49 @@ def evaluate_accuracy(model: BinaryResNet18, data: CifarData, aug: Augment, cfg:
         correct += (logits.argmax(1) == y).sum()
     n = len(data.eval_y)
     return 100.0 * correct.item() / n, loss_sum.item() / n
+
+
+class _Step:
+    """Forward, loss and backward of one training batch: compiled when asked, eager if compiling fails.
+
+    torch.compile compiles at the first forward and the first backward, so a failure shows
+    in the first batch; no optimiser step has run by then, so the batch is redone eagerly
+    (gradients cleared). Later errors are the candidate's and propagate.
+    """
+
+    def __init__(self, model: BinaryResNet18, compile: bool) -> None:
+        self.model = model
+        if compile:
+            # A fresh compile per run: dynamo would otherwise keep recompiling the same forward
+            # for each new activation and, past its cache limit, silently run it eagerly.
+            torch.compiler.reset()
+        self._compiled = torch.compile(model) if compile else None
+        self._first = True
+
+    @property
+    def compiled(self) -> bool:
+        return self._compiled is not None
+
+    def loss_and_grads(self, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+        if self._compiled is not None:
+            try:
+                return self._run(self._compiled, x, y, cfg)
+            except Exception:  # noqa: BLE001 - a dynamo/inductor failure is not the candidate's fault
+                if not self._first:
+                    raise
+                self._compiled = None
+                self.model.zero_grad(set_to_none=True)
+            finally:
+                self._first = False
+        return self._run(self.model, x, y, cfg)
+
+    @staticmethod
+    def _run(model, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+        with _autocast(cfg):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
+        loss.backward()
+        return loss
 
 
 def _params_finite(model: torch.nn.Module) -> bool:
@@ -114,9 +161,11 @@ def train(
     images = 0
     last_epoch = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
 
+    step_fn = _Step(model, cfg.compile)
+
     def done(status: str, message: str, epoch: int) -> Outcome:
         ips = images / train_time if train_time > 0 else 0.0
-        return Outcome(status, message, curves, epoch, time.perf_counter() - t0, ips)
+        return Outcome(status, message, curves, epoch, time.perf_counter() - t0, ips, step_fn.compiled)
 
     for epoch in range(1, last_epoch + 1):
         model.train()
@@ -129,11 +178,8 @@ def train(
             x = aug(data.train_x[idx], gen)
             if cfg.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with _autocast(cfg):
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), data.train_y[idx])
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = step_fn.loss_and_grads(x, data.train_y[idx], cfg)
             lr_sum += opt.param_groups[0]["lr"]
             opt.step()
             sched.step()

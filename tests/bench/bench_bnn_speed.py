@@ -6,6 +6,8 @@
 (a) training images/s of the evaluator's own training step with the identity
     and three GAAF-style activations: sin(x)+x, x*sigmoid(x) (gate(x, x)) and
     the learnable blend(sin(x), x); overhead relative to the identity.
+    A variant ending in -compiled runs the model through torch.compile (the
+    compile happens in the untimed warm-up step; `compile=auto` pays it per evaluation).
 (b) the same network written the way research code usually is: fp32 eager,
     the activation expanded op by op with parameters expanded to the input's
     shape, hardtanh + sign with a detach STE, and binary weights written into
@@ -118,10 +120,14 @@ def research_step(model, opt, x, y):
 
 
 # -- the evaluator's training step ------------------------------------------------------------
-def fast_step_factory(expr: str, width: int, amp: bool, channels_last: bool, device: str = "cpu"):
+def fast_step_factory(expr: str, width: int, amp: bool, channels_last: bool, device: str = "cpu",
+                      compile: bool = False):
     model = BinaryResNet18(parse(expr), get_set("gaaf"), width=width).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if compile:  # each model is compiled once, at the untimed warm-up step; many live at once here
+        torch._dynamo.config.recompile_limit = 64
+    forward = torch.compile(model) if compile else model
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=5e-3, total_steps=10_000)
 
@@ -129,7 +135,7 @@ def fast_step_factory(expr: str, width: int, amp: bool, channels_last: bool, dev
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device, torch.bfloat16, enabled=amp):
-            logits = model(x)
+            logits = forward(x)
         loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -178,7 +184,8 @@ def main() -> None:
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--exprs", nargs="+", default=EXPRS)
     ap.add_argument("--variants", nargs="+", default=["fp32", "fp32-cl", "bf16", "bf16-cl"],
-                    help="evaluator training-step variants to time (fp32/bf16, -cl: channels-last)")
+                    help="evaluator training-step variants to time (fp32/bf16, -cl: channels-last, "
+                         "-compiled: torch.compile, e.g. fp32-compiled, fp32-cl-compiled)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="cpu: images per CPU-second of this process (robust on a shared machine; use with --threads 1)")
     args = ap.parse_args()
@@ -191,7 +198,8 @@ def main() -> None:
         steps = {}
         for expr in args.exprs:
             for v in args.variants:
-                steps[f"{expr} | {v}"] = fast_step_factory(expr, width, v.startswith("bf16"), v.endswith("-cl"), args.device)
+                steps[f"{expr} | {v}"] = fast_step_factory(expr, width, v.startswith("bf16"), "-cl" in v, args.device,
+                                                           compile=v.endswith("-compiled"))
             steps[f"{expr} | research fp32"] = research_step_factory(expr, width, args.device)
         rates = measure(steps, args.reps, args.steps, clock=clock, device=args.device)
         unit = "CPU-second" if args.clock == "cpu" else "second"
