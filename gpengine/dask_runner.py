@@ -61,7 +61,7 @@ def _backend_class():
             index = func.items[0][1][0]  # batch_size=1: one `_evaluate_on_dask(index, ...)` call per batch
 
             def on_done(f) -> None:
-                if callback is not None and f.exception() is not None:  # success already called back
+                if callback is not None and not f.cancelled() and f.exception() is not None:  # success: called back
                     callback(_Lost(index, f.exception()))
 
             future.add_done_callback(on_done)
@@ -107,7 +107,8 @@ class DaskRunner:
         pending = set(range(len(tasks)))
         cancelled: set[int] = set()  # by our timeout
         arrived: queue.Queue = queue.Queue()
-        backend = _backend_class()(client=self._client)
+        # A cluster whose workers are still joining gets a minute before joblib gives up on it.
+        backend = _backend_class()(client=self._client, wait_for_workers_timeout=60)
         self._started.clear()
         submitted = time.monotonic()
 
