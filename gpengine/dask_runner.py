@@ -5,13 +5,16 @@ per Dask task (`batch_size=1`, all submitted at once, results streamed as they
 finish); scheduling, worker choice and rerunning a task whose worker died stay
 Dask's. No scheduler of our own.
 
-One repair to joblib (1.6.0): when Dask itself gives up on a task (KilledWorker
-after `allowed-failures` worker deaths under it, or a cancelled task), joblib's
-backend sets the error on its future but never calls the batch's completion
-callback, so `Parallel` waits for it forever: one candidate that crashes its
-workers would hang the search. `_JoblibDaskBackend` passes such a loss through
-the callback as a value (`_Lost`), which becomes that evaluation's failed
-Result; the other evaluations go on.
+Two repairs to joblib (1.6.0), in `_JoblibDaskBackend`:
+- joblib runs a call in the calling process when the cluster has a single
+  thread (one worker with one GPU, or one left after a loss); the backend never
+  reports fewer than 2, so the work always goes to the cluster.
+- When Dask itself gives up on a task (KilledWorker after `allowed-failures`
+  worker deaths under it, or a cancelled task), joblib's backend sets the error
+  on its future but never calls the batch's completion callback, so `Parallel`
+  waits for it forever: one candidate that crashes its workers would hang the
+  search. The backend passes such a loss through the callback as a value
+  (`_Lost`), which becomes that evaluation's failed Result; the others go on.
 
 The timeout is ours: each worker reports when it starts an evaluation (a Dask
 event topic); one running past `timeout` is cancelled (its Dask task, by key)
@@ -55,6 +58,11 @@ def _backend_class():
 
     class _JoblibDaskBackend(DaskDistributedBackend):
         """joblib's dask backend, with a lost task completed through joblib's callback (see module doc)."""
+
+        def effective_n_jobs(self, n_jobs):
+            # joblib runs a call in the calling process when this says 1: a cluster of one
+            # single-threaded worker (one GPU, or one left after a loss) must still get the work.
+            return max(2, super().effective_n_jobs(n_jobs))
 
         def submit(self, func, callback=None):
             future = super().submit(func, callback)

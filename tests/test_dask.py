@@ -126,3 +126,14 @@ def test_an_interrupted_map_leaves_nothing_running_on_the_cluster(cluster):
                 time.sleep(0.1)
             assert not any(client.processing().values())  # the four queued ones were cancelled too
         assert all(r.ok for r in ex.map(tasks(["x * x * x"])))  # and the runner still works
+
+
+def test_a_cluster_of_one_single_threaded_worker_still_does_the_work():
+    # joblib alone would run the evaluations in this process when the cluster has one thread
+    with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as one:
+        spec = EvaluatorSpec.of("symreg", {"primitives": "arith"})
+        with Executor(spec, backend="dask", scheduler=one.scheduler_address) as ex:
+            results = ex.map(tasks(["x", "x * x"]))
+            workers = ex.workers()
+        assert all(r.ok for r in results)
+        assert len(workers) == 1 and workers[0]["pid"] != os.getpid() and workers[0]["built"] == 1  # built there

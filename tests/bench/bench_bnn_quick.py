@@ -37,6 +37,7 @@ def main() -> None:
     ev = BnnCifar(**options)
     info = ev.dataset()
     print(f"options {options}; resolved {ev.profile}: {ev.settings}; amp {ev.amp}; channels_last {ev.channels_last}; "
+          f"compile {ev.compile}; cost clock {ev.options.cost_clock}; "
           f"torch threads {torch.get_num_threads()}")
     print(f"data: {info.name}, {info.n_train} train / {info.n_validation} scored, loaded in {time.perf_counter() - t:.1f} s")
     for text in args.exprs:
@@ -47,7 +48,7 @@ def main() -> None:
             walls.append(r.cost)
             curve = ", ".join(f"{a:.2f}" for a in r.curves.get("val_accuracy", ()))
             print(f"  {text} seed {seed}: {r.status} {r.fitness:.2f}% in {r.cost:.1f} s "
-                  f"({r.metrics.get('images_per_second', 0):.0f} train img/s; per epoch: {curve}) {r.message}", flush=True)
+                  f"({r.metrics.get('images_per_second', 0):.0f} train img/s, compiled {r.metrics.get('compiled', 0)}; per epoch: {curve}) {r.message}", flush=True)
         sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
         print(f"{text}: {statistics.mean(accs):.2f}% +- {sd:.2f} (sample sd over {len(accs)} seeds), "
               f"range {max(accs) - min(accs):.2f}; {statistics.mean(walls):.1f} s per evaluation", flush=True)
