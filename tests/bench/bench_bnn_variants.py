@@ -7,7 +7,8 @@ VARIANT is ``base`` (the evaluator's network) or a '+'-joined set of:
 ``birealres`` a residual around every binary convolution (Bi-Real style),
 ``nocm`` OneCycleLR without its Adam beta1 cycling, ``warm10`` a 10% warm-up
 instead of OneCycleLR's 30%, ``bnm01`` BatchNorm momentum 0.01 instead of 0.1,
-``winit10`` latent binary weights initialised 10x larger (then clipped to [-c, c]). Every run also reports
+``winit10`` latent binary weights initialised 10x larger (then clipped to [-c, c]), ``winit01`` 10x
+smaller. Every run also reports
 the final accuracy with BatchNorm in training mode (batch statistics of
 1,000 validation images) beside the evaluator's eval-mode figure. STOP_AFTER ends the run
 after that many epochs of the 4-epoch schedule. Prints the per-epoch
@@ -76,6 +77,15 @@ def patch(variant: str) -> None:
                 self.weight.mul_(10).clamp_(-self.clip, self.clip)
 
         M.BinaryConv2d.__init__ = conv
+    if "winit01" in variant:
+        orig_conv01 = M.BinaryConv2d.__init__
+
+        def conv01(self, *a, **k):
+            orig_conv01(self, *a, **k)
+            with torch.no_grad():
+                self.weight.mul_(0.1)
+
+        M.BinaryConv2d.__init__ = conv01
 
 
 def main() -> None:
