@@ -2,6 +2,7 @@
 
     python tests/bench/bench_search_comparison.py [--seeds 0 1] [--max-cost SECONDS] [--population N]
         [--methods random gaaf tree tree-sh] [--set key=value ...] [--final key=value ...] [--final-seeds 100 101 102]
+        [--no-final | --final-only EXPR]
 
 Each method runs a bnn-cifar search on the real CIFAR-10 (validation split)
 per search seed, stopped when the evaluator has spent `--max-cost` seconds
@@ -28,11 +29,14 @@ Full size (the issue's check; about two hours per method and seed on 2 cores):
 
 from __future__ import annotations
 
-from gpengine.config import parse_value
 import argparse
 import math
 import statistics
 import time
+
+import attrs
+
+from gpengine.config import parse_value
 
 METHODS = {
     "random": ["strategy=random"],
@@ -106,7 +110,9 @@ def final_check(best_expr: str, args) -> None:
     from primitives import get_set
 
     pset = get_set("gaaf")
-    options = {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in [*args.set, *args.final])}
+    known = attrs.fields_dict(BnnCifar.Options)  # --set also carries search keys (jobs, ...): not the evaluator's
+    pairs = (kv.split("=", 1) for kv in [*args.set, *args.final])
+    options = {k.removeprefix("evaluator."): parse_value(v) for k, v in pairs if k.removeprefix("evaluator.") in known}
     options.setdefault("abort", "off")
     ev = BnnCifar(**options)
     print(f"\nfinal check, options {options}; settings {ev.settings}", flush=True)
@@ -135,7 +141,11 @@ def main() -> None:
     ap.add_argument("--final", nargs="*", default=["epochs=16"], metavar="KEY=VALUE")
     ap.add_argument("--final-seeds", nargs="+", type=int, default=[100, 101, 102])
     ap.add_argument("--no-final", action="store_true")
+    ap.add_argument("--final-only", metavar="EXPR", help="skip the searches: only the final check of EXPR")
     args = ap.parse_args()
+    if args.final_only:
+        final_check(args.final_only, args)
+        return
     print(f"methods {args.methods}, seeds {args.seeds}, {args.max_cost:.0f} training seconds each, "
           f"population {args.population}, --set {args.set}", flush=True)
     runs = []
