@@ -122,6 +122,7 @@ class DaskRunner:
 
         def settle(i: int, result: Result) -> None:
             pending.discard(i)
+            self._started.pop(i, None)
             results[i] = result
             if on_result is not None:
                 on_result(i, result)
@@ -170,7 +171,7 @@ class DaskRunner:
         if not isinstance(item, _Lost):
             return item
         i, exc = item.index, item.error
-        started = self._started.pop(i, None)
+        started = self._started.get(i)
         elapsed = time.monotonic() - (started.when if started else submitted)
         if isinstance(exc, KilledWorker):  # Dask gave up after allowed-failures worker deaths under it
             return i, Result.failed(f"worker died: KilledWorker: {exc}", cost=elapsed)

@@ -31,6 +31,18 @@ from evaluators.bnn_cifar import train as T
 from gpengine.expr_text import parse
 
 
+def _scale_latent_weights(factor: float) -> None:
+    """Binary convolutions start with latent weights `factor` times their usual init, clipped to [-c, c]."""
+    orig_conv = M.BinaryConv2d.__init__
+
+    def conv(self, *a, **k):
+        orig_conv(self, *a, **k)
+        with torch.no_grad():
+            self.weight.mul_(factor).clamp_(-self.clip, self.clip)
+
+    M.BinaryConv2d.__init__ = conv
+
+
 def patch(variant: str) -> None:
     if "fpsc" in variant:
         orig_init = M.BasicBlock.__init__
@@ -68,24 +80,9 @@ def patch(variant: str) -> None:
             orig_bn(self, *a, **{**k, "momentum": 0.01})
 
         nn.BatchNorm2d.__init__ = bn
-    if "winit10" in variant:
-        orig_conv = M.BinaryConv2d.__init__
-
-        def conv(self, *a, **k):
-            orig_conv(self, *a, **k)
-            with torch.no_grad():
-                self.weight.mul_(10).clamp_(-self.clip, self.clip)
-
-        M.BinaryConv2d.__init__ = conv
-    if "winit01" in variant:
-        orig_conv01 = M.BinaryConv2d.__init__
-
-        def conv01(self, *a, **k):
-            orig_conv01(self, *a, **k)
-            with torch.no_grad():
-                self.weight.mul_(0.1)
-
-        M.BinaryConv2d.__init__ = conv01
+    for name, factor in (("winit10", 10.0), ("winit01", 0.1)):
+        if name in variant:
+            _scale_latent_weights(factor)
 
 
 def main() -> None:
