@@ -181,6 +181,19 @@ def test_augmentation_is_batched_crop_and_flip_of_the_padded_image():
     assert torch.equal(out, same)
 
 
+def test_flip_only_and_no_augmentation_modes():
+    x = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    aug = D.Augment(torch.device("cpu"), mode="flip")
+    out = aug(x, torch.Generator().manual_seed(0))
+    plain, mirrored = aug.normalize(x), aug.normalize(x.flip(3))
+    flipped = [bool(torch.equal(out[i], mirrored[i])) for i in range(64)]
+    assert all(f or torch.equal(out[i], plain[i]) for i, f in enumerate(flipped))  # never shifted
+    assert 10 < sum(flipped) < 54
+    assert torch.equal(D.Augment(torch.device("cpu"), mode="none")(x, torch.Generator()), plain)
+    with pytest.raises(ValueError, match="rotate"):
+        D.Augment(torch.device("cpu"), mode="rotate")
+
+
 def test_normalisation_uses_cifar_statistics():
     aug = D.Augment(torch.device("cpu"))
     x = torch.full((1, 3, 2, 2), 128, dtype=torch.uint8)

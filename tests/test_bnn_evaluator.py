@@ -164,6 +164,10 @@ def test_profiles_and_overrides_resolve(make):
         64, 15, 5e-3, 128)
     assert make(train_size=0).settings["train_size"] is None
     assert make(width=8).config_key() != make(width=4).config_key()
+    # the quick profile flips without cropping; the longer ones crop as well; --set overrides
+    assert ev.settings["augment"] == "flip" and paper.settings["augment"] == "crop-flip"
+    assert make(profile="quick", augment="none").train_config(4).augment == "none"
+    assert make(augment="flip").config_key() != make(augment="crop-flip").config_key()
 
 
 def test_cost_clock_cpu_counts_cpu_seconds_not_waiting(make, monkeypatch):
@@ -184,7 +188,7 @@ def test_cost_clock_cpu_counts_cpu_seconds_not_waiting(make, monkeypatch):
 
 
 def test_a_compile_failure_falls_back_to_eager_with_the_same_result(make, monkeypatch):
-    def broken_compile(model):
+    def broken_compile(model, **kwargs):
         def call(x):
             raise RuntimeError("inductor: no C++ compiler")
         return call
@@ -196,6 +200,47 @@ def test_a_compile_failure_falls_back_to_eager_with_the_same_result(make, monkey
     assert fallback.fitness == eager.fitness and fallback.curves == eager.curves
 
 
+def test_an_evaluation_compile_failure_falls_back_to_eager_evaluation(make, monkeypatch):
+    """If only the eval-mode graph fails to compile, validation runs eagerly and training stays compiled."""
+
+    class FakeCompiled(torch.nn.Module):  # stands in for torch.compile's wrapper: same module inside
+        def __init__(self, model):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, x):
+            return self.inner(x)
+
+    real_evaluate = T.evaluate_accuracy
+    seen = []
+
+    def evaluate(model, *args):
+        seen.append(type(model).__name__)
+        if isinstance(model, FakeCompiled):
+            raise RuntimeError("inductor: cannot lower this graph")
+        return real_evaluate(model, *args)
+
+    eager = make(compile="off").evaluate(parse("sin(x) + x"), seed=3)
+    monkeypatch.setattr(T.torch, "compile", lambda model, **kw: FakeCompiled(model))
+    monkeypatch.setattr(T, "evaluate_accuracy", evaluate)
+    r = make(compile="on").evaluate(parse("sin(x) + x"), seed=3)
+    assert r.status == OK and r.metrics["compiled"] == 1
+    assert seen == ["FakeCompiled", "BinaryResNet18", "BinaryResNet18"]  # tried once, then eager for both epochs
+    assert r.curves == eager.curves
+
+
+def test_evaluation_in_padded_batches_matches_one_batch(make):
+    """The last evaluation batch is padded to full size (one compiled shape); padding changes nothing."""
+    import attrs
+
+    ev = make()
+    data, model = ev.data(), ev.build_model(parse("sin(x) + x"), seed=0)
+    aug = T.Augment(torch.device("cpu"))
+    whole = T.evaluate_accuracy(model, data, aug, attrs.evolve(ev.train_config(1), eval_batch_size=1000))
+    padded = T.evaluate_accuracy(model, data, aug, attrs.evolve(ev.train_config(1), eval_batch_size=32))  # 100 = 3x32 + 4
+    assert padded[0] == whole[0] and padded[1] == pytest.approx(whole[1], rel=1e-5)
+
+
 @pytest.mark.slow
 def test_a_compiled_run_trains_like_the_eager_one(make):
     """torch.compile through the custom sign/STE autograd Functions: same losses to float tolerance."""
@@ -203,6 +248,8 @@ def test_a_compiled_run_trains_like_the_eager_one(make):
     compiled = make(compile="on", epochs=1).evaluate(parse("sin(x) + x"), seed=2)
     assert compiled.status == OK and compiled.metrics["compiled"] == 1, compiled.message
     assert compiled.curves["train_loss"] == pytest.approx(eager.curves["train_loss"], rel=1e-3)
+    # validation ran through the compiled eval-mode graph: same loss as eager to float tolerance
+    assert compiled.curves["val_loss"] == pytest.approx(eager.curves["val_loss"], rel=1e-3)
 
 
 def test_compile_auto_only_where_it_repays_its_compile_time(make):
@@ -217,7 +264,7 @@ def test_compile_auto_only_where_it_repays_its_compile_time(make):
 
 @pytest.mark.parametrize("bad", [dict(profile="huge"), dict(width=0), dict(lr=-1.0), dict(device="tpu"),
                                  dict(split="train"), dict(amp="maybe"), dict(bogus=1), dict(cost_clock="gpu"),
-                                 dict(train_size=48_000, val_size=5000)])
+                                 dict(augment="rotate"), dict(train_size=48_000, val_size=5000)])
 def test_bad_options_are_config_errors(make, bad):
     with pytest.raises(ConfigError):
         make(**bad)

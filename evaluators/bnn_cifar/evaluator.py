@@ -22,7 +22,7 @@ import torch
 from attrs import validators as v
 
 from evaluators.bnn_cifar import profiles
-from evaluators.bnn_cifar.data import CifarData, cache_root, data_root, ensure_cifar10, load_cifar10
+from evaluators.bnn_cifar.data import AUGMENTATIONS, CifarData, cache_root, data_root, ensure_cifar10, load_cifar10
 from evaluators.bnn_cifar.model import BinaryResNet18, n_parameters
 from evaluators.bnn_cifar.train import Outcome, TrainConfig, train
 from gpengine.errors import ConfigError
@@ -92,6 +92,7 @@ class BnnCifar(Evaluator):
         batch_size: int | None = _opt(_positive_int())
         lr: float | None = _opt([v.instance_of((int, float)), v.gt(0)])
         clip: float | None = _opt([v.instance_of((int, float)), v.gt(0)])
+        augment: str | None = _opt(v.in_(AUGMENTATIONS))  # crop-flip, flip or none
         amp: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))  # bf16 autocast
         channels_last: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))
         compile: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))  # torch.compile
@@ -175,6 +176,7 @@ class BnnCifar(Evaluator):
         return TrainConfig(
             epochs=epochs, batch_size=s["batch_size"], lr=float(s["lr"]), amp=self.amp,
             channels_last=self.channels_last, device=self.device, compile=self.compile,
+            augment=s["augment"],
         )
 
     def epochs_for(self, budget: float) -> int:

@@ -2,7 +2,8 @@
 
     smoke     seconds on a CPU, for tests: width 8, 2,000 images, 2 epochs of batch 64
     quick     a CPU search: width 16, 10,000 stratified training images, 5,000
-              validation images, 4 epochs; about a minute per evaluation on 2 cores
+              validation images, 4 epochs, flips without crops; about two minutes
+              per evaluation on 2 cores
     standard  width 32, the whole training set less the validation split, 10 epochs
     paper     GAAF's protocol: width 64, the whole training set (less the
               validation split), 15 epochs, Adam 5e-3, batch 128
@@ -30,11 +31,13 @@ class Profile:
     batch_size: int = 128
     lr: float = 5e-3
     clip: float = 1.3
+    augment: str = "crop-flip"  # "crop-flip", "flip" or "none" (data.Augment)
 
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(width=8, epochs=2, train_size=2000, val_size=1000, batch_size=64),
-    "quick": Profile(width=16, epochs=4, train_size=10_000, val_size=5000),
+    # flips only: in 4 epochs the network still underfits and random crops cost ~4 points (BENCHMARKS.md)
+    "quick": Profile(width=16, epochs=4, train_size=10_000, val_size=5000, augment="flip"),
     "standard": Profile(width=32, epochs=10, train_size=None, val_size=5000),
     "paper": Profile(width=64, epochs=15, train_size=None, val_size=5000),
 }

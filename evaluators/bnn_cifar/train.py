@@ -40,8 +40,10 @@ class TrainConfig:
     amp: bool = False
     channels_last: bool = False
     device: str = "cpu"
-    eval_batch_size: int = 1000
+    # 128, not larger: at width 16 on a CPU, 1,000-image batches evaluated 1.6x slower (cache misses)
+    eval_batch_size: int = 128
     compile: bool = False  # torch.compile the training forward and backward (validation stays eager)
+    augment: str = "crop-flip"  # see data.Augment
 
 
 @attrs.frozen
@@ -66,21 +68,30 @@ def _autocast(cfg: TrainConfig):
 
 
 @torch.inference_mode()
-def evaluate_accuracy(model: BinaryResNet18, data: CifarData, aug: Augment, cfg: TrainConfig) -> tuple[float, float]:
-    """Top-1 accuracy in percent and mean cross-entropy on the scored split."""
+def evaluate_accuracy(model, data: CifarData, aug: Augment, cfg: TrainConfig) -> tuple[float, float]:
+    """Top-1 accuracy in percent and mean cross-entropy on the scored split.
+
+    `model` is the network or its compiled wrapper. Every batch has the same shape (the last
+    one is padded with blank images whose outputs are dropped: BatchNorm in eval mode treats
+    each image alone), so a compiled model compiles its evaluation graph once, not once more
+    for the remainder.
+    """
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=data.eval_y.device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=data.eval_y.device)
-    for i in range(0, len(data.eval_y), cfg.eval_batch_size):
-        x = aug.normalize(data.eval_x[i : i + cfg.eval_batch_size])
-        y = data.eval_y[i : i + cfg.eval_batch_size]
+    n, bs = len(data.eval_y), cfg.eval_batch_size
+    for i in range(0, n, bs):
+        x = aug.normalize(data.eval_x[i : i + bs])
+        y = data.eval_y[i : i + bs]
+        k = len(y)
+        if k < bs and n > bs:
+            x = torch.cat([x, x.new_zeros((bs - k, *x.shape[1:]))])
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(cfg):
-            logits = model(x)
+            logits = model(x)[:k]
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").double()
         correct += (logits.argmax(1) == y).sum()
-    n = len(data.eval_y)
     return 100.0 * correct.item() / n, loss_sum.item() / n
 
 
@@ -98,8 +109,12 @@ class _Step:
             # A fresh compile per run: dynamo would otherwise keep recompiling the same forward
             # for each new activation and, past its cache limit, silently run it eagerly.
             torch.compiler.reset()
-        self._compiled = torch.compile(model) if compile else None
+        # Static shapes: training batches all have one size and evaluation pads its last batch,
+        # so each mode compiles once (dynamic shapes would compile a second, slower graph).
+        self._compiled = torch.compile(model, dynamic=False) if compile else None
         self._first = True
+        self._first_eval = True
+        self._eval_compiled = compile
 
     @property
     def compiled(self) -> bool:
@@ -117,6 +132,19 @@ class _Step:
             finally:
                 self._first = False
         return self._run(self.model, x, y, cfg)
+
+    def evaluate(self, data: CifarData, aug: Augment, cfg: TrainConfig) -> tuple[float, float]:
+        """Validation through the compiled model (its eval-mode graph: 5x faster on the CPU), eager if that fails."""
+        if self._compiled is not None and self._eval_compiled:
+            try:
+                return evaluate_accuracy(self._compiled, data, aug, cfg)
+            except Exception:  # noqa: BLE001 - as in training: only the first compile may fall back
+                if not self._first_eval:
+                    raise
+                self._eval_compiled = False  # training stays compiled
+            finally:
+                self._first_eval = False
+        return evaluate_accuracy(self.model, data, aug, cfg)
 
     @staticmethod
     def _run(model, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
@@ -144,7 +172,7 @@ def train(
     """Train `model` for cfg.epochs (or only `stop_after` epochs of that schedule)."""
     device = torch.device(cfg.device)
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    aug = Augment(device)
+    aug = Augment(device, mode=cfg.augment)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     n = len(data.train_y)
@@ -196,7 +224,7 @@ def train(
         images += steps_per_epoch * cfg.batch_size
         if not _params_finite(model):
             return done("failed", f"parameters became NaN or infinite in epoch {epoch}", epoch - 1)
-        acc, val_loss = evaluate_accuracy(model, data, aug, cfg)
+        acc, val_loss = step_fn.evaluate(data, aug, cfg)
         curves["val_accuracy"].append(acc)
         curves["val_loss"].append(val_loss)
         curves["train_loss"].append(loss_sum.item() / steps_per_epoch)

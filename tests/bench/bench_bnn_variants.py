@@ -1,6 +1,6 @@
 """bnn-cifar accuracy diagnosis: the quick profile with structural variants of the network.
 
-    python tests/bench/bench_bnn_variants.py VARIANT EXPR SEED [STOP_AFTER]
+    python tests/bench/bench_bnn_variants.py VARIANT EXPR SEED [STOP_AFTER] [KEY=VALUE ...]
 
 VARIANT is ``base`` (the evaluator's network) or a '+'-joined set of:
 ``fpsc`` full-precision 1x1 downsampling shortcuts (conv + BN, no sign),
@@ -8,7 +8,9 @@ VARIANT is ``base`` (the evaluator's network) or a '+'-joined set of:
 ``nocm`` OneCycleLR without its Adam beta1 cycling, ``warm10`` a 10% warm-up
 instead of OneCycleLR's 30%, ``bnm01`` BatchNorm momentum 0.01 instead of 0.1,
 ``winit10`` latent binary weights initialised 10x larger (then clipped to [-c, c]), ``winit01`` 10x
-smaller. Every run also reports
+smaller, ``noaug`` no augmentation (normalisation only), ``fliponly`` flips
+without crops. KEY=VALUE pairs override bnn-cifar options (``lr=0.01``,
+``batch_size=64``, ``threads=1``). Every run also reports
 the final accuracy with BatchNorm in training mode (batch statistics of
 1,000 validation images) beside the evaluator's eval-mode figure. STOP_AFTER ends the run
 after that many epochs of the 4-epoch schedule. Prints the per-epoch
@@ -28,6 +30,7 @@ from torch import nn
 from evaluators.bnn_cifar import BnnCifar
 from evaluators.bnn_cifar import model as M
 from evaluators.bnn_cifar import train as T
+from gpengine.config import parse_value
 from gpengine.expr_text import parse
 
 
@@ -80,6 +83,14 @@ def patch(variant: str) -> None:
             orig_bn(self, *a, **{**k, "momentum": 0.01})
 
         nn.BatchNorm2d.__init__ = bn
+    if "noaug" in variant:
+        T.Augment.__call__ = lambda self, x, gen: self.normalize(x)
+    if "fliponly" in variant:
+        def flip_only(self, x, gen):
+            flip = torch.rand(x.shape[0], generator=gen, device=gen.device).to(x.device) < 0.5
+            return self.normalize(torch.where(flip[:, None, None, None], x.flip(3), x))
+
+        T.Augment.__call__ = flip_only
     for name, factor in (("winit10", 10.0), ("winit01", 0.1)):
         if name in variant:
             _scale_latent_weights(factor)
@@ -89,9 +100,11 @@ def main() -> None:
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     variant, expr, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    stop = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    rest = sys.argv[4:]
+    stop = int(rest.pop(0)) if rest and "=" not in rest[0] else None
+    overrides = {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in rest)}
     patch(variant)
-    ev = BnnCifar(profile="quick", abort="off")
+    ev = BnnCifar(**{"profile": "quick", "abort": "off", **overrides})
     data = ev.data()
     model = ev.build_model(parse(expr), seed)
     t = time.perf_counter()
@@ -101,7 +114,7 @@ def main() -> None:
     model.eval = lambda: model.train()  # score with batch statistics instead of running statistics
     train_bn_acc, _ = T.evaluate_accuracy(model, data, T.Augment(torch.device(ev.device)), cfg)
     print(f"  train-mode BN at evaluation: {train_bn_acc:.2f}", flush=True)
-    print(f"RESULT {variant} {expr!r} seed {seed}: {out.status} {out.final_accuracy:.2f} "
+    print(f"RESULT {variant} {expr!r} seed {seed} {overrides}: {out.status} {out.final_accuracy:.2f} "
           f"curve {out.curves['val_accuracy']} {time.perf_counter() - t:.0f} s {out.images_per_second:.0f} img/s "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
 
