@@ -166,6 +166,7 @@ def test_profiles_and_overrides_resolve(make):
     assert make(width=8).config_key() != make(width=4).config_key()
     # the quick profile flips without cropping; the longer ones crop as well; --set overrides
     assert ev.settings["augment"] == "flip" and paper.settings["augment"] == "crop-flip"
+    assert ev.settings["batch_size"] == 64
     assert make(profile="quick", augment="none").train_config(4).augment == "none"
     assert make(augment="flip").config_key() != make(augment="crop-flip").config_key()
 

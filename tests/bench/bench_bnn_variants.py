@@ -5,6 +5,7 @@
 VARIANT is ``base`` (the evaluator's network) or a '+'-joined set of:
 ``fpsc`` full-precision 1x1 downsampling shortcuts (conv + BN, no sign),
 ``birealres`` a residual around every binary convolution (Bi-Real style),
+``htres`` Hardtanh(-c, c) on each block's output (IR-Net style: the residual stream stays bounded),
 ``nocm`` OneCycleLR without its Adam beta1 cycling, ``warm10`` a 10% warm-up
 instead of OneCycleLR's 30%, ``bnm01`` BatchNorm momentum 0.01 instead of 0.1,
 ``winit10`` latent binary weights initialised 10x larger (then clipped to [-c, c]), ``winit01`` 10x
@@ -62,6 +63,13 @@ def patch(variant: str) -> None:
             return self.bn2(self.conv2(out)) + out
 
         M.BasicBlock.forward = forward
+    if "htres" in variant:
+        orig_forward = M.BasicBlock.forward
+
+        def bounded(self, x):
+            return torch.nn.functional.hardtanh(orig_forward(self, x), -self.conv1.clip, self.conv1.clip)
+
+        M.BasicBlock.forward = bounded
     if "nocm" in variant:
         orig = torch.optim.lr_scheduler.OneCycleLR.__init__
 
