@@ -293,8 +293,9 @@ def _cpu_has_fast_bf16() -> bool:
 
 
 # torch.compile costs about 40 s per new activation on the 2-core CPU (10-16 s more for the
-# validation graph) and trains 1.2-2x faster there, validates 3-5x faster: a quick-profile evaluation of sin(x) + x took 180 CPU-s compiled (compile included)
-# against 239 eager (BENCHMARKS.md). Below about 40,000 training images the compile is not
+# validation graph) and trains 1.2-2x faster there, validates 3-5x faster: a quick-profile
+# evaluation of sin(x) + x took 180 CPU-s compiled (compile included) against 239 eager
+# (BENCHMARKS.md, before validation was compiled). Below about 40,000 training images the compile is not
 # repaid (smoke: 4,000). Unmeasured on a GPU, so off there.
 COMPILE_MIN_IMAGES = 40_000
 

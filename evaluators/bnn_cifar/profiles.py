@@ -37,8 +37,8 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(width=8, epochs=2, train_size=2000, val_size=1000, batch_size=64),
     # Tuned for 4 short epochs, where the network still underfits (BENCHMARKS.md, session 4):
-    # random crops cost ~4 points, and batch 64 (twice the steps, same images per second on a
-    # CPU) gained ~1.5 more.
+    # random crops cost ~3 points, and batch 64 (twice the steps, same images per second on a
+    # CPU) gained ~1.2 more.
     "quick": Profile(width=16, epochs=4, train_size=10_000, val_size=5000, batch_size=64, augment="flip"),
     "standard": Profile(width=32, epochs=10, train_size=None, val_size=5000),
     "paper": Profile(width=64, epochs=15, train_size=None, val_size=5000),

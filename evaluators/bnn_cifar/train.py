@@ -9,7 +9,7 @@ epoch is no better than that floor stops there with status aborted.
 
 Speed knobs (measured in tests/bench/, figures in BENCHMARKS.md): bf16
 autocast, channels-last memory format, torch threads, torch.compile of the
-training step's model (fused activation, sign and BatchNorm kernels; if
+model for the training step and for validation (fused activation, sign and BatchNorm kernels; if
 compiling fails the run goes on eagerly and says so in `Outcome.compiled`). Determinism: the seed
 fixes the initial weights, the data order and the augmentation; on a CPU with
 the same thread count the same seed gives the same result.
@@ -42,7 +42,7 @@ class TrainConfig:
     device: str = "cpu"
     # 128, not larger: at width 16 on a CPU, 1,000-image batches evaluated 1.6x slower (cache misses)
     eval_batch_size: int = 128
-    compile: bool = False  # torch.compile the training forward and backward (validation stays eager)
+    compile: bool = False  # torch.compile training (forward and backward) and validation
     augment: str = "crop-flip"  # see data.Augment
 
 
