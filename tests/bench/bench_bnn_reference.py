@@ -19,8 +19,7 @@ import argparse
 import time
 
 import torch
-import torch.nn.functional as F
-from bench_bnn_speed import ResearchResNet18
+from bench_bnn_speed import ResearchResNet18, research_step
 
 from evaluators.bnn_cifar import BnnCifar
 from evaluators.bnn_cifar.data import Augment
@@ -49,17 +48,8 @@ def train_research(data, seed: int, augment: str, epochs: int = 4, batch: int = 
         order = torch.randperm(len(data.train_y), generator=gen)
         for s in range(steps):
             idx = order[s * batch : (s + 1) * batch]
-            loss = F.cross_entropy(model(aug(data.train_x[idx], gen)), data.train_y[idx])
-            opt.zero_grad()
-            loss.backward()
-            for p in model.parameters():  # BinaryNet: step the real weights, clamp, keep a copy
-                if hasattr(p, "org"):
-                    p.data.copy_(p.org)
-            opt.step()
+            research_step(model, opt, aug(data.train_x[idx], gen), data.train_y[idx])
             sched.step()
-            for p in model.parameters():
-                if hasattr(p, "org"):
-                    p.org.copy_(p.data.clamp_(-1.3, 1.3))
         curve.append(accuracy(model, data, aug))
     return curve
 

@@ -9,8 +9,8 @@ VARIANT is ``base`` (the evaluator's network) or a '+'-joined set of:
 ``nocm`` OneCycleLR without its Adam beta1 cycling, ``warm10`` a 10% warm-up
 instead of OneCycleLR's 30%, ``bnm01`` BatchNorm momentum 0.01 instead of 0.1,
 ``winit10`` latent binary weights initialised 10x larger (then clipped to [-c, c]), ``winit01`` 10x
-smaller, ``noaug`` no augmentation (normalisation only), ``fliponly`` flips
-without crops. KEY=VALUE pairs override bnn-cifar options (``lr=0.01``,
+smaller, ``noaug`` no augmentation (normalisation only) and ``fliponly`` flips
+without crops (shorthands for ``augment=none`` and ``augment=flip``). KEY=VALUE pairs override bnn-cifar options (``lr=0.01``,
 ``batch_size=64``, ``threads=1``). Every run also reports
 the final accuracy with BatchNorm in training mode (batch statistics of
 1,000 validation images) beside the evaluator's eval-mode figure. STOP_AFTER ends the run
@@ -91,14 +91,6 @@ def patch(variant: str) -> None:
             orig_bn(self, *a, **{**k, "momentum": 0.01})
 
         nn.BatchNorm2d.__init__ = bn
-    if "noaug" in variant:
-        T.Augment.__call__ = lambda self, x, gen: self.normalize(x)
-    if "fliponly" in variant:
-        def flip_only(self, x, gen):
-            flip = torch.rand(x.shape[0], generator=gen, device=gen.device).to(x.device) < 0.5
-            return self.normalize(torch.where(flip[:, None, None, None], x.flip(3), x))
-
-        T.Augment.__call__ = flip_only
     for name, factor in (("winit10", 10.0), ("winit01", 0.1)):
         if name in variant:
             _scale_latent_weights(factor)
@@ -111,6 +103,9 @@ def main() -> None:
     rest = sys.argv[4:]
     stop = int(rest.pop(0)) if rest and "=" not in rest[0] else None
     overrides = {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in rest)}
+    for name, mode in (("noaug", "none"), ("fliponly", "flip")):  # evaluator options since session 4
+        if name in variant:
+            overrides.setdefault("augment", mode)
     patch(variant)
     ev = BnnCifar(**{"profile": "quick", "abort": "off", **overrides})
     data = ev.data()
