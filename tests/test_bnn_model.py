@@ -7,8 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from evaluators.bnn_cifar.model import BinaryConv2d, BinaryResNet18, SignSTE, WeightSign, binarize, n_parameters
+from evaluators.bnn_cifar.model import (BinaryConv2d, BinaryResNet18, SignSTE, WeightSign, binarize, clip_mask,
+                                        n_parameters)
 from evaluators.torch_expr import ExprActivation
 from gpengine.expr_text import parse
 from gpengine.numeric import evaluate as np_evaluate
@@ -76,6 +79,33 @@ def test_ste_gradient_is_the_clip_mask():
     y = torch.tensor([-2.0, -1.3, -0.5, 0.0, 0.5, 1.3, 1.31, 2.0], requires_grad=True)
     SignSTE.apply(y, 1.3).backward(torch.arange(1.0, 9.0))
     assert y.grad.tolist() == [0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0, 0.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(width=32, allow_nan=False), min_size=1, max_size=50),
+       st.sampled_from([1.3, 1.0, 0.5, 2.0]))
+def test_the_comparison_free_clip_mask_equals_the_comparison(values, clip):
+    """clip_mask (used under torch.compile) is exactly |y| <= c, edges and infinities included."""
+    c32 = float(np.float32(clip))
+    y = torch.tensor(values + [c32, -c32, np.nextafter(np.float32(c32), np.float32(9)).item(), 0.0, -0.0],
+                     dtype=torch.float32)
+    assert clip_mask(y, clip).tolist() == (y.abs() <= clip).float().tolist()
+    yb = y.bfloat16()  # autocast runs the activation in bf16
+    assert clip_mask(yb, clip).tolist() == (yb.abs() <= clip).float().tolist()
+
+
+def test_the_compiled_ste_has_the_eager_gradient():
+    """Under torch.compile the STE saves y and rebuilds the mask without a bool: same gradient."""
+    y0 = torch.tensor([-2.0, -1.3, -0.5, 0.0, 0.5, 1.3, 1.31, 2.0, float("inf")])
+    g = torch.arange(1.0, 10.0)
+    grads = []
+    for fn in (lambda t: SignSTE.apply(t, 1.3), torch.compile(lambda t: SignSTE.apply(t, 1.3), backend="aot_eager")):
+        y = y0.clone().requires_grad_()
+        out = fn(y)
+        out.backward(g)
+        assert out.tolist() == [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+        grads.append(y.grad.tolist())
+    assert grads[0] == grads[1] == [0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0, 0.0, 0.0]
 
 
 def test_ste_through_the_activation_multiplies_by_its_derivative():

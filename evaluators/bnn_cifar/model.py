@@ -33,17 +33,36 @@ def _sign(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x >= 0, one, -one)
 
 
+def clip_mask(y: torch.Tensor, clip: float) -> torch.Tensor:
+    """1.0 where |y| <= clip, else 0.0, computed without a comparison.
+
+    c - |y| is >= 0 exactly when |y| <= c (float subtraction keeps the sign), so
+    floor(c - |y|) + 1 is >= 1 inside the clip and <= 0 outside; clamping gives
+    the 0/1 mask. Why not `y.abs() <= clip`: under torch.compile the partitioner
+    saves such a comparison for the backward pass as a bool tensor (the smallest
+    thing to save), and inductor's CPU code writes and reads bool tensors one
+    byte at a time: on a 2-core AVX-512 CPU the fused BatchNorm + sign kernels
+    spent most of their time there. With no bool in the graph it saves floats.
+    """
+    return torch.clamp(torch.floor(clip - y.abs()) + 1.0, 0.0, 1.0)
+
+
 class SignSTE(torch.autograd.Function):
     """Forward sign(clip(y, -c, c)) = sign(y); backward: gradient where |y| <= c (Hardtanh's, edges included)."""
 
     @staticmethod
     def forward(ctx, y: torch.Tensor, clip: float) -> torch.Tensor:
-        ctx.save_for_backward(y.abs() <= clip)  # a bool mask: a quarter of the memory of y
+        ctx.clip = clip
+        if torch.compiler.is_compiling():
+            ctx.save_for_backward(y)  # the mask is recomputed from y, in floats (see clip_mask)
+        else:
+            ctx.save_for_backward(y.abs() <= clip)  # eager: a bool mask, a quarter of the memory of y
         return _sign(y)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (mask,) = ctx.saved_tensors
+        (saved,) = ctx.saved_tensors
+        mask = saved if saved.dtype == torch.bool else clip_mask(saved, ctx.clip)
         return grad * mask, None
 
 

@@ -7,7 +7,9 @@
     and three GAAF-style activations: sin(x)+x, x*sigmoid(x) (gate(x, x)) and
     the learnable blend(sin(x), x); overhead relative to the identity.
     A variant ending in -compiled runs the model through torch.compile (the
-    compile happens in the untimed warm-up step; `compile=auto` pays it per evaluation).
+    compile happens in the untimed warm-up step; `compile=auto` pays it per evaluation);
+    -compiled-boolmask is the same with the STE as it was before session 5 (a bool
+    clip mask saved for the backward pass, which inductor's CPU code stores bytewise).
 (b) the same network written the way research code usually is: fp32 eager,
     the activation expanded op by op with parameters expanded to the input's
     shape, hardtanh + sign with a detach STE, and binary weights written into
@@ -31,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluators.bnn_cifar.evaluator import _cpu_has_fast_bf16
-from evaluators.bnn_cifar.model import BinaryResNet18
+from evaluators.bnn_cifar.model import BinaryConv2d, BinaryResNet18, WeightSign, _sign
 from gpengine.expr_text import parse
 from primitives import get_set
 
@@ -120,9 +122,33 @@ def research_step(model, opt, x, y):
 
 
 # -- the evaluator's training step ------------------------------------------------------------
+class BoolMaskSTE(torch.autograd.Function):
+    """The sign/STE as it was before session 5: a bool clip mask saved even under torch.compile."""
+
+    @staticmethod
+    def forward(ctx, y, clip):
+        ctx.save_for_backward(y.abs() <= clip)
+        return _sign(y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None
+
+
+class BoolMaskConv(BinaryConv2d):
+    def forward(self, x):
+        a = BoolMaskSTE.apply(self.act(x), self.clip)
+        return F.conv2d(a, WeightSign.apply(self.weight), None, self.stride, self.padding)
+
+
 def fast_step_factory(expr: str, width: int, amp: bool, channels_last: bool, device: str = "cpu",
-                      compile: bool = False):
+                      compile: bool = False, bool_mask: bool = False):
     model = BinaryResNet18(parse(expr), get_set("gaaf"), width=width).to(device)
+    if bool_mask:  # this model instance only: the old STE, for a before/after comparison
+        for m in model.modules():
+            if isinstance(m, BinaryConv2d):
+                m.__class__ = BoolMaskConv
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if compile:  # each model is compiled once, at the untimed warm-up step; many live at once here
@@ -185,7 +211,8 @@ def main() -> None:
     ap.add_argument("--exprs", nargs="+", default=EXPRS)
     ap.add_argument("--variants", nargs="+", default=["fp32", "fp32-cl", "bf16", "bf16-cl"],
                     help="evaluator training-step variants to time (fp32/bf16, -cl: channels-last, "
-                         "-compiled: torch.compile, e.g. fp32-compiled, fp32-cl-compiled)")
+                         "-compiled: torch.compile, e.g. fp32-compiled, fp32-cl-compiled; a -boolmask suffix: the sign/STE "
+                         "before session 5, which saved a bool mask under compile too)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="cpu: images per CPU-second of this process (robust on a shared machine; use with --threads 1)")
     args = ap.parse_args()
@@ -199,7 +226,7 @@ def main() -> None:
         for expr in args.exprs:
             for v in args.variants:
                 steps[f"{expr} | {v}"] = fast_step_factory(expr, width, v.startswith("bf16"), "-cl" in v, args.device,
-                                                           compile=v.endswith("-compiled"))
+                                                           compile="-compiled" in v, bool_mask=v.endswith("-boolmask"))
             steps[f"{expr} | research fp32"] = research_step_factory(expr, width, args.device)
         rates = measure(steps, args.reps, args.steps, clock=clock, device=args.device)
         unit = "CPU-second" if args.clock == "cpu" else "second"
