@@ -87,6 +87,15 @@ def _optional_number(inst, attribute, value):
         raise ConfigError(f"{attribute.name} must be a number (got {value!r})")
 
 
+def _guesses(value: Any) -> tuple[str, ...]:
+    """One expression (a string) or a list of them; parsed against the primitive set when the search starts."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"guesses must be an expression or a list of expressions (got {value!r})")
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class SearchConfig:
     """Everything that defines a search except the evaluator's own options."""
@@ -113,6 +122,9 @@ class SearchConfig:
     init: str = attrs.field(default="ramped", validator=_choice(INITS))
     init_min_depth: int = attrs.field(default=2, validator=[_int, _at_least(1)])
     init_max_depth: int = attrs.field(default=4, validator=[_int, _at_least(1)])
+    # expressions the first population starts with, before random ones (PySR calls them guesses):
+    # known good ones, the identity as a baseline measured in the same search, a previous search's best
+    guesses: tuple[str, ...] = attrs.field(default=(), converter=_guesses)
     max_depth: int = attrs.field(default=8, validator=[_int, _at_least(1)])
     max_size: int = attrs.field(default=40, validator=[_int, _at_least(1)])
     p_const: float = attrs.field(default=0.2, validator=_probability)
@@ -160,6 +172,8 @@ class SearchConfig:
             )
         if self.init_max_depth > self.max_depth:
             raise ConfigError(f"init_max_depth ({self.init_max_depth}) must not exceed max_depth ({self.max_depth})")
+        if len(self.guesses) > self.population:
+            raise ConfigError(f"guesses ({len(self.guesses)}) must not outnumber the population ({self.population})")
         if self.elitism >= self.population:
             raise ConfigError(f"elitism ({self.elitism}) must be smaller than population ({self.population})")
         from gpengine.variation import MutationWeights

@@ -35,10 +35,11 @@ from gpengine.events import (
 )
 from gpengine.canonical import canonical_text
 from gpengine.checkpoint import load_checkpoint, load_search_file, save_checkpoint, save_search_file
-from gpengine.errors import GpengineError
+from gpengine.errors import ConfigError, GpengineError, ParseError
 from gpengine.evaluator import REJECTED
 from gpengine.executor import EvaluatorSpec, Executor, register_local
 from gpengine.expr import Expr
+from gpengine.expr_text import parse
 from gpengine.hall_of_fame import HallOfFame
 from gpengine.individual import Individual
 from gpengine.journal import JOURNAL, Journal, read_journal
@@ -88,6 +89,8 @@ class Search:
         cls = load_evaluator_class(config.evaluator)
         self.pset = get_set(config.primitives or cls.primitive_set)
         self.options.setdefault("primitives", self.pset.name)
+        self.guesses = self._parse_guesses(config.guesses)  # before anything is written
+        self._guess_queue = list(self.guesses)  # the first population's first draw takes them
         # Built once here: validates options (bad ones stop before any work) and
         # serves sequential evaluation without a second construction.
         self.evaluator = cls(**self.options)
@@ -136,6 +139,19 @@ class Search:
         self.async_state: Any = None  # mode=async: callable giving the proposals in flight (for checkpoints)
         self.async_resume: dict[str, Any] | None = None
 
+    def _parse_guesses(self, texts: tuple[str, ...]) -> tuple[Expr, ...]:
+        out = []
+        for text in texts:
+            try:
+                expr = parse(text, self.pset)
+            except ParseError as exc:
+                raise ConfigError(f"guesses: {text!r} is not an expression of the {self.pset.name} set: {exc}") from None
+            if self.config.strategy == "gaaf" and initialisation.to_genes(expr) is None:
+                raise ConfigError(f"guesses: {text!r} has no GAAF gene shape; strategy 'gaaf' takes 3- or 6-gene "
+                                  "expressions such as blend(sin(x), square(x))")
+            out.append(expr)
+        return tuple(out)
+
     def _decide(self, configured: bool | None, attribute: str) -> bool:
         """A search key left unset (None) defers to the evaluator's class attribute."""
         return configured if configured is not None else bool(getattr(self.evaluator_cls, attribute, False))
@@ -181,6 +197,7 @@ class Search:
         self.candidates.load_state(state["candidates"])
         self._elapsed_before = state["elapsed"]
         self._restored = True
+        self._guess_queue = []  # generation 0 is done: its guesses were proposed then
         self.async_resume = state.get("async")
         for ind in self.individuals:
             self._note(ind)
@@ -300,7 +317,16 @@ class Search:
         self.population = [self._current(p) for p in self.population]
 
     def _initial_exprs(self, n: int) -> list[Expr]:
+        """n expressions for the first population: the guesses not yet proposed, then random ones."""
+        guessed, self._guess_queue = self._guess_queue[:n], self._guess_queue[n:]
+        if self.config.strategy == "gaaf":  # GAAF never draws a genome twice: not a guessed one either
+            self._seen_genomes.update(initialisation.to_genes(e) for e in guessed)
+        return guessed + self._random_exprs(n - len(guessed))
+
+    def _random_exprs(self, n: int) -> list[Expr]:
         cfg = self.config
+        if n <= 0:
+            return []
         if cfg.strategy == "gaaf":
             return gaaf_ga.fresh_genomes(self.rng, self.pset, n, gaaf_ga.n_genes(cfg.init), self._seen_genomes)
         if cfg.init == "ramped":
@@ -317,7 +343,7 @@ class Search:
         return [initialisation.gaaf_6gene(self.rng, self.pset) for _ in range(n)]
 
     def _random_proposals(self, n: int) -> list[tuple[Expr, str, tuple[int, ...]]]:
-        return [(e, "random", ()) for e in self._initial_exprs(n)]
+        return [(e, "random", ()) for e in self._random_exprs(n)]
 
     def _offspring(self, n: int) -> list[tuple[Expr, str, tuple[int, ...]]]:
         cfg = self.config
@@ -501,7 +527,9 @@ class Search:
                 self._reevaluate_elites(executor)
                 self._end_generation()
 
-    def _init_operator(self) -> str:
+    def _init_operator(self, expr: Expr | None = None) -> str:
+        if expr is not None and expr in self.guesses:
+            return "init-guess"
         if self.config.strategy == "gaaf":
             return f"init-gaaf{gaaf_ga.n_genes(self.config.init)}"
         return f"init-{self.config.init}"
@@ -531,7 +559,7 @@ class Search:
                 passing += sum(not self.candidates.rejects(e) for e in fresh)
                 if passing >= n or not fresh:
                     break
-            proposals = [(e, self._init_operator(), ()) for e in exprs]
+            proposals = [(e, self._init_operator(e), ()) for e in exprs]
             return self._after_batch(executor, self._evaluate(executor, proposals))
 
         first = draw(cfg.population)

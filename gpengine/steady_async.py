@@ -134,7 +134,8 @@ class AsyncSteadyState:
         if self.in_init:
             if not self.init_queue:
                 return None  # wait for the first population to be integrated
-            return (self.init_queue.pop(0), s._init_operator(), (), s.rungs[0])
+            expr = self.init_queue.pop(0)
+            return (expr, s._init_operator(expr), (), s.rungs[0])
         if len(s.population) < 1:
             return None
         children = s._offspring(1)
