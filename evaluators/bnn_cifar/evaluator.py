@@ -292,10 +292,10 @@ def _cpu_has_fast_bf16() -> bool:
     return _FAST_BF16
 
 
-# torch.compile costs about 40 s per new activation on the 2-core CPU (10-16 s more for the
-# validation graph) and trains 1.2-2x faster there, validates 3-5x faster: a quick-profile
-# evaluation of sin(x) + x took 180 CPU-s compiled (compile included) against 239 eager
-# (BENCHMARKS.md, before validation was compiled). Below about 40,000 training images the compile is not
+# torch.compile costs about 40-50 s per new activation on the 2-core CPU (training and validation
+# graphs, mostly g++) and trains about 1.8x faster there at width 16, validates 3-5x faster: a
+# quick-profile evaluation of the identity takes 64 s with its graph cached, 115 s compiling it
+# (BENCHMARKS.md, session 5). Below about 40,000 training images the compile is not
 # repaid (smoke: 4,000). Unmeasured on a GPU, so off there.
 COMPILE_MIN_IMAGES = 40_000
 
