@@ -163,7 +163,10 @@ def reproduce(config: dict[str, Any], options: dict[str, Any]) -> tuple[str, str
     defaults = attrs.asdict(SearchConfig(evaluator=name))
     args = ["gpengine", "run", "--evaluator", name, "--seed", str(config.get("seed", 0))]
     for key in SEARCH_KEYS:
-        if key in ("evaluator", "seed") or key not in config or config[key] == defaults.get(key):
+        default = defaults.get(key)
+        if isinstance(default, tuple):  # a tuple reads back from search.json as a list
+            default = list(default)
+        if key in ("evaluator", "seed") or key not in config or config[key] == default:
             continue
         value = config[key]
         if isinstance(value, dict):

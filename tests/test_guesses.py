@@ -94,3 +94,23 @@ def test_any_guesses_value_is_accepted_as_strings_or_refused_with_a_config_error
         assert str(exc).startswith("guesses")
     else:
         assert isinstance(cfg.guesses, tuple) and all(isinstance(g, str) and g.strip() for g in cfg.guesses)
+
+
+def test_the_report_command_reproduces_the_guesses():
+    import json
+    import shlex
+
+    import attrs
+
+    from gpengine.config import SearchConfig
+    from gpengine.report import reproduce
+
+    saved = json.loads(json.dumps(attrs.asdict(SearchConfig(evaluator="symreg", guesses=["x", "atan(x)"]))))
+    command, _ = reproduce(saved, {})
+    args = shlex.split(command)
+    sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
+    assert sets == ['guesses=["x", "atan(x)"]']
+    cfg, _ = build_config(evaluator="symreg", overrides=sets)
+    assert cfg.guesses == ("x", "atan(x)")
+    plain = json.loads(json.dumps(attrs.asdict(SearchConfig(evaluator="symreg"))))
+    assert "guesses" not in reproduce(plain, {})[0]
