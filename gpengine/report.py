@@ -22,6 +22,7 @@ search has an MLflow run, the report is also logged to it as an artifact.
 from __future__ import annotations
 
 import base64
+import json
 import math
 import statistics
 import tempfile
@@ -131,8 +132,6 @@ def compute_curve(rows: list[dict[str, Any]]) -> tuple[list[float], list[float]]
 
 # ------------------------------------------------------------- reproduction
 def _toml(value: Any) -> str:
-    import json
-
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -160,13 +159,11 @@ def reproduce(config: dict[str, Any], options: dict[str, Any]) -> tuple[str, str
     from gpengine.config import SEARCH_KEYS, SearchConfig
 
     name = str(config["evaluator"])
-    defaults = attrs.asdict(SearchConfig(evaluator=name))
+    # as search.json stores them (tuples read back as lists), so that equal values compare equal
+    defaults = json.loads(json.dumps(attrs.asdict(SearchConfig(evaluator=name)), default=str))
     args = ["gpengine", "run", "--evaluator", name, "--seed", str(config.get("seed", 0))]
     for key in SEARCH_KEYS:
-        default = defaults.get(key)
-        if isinstance(default, tuple):  # a tuple reads back from search.json as a list
-            default = list(default)
-        if key in ("evaluator", "seed") or key not in config or config[key] == default:
+        if key in ("evaluator", "seed") or key not in config or config[key] == defaults.get(key):
             continue
         value = config[key]
         if isinstance(value, dict):
