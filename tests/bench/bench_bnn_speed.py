@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluators.bnn_cifar.evaluator import _cpu_has_fast_bf16
-from evaluators.bnn_cifar.model import BinaryConv2d, BinaryResNet18, WeightSign, _sign
+from evaluators.bnn_cifar.model import BinaryConv2d, BinaryResNet18, SignSTE, WeightSign, _sign
 from gpengine.expr_text import parse
 from primitives import get_set
 
@@ -122,18 +122,14 @@ def research_step(model, opt, x, y):
 
 
 # -- the evaluator's training step ------------------------------------------------------------
-class BoolMaskSTE(torch.autograd.Function):
-    """The sign/STE as it was before session 5: a bool clip mask saved even under torch.compile."""
+class BoolMaskSTE(SignSTE):
+    """The sign/STE as it was before session 5: a bool clip mask saved even under torch.compile
+    (SignSTE's backward takes a saved bool mask as it is)."""
 
     @staticmethod
     def forward(ctx, y, clip):
         ctx.save_for_backward(y.abs() <= clip)
         return _sign(y)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (mask,) = ctx.saved_tensors
-        return grad * mask, None
 
 
 class BoolMaskConv(BinaryConv2d):
