@@ -13,10 +13,17 @@ follow `gpengine.numeric.param_sites` order and live in one tensor of shape
 to the spec's init or the slot's value. Every layer builds its own module, so
 every layer learns its own parameters (GAAF's per-layer scale, shift,
 constant and blend).
+
+Numeric constants live in a (non-persistent) buffer, not in the code: under
+torch.compile a buffer is an input of the captured graph, so expressions that
+differ only in their constants (`x + 0.37` and `x - 0.25`, what constant
+mutation makes all the time) give the same graph, and the second one is
+answered by inductor's on-disk cache instead of another compile.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -41,7 +48,12 @@ class ExprActivation(nn.Module):
         init = torch.tensor([s.init for s in sites], dtype=torch.float32)
         self.n_params = len(sites)
         self.weight = nn.Parameter(init[:, None].repeat(1, self.channels)) if sites else None
-        self._program, self._out = _compile(expr, pset)
+        self._program, self._out, consts = _compile(expr, pset)
+        values = torch.tensor(consts, dtype=torch.float32)  # float32: every device has it (MPS has no float64)
+        if not torch.isfinite(values).all():  # it would silently become inf
+            bad = next(c for c, v in zip(consts, values.tolist()) if not math.isfinite(v))
+            raise ValueError(f"constant {bad!r} in {expr} does not fit in float32")
+        self.register_buffer("consts", values, persistent=False)
         self._depends_on_x = any(n.kind == VAR for n in expr.nodes)
 
     def extra_repr(self) -> str:
@@ -52,32 +64,37 @@ class ExprActivation(nn.Module):
         if self.weight is not None:
             shape = (self.n_params, 1, self.channels) + (1,) * (x.dim() - 2)
             params = self.weight.to(x.dtype).view(shape)
+        consts = self.consts.to(x.dtype)
         regs: list[Any] = [x]
         for fn, operands in self._program:
-            regs.append(fn(torch, *[_operand(op, regs, params, x) for op in operands]))
-        out = _operand(self._out, regs, params, x)
+            regs.append(fn(torch, *[_operand(op, regs, params, consts) for op in operands]))
+        out = _operand(self._out, regs, params, consts)
         if not self._depends_on_x or out.shape != x.shape:
             out = out + torch.zeros_like(x)  # broadcast, keeping the graph to the parameters
         return out
 
 
-def _operand(operand: tuple[int, Any], regs: list[Any], params: Any, x: torch.Tensor) -> Any:
+def _operand(operand: tuple[int, Any], regs: list[Any], params: Any, consts: torch.Tensor) -> Any:
     src, ref = operand
     if src == _REG:
         return regs[ref]
     if src == _PARAM:
         return params[ref]
-    return torch.full((), ref, dtype=x.dtype, device=x.device)
+    return consts[ref]
 
 
-def _compile(expr: Expr, pset: PrimitiveSet) -> tuple[list[tuple[Callable[..., Any], tuple]], tuple[int, Any]]:
+def _compile(expr: Expr, pset: PrimitiveSet) -> tuple[list[tuple[Callable[..., Any], tuple]], tuple[int, Any], list[float]]:
     """Straight-line program of `expr`: register 0 holds x, instruction k writes register k+1.
 
-    Operands are ``(_REG, register)``, ``(_CONST, value)`` or ``(_PARAM, row)``;
-    the operator's own parameters are appended after its tree arguments, as the
-    primitive's torch form expects. Returns the program and the output operand.
+    Operands are ``(_REG, register)``, ``(_CONST, index)`` (into the returned
+    constants) or ``(_PARAM, row)``; the operator's own parameters are appended
+    after its tree arguments, as the primitive's torch form expects. Returns the
+    program, the output operand and the constants' values.
     """
     rows = param_rows(expr, pset)
+    const_nodes = [i for i, node in enumerate(expr.nodes) if node.kind == CONST]  # constants in prefix order
+    consts = [float(expr.nodes[i].value) for i in const_nodes]
+    const_index = {i: k for k, i in enumerate(const_nodes)}
     program: list[tuple[Callable[..., Any], tuple]] = []
     stack: list[tuple[int, Any]] = []  # operands of completed subtrees, last on top
     for i in range(len(expr.nodes) - 1, -1, -1):
@@ -85,7 +102,7 @@ def _compile(expr: Expr, pset: PrimitiveSet) -> tuple[list[tuple[Callable[..., A
         if node.kind == VAR:
             stack.append((_REG, 0))
         elif node.kind == CONST:
-            stack.append((_CONST, float(node.value)))
+            stack.append((_CONST, const_index[i]))
         elif node.kind == PARAM:
             stack.append((_PARAM, rows[i][0]))
         else:
@@ -95,5 +112,5 @@ def _compile(expr: Expr, pset: PrimitiveSet) -> tuple[list[tuple[Callable[..., A
             program.append((prim.torch, args))
             stack.append((_REG, len(program)))
     (out,) = stack
-    return program, out
+    return program, out, consts
 

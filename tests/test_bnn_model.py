@@ -170,3 +170,32 @@ def test_learnable_activation_parameters_in_the_model_receive_gradients():
     grads = [c.act.weight.grad for c in model.binary_convs()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert sum(int((g != 0).any()) for g in grads) >= 15
+
+
+def test_constants_are_a_buffer_so_only_the_structure_shapes_the_compiled_graph():
+    """Expressions that differ only in their constants trace to the same graph (one compile serves both)."""
+    graphs = []
+
+    def capture(gm, example_inputs):
+        graphs.append(gm.code)
+        return gm.forward
+
+    x = torch.randn(2, 3, 4, 4)
+    for text, shift in (("sin(x * 0.37) + 1.25", 1.25), ("sin(x * -2.5) + 0.125", 0.125)):
+        act = ExprActivation(parse(text), PSET, channels=3)
+        torch._dynamo.reset()
+        got = torch.compile(act, backend=capture, fullgraph=True)(x)
+        scale = float(act.consts[0])
+        torch.testing.assert_close(got, torch.sin(x * scale) + shift)
+    assert len(graphs) == 2 and graphs[0] == graphs[1]
+    assert "0.37" not in graphs[0] and "1.25" not in graphs[0]
+
+
+def test_constants_keep_their_values_and_stay_out_of_the_state_dict():
+    act = ExprActivation(parse("x * 0.1 + 3.0"), PSET, channels=2)
+    assert act.consts.dtype == torch.float32 and act.consts.tolist() == [torch.tensor(0.1).item(), 3.0]
+    assert "consts" not in act.state_dict()
+    x = torch.randn(2, 2, 3, 3)
+    assert torch.equal(act(x), x * torch.tensor(0.1) + torch.tensor(3.0))  # rounded to float32 as literals are
+    with pytest.raises(ValueError, match="1e\\+308.*does not fit in float32"):
+        ExprActivation(parse("square(1e308) * x"), PSET, channels=2)
