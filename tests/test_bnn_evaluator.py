@@ -87,7 +87,7 @@ def test_an_unknown_primitive_fails_without_raising(make):
 
 
 def test_a_constant_beyond_float32_fails_without_raising(make):
-    r = make().evaluate(parse("square(1e308) * x"), seed=0)  # torch.full overflows float32 when the model is built
+    r = make().evaluate(parse("square(1e308) * x"), seed=0)  # the activation refuses a constant float32 cannot hold
     assert r.status == FAILED and not r.ok
 
 

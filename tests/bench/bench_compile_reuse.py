@@ -85,7 +85,6 @@ def worker(variant: str, exprs: list[str], width: int, threads: int) -> None:
 
 
 def structure_share(seeds: list[int], overrides: list[str]) -> None:
-    import re
     import zlib
 
     import numpy as np
@@ -112,10 +111,11 @@ def structure_share(seeds: list[int], overrides: list[str]) -> None:
             "population=20", "generations=15", "tracking=false", "journal=false", "cache=false",
             "jobs=1", "backend=sequential", "isolate=false", *overrides])
         trained = [i for i in Search(cfg, opts).run().individuals if not i.cached and i.result.status != "rejected"]
-        seen: set[str] = set()
+        seen: set[tuple] = set()
         again = 0
         for ind in trained:
-            structure = re.sub(r"-?\d+\.?\d*(e-?\d+)?", "C", str(ind.expr))
+            # what the compiled graph depends on: the nodes without their values (constants, slot inits)
+            structure = tuple((n.kind, n.name, n.arity) for n in ind.expr.nodes)
             again += structure in seen
             seen.add(structure)
         print(f"seed {seed}: {len(trained)} trained, {again} ({100 * again / max(1, len(trained)):.0f}%) "
