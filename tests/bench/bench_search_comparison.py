@@ -2,7 +2,7 @@
 
     python tests/bench/bench_search_comparison.py [--seeds 0 1] [--max-cost SECONDS] [--population N]
         [--methods random gaaf tree tree-sh] [--set key=value ...] [--final key=value ...] [--final-seeds 100 101 102]
-        [--no-final | --final-only EXPR]
+        [--no-final | --final-only EXPR] [--parallel N]
 
 Each method runs a bnn-cifar search on the real CIFAR-10 (validation split)
 per search seed, stopped when the evaluator has spent `--max-cost` seconds
@@ -20,6 +20,11 @@ Last ("does it find something real"): the best activation of the best
 method and the identity, each trained with `--final-seeds` under the
 `--final` options (a higher fidelity): the gain and whether it exceeds twice
 the seed spread.
+
+`--parallel N` runs N searches at once, each in its own process (joblib):
+on a 2-core machine two single-threaded searches (`--set threads=1 jobs=1
+cost_clock=cpu`) use both cores, and the CPU-second budget keeps them
+comparable.
 
 Full size (the issue's check; about two hours per method and seed on 2 cores):
 
@@ -104,6 +109,15 @@ def run_search(method: str, seed: int, args) -> dict:
             "reason": out.reason}
 
 
+def print_search(r: dict) -> None:
+    b = r["best"]
+    print(f"  {r['method']} seed {r['seed']}: best {b.fitness if b else float('nan'):.2f}% "
+          f"`{b.expr if b else '-'}` after {r['spent']:.0f} training s ({r['wall']:.0f} s wall, "
+          f"stop: {r['reason']}); {r['n']} proposals: {r['memo']} answered by the memo, "
+          f"{r['rejected']} by the pre-screen, {r['aborted']} aborted early; evaluations per budget "
+          f"{dict(sorted(r['rungs'].items()))}", flush=True)
+
+
 def final_check(best_expr: str, args) -> None:
     from evaluators.bnn_cifar import BnnCifar
     from gpengine.expr_text import parse
@@ -142,23 +156,25 @@ def main() -> None:
     ap.add_argument("--final-seeds", nargs="+", type=int, default=[100, 101, 102])
     ap.add_argument("--no-final", action="store_true")
     ap.add_argument("--final-only", metavar="EXPR", help="skip the searches: only the final check of EXPR")
+    ap.add_argument("--parallel", type=int, default=1, help="searches run at once, each in its own process")
     args = ap.parse_args()
     if args.final_only:
         final_check(args.final_only, args)
         return
     print(f"methods {args.methods}, seeds {args.seeds}, {args.max_cost:.0f} training seconds each, "
           f"population {args.population}, --set {args.set}", flush=True)
-    runs = []
-    for seed in args.seeds:
-        for method in args.methods:
-            r = run_search(method, seed, args)
-            runs.append(r)
-            b = r["best"]
-            print(f"  {method} seed {seed}: best {b.fitness if b else float('nan'):.2f}% "
-                  f"`{b.expr if b else '-'}` after {r['spent']:.0f} training s ({r['wall']:.0f} s wall, "
-                  f"stop: {r['reason']}); {r['n']} proposals: {r['memo']} answered by the memo, "
-                  f"{r['rejected']} by the pre-screen, {r['aborted']} aborted early; evaluations per budget "
-                  f"{dict(sorted(r['rungs'].items()))}", flush=True)
+    plan = [(method, seed) for seed in args.seeds for method in args.methods]
+    if args.parallel > 1:  # each search in its own process; summaries once all are done
+        from joblib import Parallel, delayed
+
+        runs = Parallel(n_jobs=args.parallel)(delayed(run_search)(m, s, args) for m, s in plan)
+        for r in runs:
+            print_search(r)
+    else:
+        runs = []
+        for method, seed in plan:
+            runs.append(run_search(method, seed, args))
+            print_search(runs[-1])
     print("\n| method | best val. acc. per seed (full fidelity) | mean | at 1/3 of the compute | proposals "
           "| memo | pre-screen |")
     print("|---|---|---|---|---|---|---|")
