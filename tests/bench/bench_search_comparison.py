@@ -2,7 +2,7 @@
 
     python tests/bench/bench_search_comparison.py [--seeds 0 1] [--max-cost SECONDS] [--population N]
         [--methods random gaaf tree tree-sh] [--set key=value ...] [--final key=value ...] [--final-seeds 100 101 102]
-        [--no-final | --final-only EXPR] [--parallel N]
+        [--no-final | --final-only EXPR [EXPR ...]] [--parallel N]
 
 Each method runs a bnn-cifar search on the real CIFAR-10 (validation split)
 per search seed, stopped when the evaluator has spent `--max-cost` seconds
@@ -118,7 +118,8 @@ def print_search(r: dict) -> None:
           f"{dict(sorted(r['rungs'].items()))}", flush=True)
 
 
-def final_check(best_expr: str, args) -> None:
+def final_check(exprs: list[str], args) -> None:
+    """Retrain each of `exprs` and the identity with `--final-seeds` under the `--final` options; compare."""
     from evaluators.bnn_cifar import BnnCifar
     from gpengine.expr_text import parse
     from primitives import get_set
@@ -130,19 +131,22 @@ def final_check(best_expr: str, args) -> None:
     options.setdefault("abort", "off")
     ev = BnnCifar(**options)
     print(f"\nfinal check, options {options}; settings {ev.settings}", flush=True)
-    scores = {}
-    for text in (best_expr, "x"):
+    scores: dict[str, list[float]] = {}
+    for text in ["x", *(e for e in exprs if e != "x")]:  # the identity once, first: every row compares with it
         scores[text] = []
         for s in args.final_seeds:
             r = ev.evaluate(parse(text, pset), seed=s)
             scores[text].append(r.fitness)
             print(f"  {text} seed {s}: {r.status} {r.fitness:.2f}% in {r.cost:.0f} s", flush=True)
-    a, b = scores[best_expr], scores["x"]
-    gain = statistics.fmean(a) - statistics.fmean(b)
-    spread = statistics.fmean([statistics.stdev(a), statistics.stdev(b)]) if len(a) > 1 else float("nan")
-    print(f"best `{best_expr}`: {statistics.fmean(a):.2f} +- {statistics.stdev(a) if len(a) > 1 else 0:.2f}; "
-          f"identity: {statistics.fmean(b):.2f} +- {statistics.stdev(b) if len(b) > 1 else 0:.2f}; "
-          f"gain {gain:+.2f} points; seed spread {spread:.2f}; gain > 2 x spread: {gain > 2 * spread}")
+    b = scores["x"]
+    for text, a in scores.items():
+        if text == "x":
+            continue
+        gain = statistics.fmean(a) - statistics.fmean(b)
+        spread = statistics.fmean([statistics.stdev(a), statistics.stdev(b)]) if len(a) > 1 else float("nan")
+        print(f"`{text}`: {statistics.fmean(a):.2f} +- {statistics.stdev(a) if len(a) > 1 else 0:.2f}; "
+              f"identity: {statistics.fmean(b):.2f} +- {statistics.stdev(b) if len(b) > 1 else 0:.2f}; "
+              f"gain {gain:+.2f} points; seed spread {spread:.2f}; gain > 2 x spread: {gain > 2 * spread}")
 
 
 def main() -> None:
@@ -155,7 +159,8 @@ def main() -> None:
     ap.add_argument("--final", nargs="*", default=["epochs=16"], metavar="KEY=VALUE")
     ap.add_argument("--final-seeds", nargs="+", type=int, default=[100, 101, 102])
     ap.add_argument("--no-final", action="store_true")
-    ap.add_argument("--final-only", metavar="EXPR", help="skip the searches: only the final check of EXPR")
+    ap.add_argument("--final-only", nargs="+", metavar="EXPR",
+                    help="skip the searches: only the final check of each EXPR (against the identity)")
     ap.add_argument("--parallel", type=int, default=1, help="searches run at once, each in its own process")
     args = ap.parse_args()
     if args.final_only:
@@ -204,7 +209,7 @@ def main() -> None:
         best_method = max(means, key=lambda m: means[m])
         best = max((r["best"] for r in runs if r["method"] == best_method and r["best"]), key=lambda i: i.fitness)
         print(f"\nbest method by mean: {best_method}; its best activation `{best.expr}` ({best.fitness:.2f}%)")
-        final_check(str(best.expr), args)
+        final_check([str(best.expr)], args)
 
 
 if __name__ == "__main__":
