@@ -10,11 +10,13 @@ Two repairs to joblib (1.6.0), in `_JoblibDaskBackend`:
   thread (one worker with one GPU, or one left after a loss); the backend never
   reports fewer than 2, so the work always goes to the cluster.
 - When Dask itself gives up on a task (KilledWorker after `allowed-failures`
-  worker deaths under it, or a cancelled task), joblib's backend sets the error
-  on its future but never calls the batch's completion callback, so `Parallel`
-  waits for it forever: one candidate that crashes its workers would hang the
-  search. The backend passes such a loss through the callback as a value
-  (`_Lost`), which becomes that evaluation's failed Result; the others go on.
+  worker deaths under it), joblib's backend sets the error on its future but
+  never calls the batch's completion callback, so `Parallel` waits for it
+  forever: one candidate that crashes its workers would hang the search. A
+  cancelled task goes the other way: the callback gets Dask's
+  `FutureCancelledError` as the result and re-raises it, aborting the whole
+  call. The backend passes both through the callback as a value (`_Lost`),
+  which becomes that evaluation's failed Result; the others go on.
 
 The timeout is ours: each worker reports when it starts an evaluation (a Dask
 event topic); one running past `timeout` is cancelled (its Dask task, by key)
@@ -65,8 +67,12 @@ def _backend_class():
             return max(2, super().effective_n_jobs(n_jobs))
 
         def submit(self, func, callback=None):
-            future = super().submit(func, callback)
             index = func.items[0][1][0]  # batch_size=1: one `_evaluate_on_dask(index, ...)` call per batch
+
+            def on_result(out) -> None:
+                callback(_lost_if_cancelled(index, out))
+
+            future = super().submit(func, on_result if callback is not None else None)
 
             def on_done(f) -> None:
                 if callback is not None and not f.cancelled() and f.exception() is not None:  # success: called back
@@ -83,6 +89,18 @@ def _backend_class():
             self.client.cancel(list(self._results))  # joblib's dask futures not yet collected
 
     return _JoblibDaskBackend
+
+
+def _lost_if_cancelled(index: int, out: Any) -> Any:
+    """A cancelled Dask task as a `_Lost`, not an error that aborts the whole joblib call.
+
+    joblib's dask backend treats a cancelled future (our timeout cancels one) as a success
+    and hands Dask's `FutureCancelledError` to the batch callback as if it were the result;
+    re-raised there, it aborted the map (seen once in CI, a race with Dask's cancellation).
+    """
+    if isinstance(out, (concurrent.futures.CancelledError, asyncio.CancelledError)):
+        return _Lost(index, out)
+    return out
 
 
 _END = object()  # the joblib call returned (or raised)

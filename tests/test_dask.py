@@ -15,6 +15,7 @@ import dask  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from gpengine.cli import main  # noqa: E402
+from gpengine.dask_runner import _Lost, _lost_if_cancelled  # noqa: E402
 from gpengine.executor import EvaluatorSpec, Executor, Task  # noqa: E402
 from gpengine.expr_text import parse  # noqa: E402
 from gpengine.journal import read_journal  # noqa: E402
@@ -106,6 +107,16 @@ def test_a_task_that_kills_or_hangs_its_workers_becomes_a_failed_result(cluster,
     assert results[1].status == "failed" and reason in results[1].message, results[1].message
     assert all(results[k].ok for k in (0, 2, 3))
     assert all(r.ok for r in again)
+
+
+def test_a_cancelled_task_reaches_the_runner_as_a_loss_not_an_error():
+    # joblib hands a cancelled Dask future's FutureCancelledError to its callback as the result
+    # and re-raises it there, which aborted the whole map (a race, seen once in CI)
+    cancelled = distributed.client.FutureCancelledError(key="batch-1", reason="timeout")
+    lost = _lost_if_cancelled(3, cancelled)
+    assert isinstance(lost, _Lost) and lost.index == 3 and lost.error is cancelled
+    ordinary = [(3, "a result")]
+    assert _lost_if_cancelled(3, ordinary) is ordinary
 
 
 def test_an_interrupted_map_leaves_nothing_running_on_the_cluster(cluster):
