@@ -2,7 +2,7 @@
 
     python tests/bench/bench_search_comparison.py [--seeds 0 1] [--max-cost SECONDS] [--population N]
         [--methods random gaaf tree tree-sh] [--set key=value ...] [--final key=value ...] [--final-seeds 100 101 102]
-        [--no-final | --final-only EXPR [EXPR ...]] [--parallel N]
+        [--no-final | --final-only EXPR [EXPR ...]] [--parallel N] [--trajectories FILE.json]
 
 Each method runs a bnn-cifar search on the real CIFAR-10 (validation split)
 per search seed, stopped when the evaluator has spent `--max-cost` seconds
@@ -35,6 +35,7 @@ Full size (the issue's check; about two hours per method and seed on 2 cores):
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import time
@@ -162,6 +163,8 @@ def main() -> None:
     ap.add_argument("--final-only", nargs="+", metavar="EXPR",
                     help="skip the searches: only the final check of each EXPR (against the identity)")
     ap.add_argument("--parallel", type=int, default=1, help="searches run at once, each in its own process")
+    ap.add_argument("--trajectories", metavar="FILE.json",
+                    help="also write each search's (training seconds, best full-fidelity accuracy) curve here")
     args = ap.parse_args()
     if args.final_only:
         final_check(args.final_only, args)
@@ -180,6 +183,11 @@ def main() -> None:
         for method, seed in plan:
             runs.append(run_search(method, seed, args))
             print_search(runs[-1])
+    if args.trajectories:  # the curves behind every figure below, for pooling seeds across sessions
+        rows = [{"method": r["method"], "seed": r["seed"], "spent": r["spent"],
+                 "best": r["best"].fitness if r["best"] else None, "traj": r["traj"]} for r in runs]
+        with open(args.trajectories, "w") as f:
+            json.dump(rows, f)
     print("\n| method | best val. acc. per seed (full fidelity) | mean | at 1/3 of the compute | proposals "
           "| memo | pre-screen |")
     print("|---|---|---|---|---|---|---|")
