@@ -4,7 +4,8 @@ Any candidate using the primitive named by `trigger` (default `cos`; `*`: every 
 the chosen `fault`: `raise` an exception, return `nan`, `hang` (sleep for an
 hour), `exit` (os._exit of the worker) or `kill` (SIGKILL of the worker).
 `delay` adds a sleep to every evaluation, to make a search slow enough to be
-interrupted in tests; `log` names a file that gets one line per evaluation. Everything else behaves like `symreg`.
+interrupted in tests; `build_delay` one to building the evaluator (a slow start-up, as a
+plugin loading its data); `log` names a file that gets one line per evaluation. Everything else behaves like `symreg`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ class FaultInjection(SymbolicRegression):
         fault: str = attrs.field(default="none", validator=_fault)
         trigger: str = "cos"
         delay: float = 0.0
+        build_delay: float = 0.0
         log: str | None = None  # append "expr seed" per evaluation: lets tests count evaluations
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        if self.options.build_delay > 0:
+            time.sleep(self.options.build_delay)
 
     def evaluate(self, expr: Expr, *, budget: float = 1.0, seed: int = 0) -> Result:
         o = self.options

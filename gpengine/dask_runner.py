@@ -19,7 +19,7 @@ Two repairs to joblib (1.6.0), in `_JoblibDaskBackend`:
   which becomes that evaluation's failed Result; the others go on.
 
 The timeout is ours: each worker reports when it starts an evaluation (a Dask
-event topic); one running past `timeout` is cancelled (its Dask task, by key)
+event topic), once its evaluator is built; one running past `timeout` is cancelled (its Dask task, by key)
 and its worker restarted through the nanny.
 """
 
@@ -37,7 +37,7 @@ import attrs
 
 from gpengine.errors import GpengineError
 from gpengine.evaluator import Result
-from gpengine.executor import EvaluatorSpec, Task, run_task, worker_info
+from gpengine.executor import EvaluatorSpec, Task, run_task, worker_evaluator, worker_info
 
 
 @attrs.frozen
@@ -238,9 +238,19 @@ class DaskRunner:
 
 
 def _evaluate_on_dask(index: int, spec: EvaluatorSpec, task: Task, topic: str) -> tuple[int, Result]:
-    """`run_task` on a Dask worker, first telling the client (Dask's event topics) that it starts."""
+    """`run_task` on a Dask worker, first telling the client (Dask's event topics) that it starts.
+
+    The evaluator is built (imports, data) before the start is reported: the timeout is for
+    the evaluation, not for a fresh worker's start-up, as with the local process pool. (A
+    worker restarted after a crash builds it again; under load that took more than a 2 s
+    timeout and failed a bystander.)
+    """
     from distributed import get_worker
 
+    try:
+        worker_evaluator(spec)
+    except Exception:  # noqa: BLE001 - run_task reports it as this evaluation's failed Result
+        pass
     worker = get_worker()
     worker.log_event(topic, {"index": index, "key": str(worker.get_current_task()), "worker": worker.address})
     return index, run_task(spec, task)

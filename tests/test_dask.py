@@ -105,8 +105,18 @@ def test_a_task_that_kills_or_hangs_its_workers_becomes_a_failed_result(cluster,
         again = ex.map(tasks(["x * x * x", "x - 1"]))  # the cluster still works afterwards
     assert sorted(calls) == list(range(len(exprs)))
     assert results[1].status == "failed" and reason in results[1].message, results[1].message
-    assert all(results[k].ok for k in (0, 2, 3))
-    assert all(r.ok for r in again)
+    assert all(results[k].ok for k in (0, 2, 3)), [r.message for r in results]
+    assert all(r.ok for r in again), [r.message for r in again]
+
+
+@pytest.mark.slow
+def test_the_timeout_counts_the_evaluation_not_the_workers_start_up(cluster):
+    # a fresh worker (first use, or restarted after a crash) builds the evaluator first: a
+    # plugin loading its data may take longer than the timeout, which is for the evaluation
+    spec = EvaluatorSpec.of("faults", {"primitives": "arith", "build_delay": 1.5})
+    with Executor(spec, backend="dask", scheduler=cluster.scheduler_address, timeout=1.0) as ex:
+        results = ex.map(tasks(["x", "x + 1", "x * x"]))
+    assert all(r.ok for r in results), [r.message for r in results]
 
 
 def test_a_cancelled_task_reaches_the_runner_as_a_loss_not_an_error():
