@@ -3,6 +3,7 @@
     python tests/bench/bench_search_comparison.py [--seeds 0 1] [--max-cost SECONDS] [--population N]
         [--methods random gaaf tree tree-sh] [--set key=value ...] [--final key=value ...] [--final-seeds 100 101 102]
         [--no-final | --final-only EXPR [EXPR ...]] [--parallel N] [--trajectories FILE.json]
+    python tests/bench/bench_search_comparison.py --pool FILE.json [FILE.json ...]
 
 Each method runs a bnn-cifar search on the real CIFAR-10 (validation split)
 per search seed, stopped when the evaluator has spent `--max-cost` seconds
@@ -119,6 +120,41 @@ def print_search(r: dict) -> None:
           f"{dict(sorted(r['rungs'].items()))}", flush=True)
 
 
+def curve_row(r: dict) -> dict:
+    """What `--trajectories` keeps of a search: enough to compare methods again, with other seeds."""
+    return {"method": r["method"], "seed": r["seed"], "spent": r["spent"],
+            "best": r["best"].fitness if r["best"] else None, "traj": r["traj"]}
+
+
+def print_shares(rows: list[dict]) -> None:
+    """Per search seed: the share of the GAAF GA's compute tree GP + SH needed to reach the GA's best."""
+    shares = []
+    for seed in sorted({r["seed"] for r in rows}):
+        g = next((r for r in rows if r["method"] == "gaaf" and r["seed"] == seed), None)
+        t = next((r for r in rows if r["method"] == "tree-sh" and r["seed"] == seed), None)
+        if g is None or t is None or g["best"] is None:
+            continue
+        need = cost_to_reach(t["traj"], g["best"])
+        shares.append(need / max(g["spent"], 1e-9))
+        print(f"seed {seed}: tree GP + SH reaches the GAAF GA's best ({g['best']:.2f}%) after "
+              f"{need:.0f} training s = {shares[-1]:.2f} of the GAAF GA's {g['spent']:.0f} s (target <= 0.33)")
+    if len(shares) > 1:
+        met = sum(x <= 1 / 3 for x in shares)
+        print(f"{len(shares)} seeds: target met on {met}; median share {statistics.median(shares):.2f}")
+
+
+def pool(files: list[str]) -> None:
+    """Summaries of searches saved by `--trajectories`, possibly from several runs of this script."""
+    rows = []
+    for name in files:
+        with open(name) as f:
+            rows.extend(json.load(f))
+    for method in sorted({r["method"] for r in rows}):
+        bests = [r["best"] for r in rows if r["method"] == method and r["best"] is not None]
+        print(f"{method}: best per seed {', '.join(f'{b:.2f}' for b in bests)}; mean {statistics.fmean(bests):.2f}")
+    print_shares(rows)
+
+
 def final_check(exprs: list[str], args) -> None:
     """Retrain each of `exprs` and the identity with `--final-seeds` under the `--final` options; compare."""
     from evaluators.bnn_cifar import BnnCifar
@@ -165,7 +201,12 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=1, help="searches run at once, each in its own process")
     ap.add_argument("--trajectories", metavar="FILE.json",
                     help="also write each search's (training seconds, best full-fidelity accuracy) curve here")
+    ap.add_argument("--pool", nargs="+", metavar="FILE.json",
+                    help="run nothing: summarise searches saved by earlier --trajectories runs, pooled")
     args = ap.parse_args()
+    if args.pool:
+        pool(args.pool)
+        return
     if args.final_only:
         final_check(args.final_only, args)
         return
@@ -184,10 +225,8 @@ def main() -> None:
             runs.append(run_search(method, seed, args))
             print_search(runs[-1])
     if args.trajectories:  # the curves behind every figure below, for pooling seeds across sessions
-        rows = [{"method": r["method"], "seed": r["seed"], "spent": r["spent"],
-                 "best": r["best"].fitness if r["best"] else None, "traj": r["traj"]} for r in runs]
         with open(args.trajectories, "w") as f:
-            json.dump(rows, f)
+            json.dump([curve_row(r) for r in runs], f)
     print("\n| method | best val. acc. per seed (full fidelity) | mean | at 1/3 of the compute | proposals "
           "| memo | pre-screen |")
     print("|---|---|---|---|---|---|---|")
@@ -203,16 +242,7 @@ def main() -> None:
         print(f"| {method} | {', '.join(f'{b:.2f}' for b in bests)} | {means[method]:.2f} | "
               f"{', '.join(f'{b:.2f}' for b in third)} | {n} | {memo} ({100 * memo / n:.0f}%) | "
               f"{rej} ({100 * rej / n:.0f}%) |")
-    if "gaaf" in args.methods and "tree-sh" in args.methods:
-        for seed in args.seeds:
-            g = next(r for r in runs if r["method"] == "gaaf" and r["seed"] == seed)
-            t = next(r for r in runs if r["method"] == "tree-sh" and r["seed"] == seed)
-            if g["best"] is None:
-                continue
-            need = cost_to_reach(t["traj"], g["best"].fitness)
-            print(f"seed {seed}: tree GP + SH reaches the GAAF GA's best ({g['best'].fitness:.2f}%) after "
-                  f"{need:.0f} training s = {need / max(g['spent'], 1e-9):.2f} of the GAAF GA's {g['spent']:.0f} s "
-                  f"(target <= 0.33)")
+    print_shares([curve_row(r) for r in runs])
     if not args.no_final:
         best_method = max(means, key=lambda m: means[m])
         best = max((r["best"] for r in runs if r["method"] == best_method and r["best"]), key=lambda i: i.fitness)
