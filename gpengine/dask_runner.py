@@ -19,8 +19,8 @@ Two repairs to joblib (1.6.0), in `_JoblibDaskBackend`:
   which becomes that evaluation's failed Result; the others go on.
 
 The timeout is ours: each worker reports when it starts an evaluation (a Dask
-event topic), once its evaluator is built; one running past `timeout` is cancelled (its Dask task, by key)
-and its worker restarted through the nanny.
+event topic), once its evaluator is built; one running past `timeout` is
+cancelled (its Dask task, by key) and its worker restarted through the nanny.
 """
 
 from __future__ import annotations
