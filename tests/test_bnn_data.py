@@ -77,6 +77,19 @@ def test_load_cifar10_validation_comes_from_training_set_and_test_only_on_reques
     assert t.digest != d.digest and D.load_cifar10(folder, n_train=100, n_val=50).digest == d.digest
 
 
+def test_a_training_subset_is_stratified_seeded_and_keeps_the_scored_split(tmp_path):
+    folder = write_fake_cifar(tmp_path, per_batch=60, n_test=50)
+    d = D.load_cifar10(folder, n_train=200, n_val=50)
+    sub = d.with_train_subset(40)
+    assert torch.bincount(sub.train_y, minlength=10).tolist() == [4] * 10
+    full_rows = {bytes(r) for r in d.train_x.reshape(200, -1).numpy()}
+    assert all(bytes(r) in full_rows for r in sub.train_x.reshape(40, -1).numpy())  # drawn from the training images
+    assert sub.eval_x is d.eval_x and sub.eval_y is d.eval_y
+    assert torch.equal(d.with_train_subset(40).train_x, sub.train_x)  # same seed, same images
+    assert not torch.equal(d.with_train_subset(40, seed=1).train_x, sub.train_x)
+    assert len({d.digest, sub.digest, d.with_train_subset(40, seed=1).digest}) == 3
+
+
 def test_truncated_batch_is_a_clear_data_error(tmp_path):
     folder = write_fake_cifar(tmp_path)
     path = folder / "data_batch_3"

@@ -119,11 +119,11 @@ def test_a_torch_error_during_training_is_a_failed_result(make, monkeypatch):
 
 def test_abort_after_the_first_epoch_below_the_floor(make, monkeypatch):
     ev = make(abort="on", epochs=3)
-    monkeypatch.setattr(BnnCifar, "abort_floor", lambda self, epochs: 100.0)
+    monkeypatch.setattr(BnnCifar, "abort_floor", lambda self, epochs, data=None: 100.0)
     r = ev.evaluate(parse("x"), seed=0)
     assert r.status == ABORTED and r.ok and r.metrics["epochs_run"] == 1
     assert "degenerate floor" in r.message and r.metrics["abort_floor"] == 100.0
-    monkeypatch.setattr(BnnCifar, "abort_floor", lambda self, epochs: -1.0)
+    monkeypatch.setattr(BnnCifar, "abort_floor", lambda self, epochs, data=None: -1.0)
     assert ev.evaluate(parse("x"), seed=0).status == OK
 
 
@@ -144,6 +144,40 @@ def test_abort_floor_is_measured_once_with_a_constant_and_cached_on_disk(make, m
     files = list((tmp_path / "cache" / "bnn-cifar" / "floors").glob("*.json"))
     assert len(files) == 1 and json.loads(files[0].read_text())["floor"] == floor
     assert make(abort="on", epochs=3, width=5).abort_floor(3) is not None and len(calls) == 2  # new config
+
+
+def test_budget_scales_data_trains_all_epochs_on_a_fixed_share_of_the_images(make):
+    """`budget_scales=data`: a low rung is the full schedule on a stratified subset, the same for every candidate."""
+    ev = make(budget_scales="data")
+    low = ev.evaluate(parse("x"), budget=1 / 3, seed=0)
+    assert low.status == OK, low.message
+    assert low.metrics["train_images"] == 64 and low.metrics["epochs_run"] == 2  # 192 / 3 images, all epochs
+    assert ev.evaluate(parse("x"), budget=1 / 3, seed=0).fitness == low.fitness  # same images, same seed
+    assert ev.data_for(1 / 3) is ev.data_for(1 / 3)  # cut once per process
+    full = ev.evaluate(parse("x"), budget=1.0, seed=0)
+    assert full.metrics["train_images"] == 192 and full.metrics["epochs_run"] == 2
+    by_epochs = make().evaluate(parse("x"), budget=1 / 2, seed=0)  # the default shortens the schedule instead
+    assert by_epochs.metrics["train_images"] == 192 and by_epochs.metrics["epochs_run"] == 1
+    tiny = make(budget_scales="data").data_for(0.01)
+    assert len(tiny.train_y) == TINY["batch_size"]  # never less than one batch
+    assert make(budget_scales="data").config_key() != make().config_key()  # results never shared in the cache
+
+
+def test_the_abort_floor_of_a_data_rung_is_measured_on_its_images(make, monkeypatch, tmp_path):
+    monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache"))
+    ev = make(abort="on", epochs=3, budget_scales="data")
+    seen = []
+    real = E.train
+
+    def counting(model, data, cfg, seed, **kw):
+        seen.append((len(data.train_y), kw.get("stop_after")))
+        return real(model, data, cfg, seed, **kw)
+
+    monkeypatch.setattr(E, "train", counting)
+    ev.evaluate(parse("x"), budget=1 / 3, seed=0)
+    assert seen[0] == (64, 1)  # the constant's first epoch, on the rung's 64 images
+    ev.evaluate(parse("x"), budget=1.0, seed=0)
+    assert (192, 1) in seen  # the full rung measures its own floor
 
 
 def test_test_split_only_on_request(make):
@@ -267,7 +301,8 @@ def test_compile_auto_only_where_it_repays_its_compile_time(make):
 
 @pytest.mark.parametrize("bad", [dict(profile="huge"), dict(width=0), dict(lr=-1.0), dict(device="tpu"),
                                  dict(split="train"), dict(amp="maybe"), dict(bogus=1), dict(cost_clock="gpu"),
-                                 dict(augment="rotate"), dict(train_size=48_000, val_size=5000)])
+                                 dict(augment="rotate"), dict(train_size=48_000, val_size=5000),
+                                 dict(budget_scales="images")])
 def test_bad_options_are_config_errors(make, bad):
     with pytest.raises(ConfigError):
         make(**bad)

@@ -190,6 +190,18 @@ class CifarData:
     def to(self, device: torch.device) -> "CifarData":
         return attrs.evolve(self, **{k: getattr(self, k).to(device) for k in ("train_x", "train_y", "eval_x", "eval_y")})
 
+    def with_train_subset(self, n: int, seed: int = 0) -> "CifarData":
+        """The same scored split with `n` of the training images, stratified and fixed by `seed`.
+
+        Every candidate trained at one data budget sees the same images, so a rung of
+        successive halving compares activations, not samples.
+        """
+        keep = _stratified_take(self.train_y.cpu().numpy(), np.arange(len(self.train_y)), n, np.random.default_rng(seed))
+        idx = torch.from_numpy(np.sort(keep)).to(self.train_y.device)
+        digest = hashlib.blake2b(f"{self.digest}:train_subset:{n}:{seed}".encode(), digest_size=10).hexdigest()
+        return attrs.evolve(self, train_x=self.train_x[idx].contiguous(), train_y=self.train_y[idx].contiguous(),
+                            digest=digest)
+
 
 def load_cifar10(folder: Path, n_train: int | None, n_val: int, split: str = "validation", split_seed: int = 0) -> CifarData:
     """The training subset and the scored split: the carved validation set, or the official test set."""
