@@ -132,6 +132,38 @@ def test_binary_conv_sees_only_plus_minus_one():
     assert set(torch.unique(w).tolist()) <= {-1.0, 1.0}
 
 
+def test_a_binary_convolution_in_bf16_computes_the_fp32_result_exactly():
+    # +-1 operands are exact in bf16 and these sums (at most 8 x 9 = 72 terms) fit its 8 bits
+    torch.manual_seed(0)
+    conv = BinaryConv2d(ExprActivation(parse("sin(x) + x"), PSET, 8), 8, 4, 3, 1, clip=1.3)
+    x = torch.randn(2, 8, 6, 6, requires_grad=True)
+    ref = conv(x)
+    ref.sum().backward()
+    grads = x.grad.clone(), conv.weight.grad.clone()
+    x.grad = conv.weight.grad = None
+    conv.compute_dtype = torch.bfloat16
+    out = conv(x)
+    out.sum().backward()
+    assert out.dtype == x.grad.dtype == conv.weight.grad.dtype == torch.float32
+    assert torch.equal(out, ref)
+    assert torch.equal(x.grad, grads[0]) and torch.equal(conv.weight.grad, grads[1])
+
+
+def test_set_binary_dtype_reaches_every_binary_convolution_and_nothing_else():
+    torch.manual_seed(0)
+    model = BinaryResNet18(parse("x"), PSET, width=4)
+    x = torch.randn(4, 3, 32, 32)
+    ref = model(x)
+    model.set_binary_dtype(torch.bfloat16)
+    assert [c.compute_dtype for c in model.binary_convs()] == [torch.bfloat16] * 19
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # latent weights, stem, BatchNorm, head
+    out = model(x)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, ref, rtol=1e-2, atol=1e-2)
+    model.set_binary_dtype(None)
+    assert torch.equal(model(x), ref)
+
+
 def test_binary_conv_latent_weight_gradient_passes_straight_through():
     conv = BinaryConv2d(ExprActivation(parse("x"), PSET, 1), 1, 1, 1, 1, clip=1.3)
     x = torch.full((1, 1, 2, 2), 0.5)

@@ -31,6 +31,7 @@ from gpengine.expr import Expr
 
 _DATA: dict[tuple, CifarData] = {}  # per process: loaded once, reused by every evaluation
 _SWITCH = ("auto", "on", "off")
+_AMP = ("auto", "on", "off", "binary")  # binary: bf16 in the binary convolutions only (model.set_binary_dtype)
 
 
 def _switch(value: Any) -> str:
@@ -93,7 +94,7 @@ class BnnCifar(Evaluator):
         lr: float | None = _opt([v.instance_of((int, float)), v.gt(0)])
         clip: float | None = _opt([v.instance_of((int, float)), v.gt(0)])
         augment: str | None = _opt(v.in_(AUGMENTATIONS))  # crop-flip, flip or none
-        amp: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))  # bf16 autocast
+        amp: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_AMP))  # bf16: see __init__
         channels_last: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))
         compile: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))  # torch.compile
         device: str = attrs.field(default="auto", validator=v.in_(("auto", "cpu", "cuda")))
@@ -127,10 +128,15 @@ class BnnCifar(Evaluator):
         if held > self.n_train_images:
             raise ConfigError(f"train_size + val_size = {held}, but {self.dataset_name} has "
                               f"{self.n_train_images} training images")
-        # bf16 autocast only where it was measured to pay: a CPU with native bf16. On an H100 these
-        # small convolutions are launch-bound and bf16 ran no faster (5,313 vs 6,329 img/s, quick
-        # profile; BENCHMARKS.md), so a GPU trains in fp32 unless `amp=on`.
-        self.amp = o.amp == "on" or (o.amp == "auto" and not on_gpu and _cpu_has_fast_bf16())
+        # bf16 only where it was measured to pay, a CPU with native bf16, and there only in the
+        # binary convolutions (`amp=binary`): their +-1 operands are exact in bf16, and on such a
+        # CPU (AVX512-BF16) they trained 1.5x faster at width 16 and 1.9x at width 64, scoring as
+        # fp32 does (quick profile, 16 seeds: 45.53 +- 0.65 against 45.60 +- 0.59), where autocast
+        # of the whole network (`amp=on`) was as fast but scored lower (45.23 +- 0.46 over 8 seeds;
+        # BENCHMARKS.md, session 11). On an H100 these small convolutions are launch-bound and bf16
+        # ran no faster (5,313 vs 6,329 img/s, quick profile), so a GPU trains in fp32 unless asked.
+        self.amp = o.amp == "on"
+        self.binary_bf16 = o.amp == "binary" or (o.amp == "auto" and not on_gpu and _cpu_has_fast_bf16())
         # channels-last trains 1.1-1.2x faster on the 2-core CPU (BENCHMARKS.md) but is opt-in there
         # (`channels_last=on`) until its quick-profile accuracy is shown within seed noise of NCHW
         self.channels_last = o.channels_last == "on" or (o.channels_last == "auto" and on_gpu)
@@ -170,7 +176,7 @@ class BnnCifar(Evaluator):
         """Keyed on the resolved settings, so 'auto' on a CPU and on a GPU never share a cache."""
         blob = json.dumps(
             {"base": super().config_key(), "settings": self.settings, "device": self.device, "amp": self.amp,
-             "compile": self.compile},
+             "compile": self.compile, **({"binary_bf16": True} if self.binary_bf16 else {})},
             sort_keys=True,
         )
         return hashlib.blake2b(blob.encode(), digest_size=10).hexdigest()
@@ -206,6 +212,8 @@ class BnnCifar(Evaluator):
     def build_model(self, expr: Expr, seed: int) -> BinaryResNet18:
         torch.manual_seed(seed)
         model = BinaryResNet18(expr, self.pset, width=self.settings["width"], clip=float(self.settings["clip"]))
+        if self.binary_bf16:
+            model.set_binary_dtype(torch.bfloat16)
         return model.to(self.device)
 
     def _clock(self) -> float:

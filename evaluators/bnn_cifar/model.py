@@ -14,6 +14,13 @@ pass: the straight-through estimator passes the gradient where |AF(x)| <= c and
 autograd multiplies it by AF'(x). Weights are the sign of latent real weights
 (gradient passed straight through); `clamp_latent_` keeps the latent weights
 in [-c, c] after each optimiser step. No scaling factors.
+
+`set_binary_dtype(torch.bfloat16)` runs only the binary convolutions in bf16:
+their operands are exactly +-1 in any float format, so the products are exact
+and the sums too while they stay within bf16's 8 significant bits (|sum| <= 256,
+where nearly all of them lie); the stem, BatchNorm, the activation, the
+residual sums and the head stay fp32. Autocast of the whole network would also
+round those, which cost accuracy in the quick profile (BENCHMARKS.md, session 11).
 """
 
 from __future__ import annotations
@@ -89,13 +96,17 @@ class BinaryConv2d(nn.Conv2d):
         super().__init__(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=False)
         self.act = act
         self.clip = float(clip)
+        self.compute_dtype: torch.dtype | None = None  # e.g. bf16 for the convolution of +-1 values
         with torch.no_grad():  # latent weights start inside [-c, c]
             self.weight.clamp_(-self.clip, self.clip)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = binarize(self.act(x), self.clip)
         w = WeightSign.apply(self.weight)
-        return F.conv2d(a, w, None, self.stride, self.padding)
+        if self.compute_dtype is None:
+            return F.conv2d(a, w, None, self.stride, self.padding)
+        dt = self.compute_dtype  # casting +-1 loses nothing; under compile the casts fuse into the neighbours
+        return F.conv2d(a.to(dt), w.to(dt), None, self.stride, self.padding).to(x.dtype)
 
 
 class BasicBlock(nn.Module):
@@ -148,6 +159,12 @@ class BinaryResNet18(nn.Module):
 
     def binary_convs(self) -> list[BinaryConv2d]:
         return [m for m in self.modules() if isinstance(m, BinaryConv2d)]
+
+    def set_binary_dtype(self, dtype: torch.dtype | None) -> "BinaryResNet18":
+        """Run every binary convolution in `dtype` (None: the input's); everything else keeps its own."""
+        for m in self.binary_convs():
+            m.compute_dtype = dtype
+        return self
 
     @torch.no_grad()
     def clamp_latent_(self) -> None:
