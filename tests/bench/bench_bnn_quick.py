@@ -36,7 +36,7 @@ def main() -> None:
     t = time.perf_counter()
     ev = BnnCifar(**options)
     info = ev.dataset()
-    print(f"options {options}; resolved {ev.profile}: {ev.settings}; amp {ev.amp}; channels_last {ev.channels_last}; "
+    print(f"options {options}; resolved {ev.profile}: {ev.settings}; amp {ev.amp}; binary bf16 {ev.binary_bf16}; channels_last {ev.channels_last}; "
           f"compile {ev.compile}; cost clock {ev.options.cost_clock}; "
           f"torch threads {torch.get_num_threads()}")
     print(f"data: {info.name}, {info.n_train} train / {info.n_validation} scored, loaded in {time.perf_counter() - t:.1f} s")

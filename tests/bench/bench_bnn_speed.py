@@ -139,8 +139,10 @@ class BoolMaskConv(BinaryConv2d):
 
 
 def fast_step_factory(expr: str, width: int, amp: bool, channels_last: bool, device: str = "cpu",
-                      compile: bool = False, bool_mask: bool = False):
+                      compile: bool = False, bool_mask: bool = False, binary_bf16: bool = False):
     model = BinaryResNet18(parse(expr), get_set("gaaf"), width=width).to(device)
+    if binary_bf16:
+        model.set_binary_dtype(torch.bfloat16)
     if bool_mask:  # this model instance only: the old STE, for a before/after comparison
         for m in model.modules():
             if isinstance(m, BinaryConv2d):
@@ -206,7 +208,7 @@ def main() -> None:
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--exprs", nargs="+", default=EXPRS)
     ap.add_argument("--variants", nargs="+", default=["fp32", "fp32-cl", "bf16", "bf16-cl"],
-                    help="evaluator training-step variants to time (fp32/bf16, -cl: channels-last, "
+                    help="evaluator training-step variants to time (fp32/bf16/binbf16 (bf16 in the binary convolutions only), -cl: channels-last, "
                          "-compiled: torch.compile, e.g. fp32-compiled, fp32-cl-compiled; a -boolmask suffix: the sign/STE "
                          "before session 5, which saved a bool mask under compile too)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
@@ -222,7 +224,8 @@ def main() -> None:
         for expr in args.exprs:
             for v in args.variants:
                 steps[f"{expr} | {v}"] = fast_step_factory(expr, width, v.startswith("bf16"), "-cl" in v, args.device,
-                                                           compile="-compiled" in v, bool_mask=v.endswith("-boolmask"))
+                                                           compile="-compiled" in v, bool_mask=v.endswith("-boolmask"),
+                                                           binary_bf16=v.startswith("binbf16"))
             steps[f"{expr} | research fp32"] = research_step_factory(expr, width, args.device)
         rates = measure(steps, args.reps, args.steps, clock=clock, device=args.device)
         unit = "CPU-second" if args.clock == "cpu" else "second"
