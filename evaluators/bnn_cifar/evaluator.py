@@ -137,8 +137,9 @@ class BnnCifar(Evaluator):
         # ran no faster (5,313 vs 6,329 img/s, quick profile), so a GPU trains in fp32 unless asked.
         self.amp = o.amp == "on"
         self.binary_bf16 = o.amp == "binary" or (o.amp == "auto" and not on_gpu and _cpu_has_fast_bf16())
-        # channels-last trains 1.1-1.2x faster on the 2-core CPU (BENCHMARKS.md) but is opt-in there
-        # (`channels_last=on`) until its quick-profile accuracy is shown within seed noise of NCHW
+        # channels-last is opt-in on a CPU (`channels_last=on`): its training step ran up to 1.08x
+        # faster there, but a whole quick-profile evaluation only 2% (validation and data do not
+        # gain), with the same accuracy over 8 seeds (BENCHMARKS.md, session 11)
         self.channels_last = o.channels_last == "on" or (o.channels_last == "auto" and on_gpu)
         self.compile = o.compile == "on" or (o.compile == "auto" and _compile_pays(self.settings, self.n_train_images, on_gpu))
         self.folder = self._find_data()
