@@ -10,9 +10,10 @@ epoch is no better than that floor stops there with status aborted.
 Speed knobs (measured in tests/bench/, figures in BENCHMARKS.md): bf16
 autocast (bf16 in the binary convolutions alone is the model's own switch,
 `BinaryResNet18.set_binary_dtype`), channels-last memory format, torch
-threads, torch.compile of the model for the training step and for validation (fused activation, sign and BatchNorm kernels; if
-compiling fails the run goes on eagerly and says so in `Outcome.compiled`). Determinism: the seed
-fixes the initial weights, the data order and the augmentation; on a CPU with
+threads, torch.compile of the model for the training step and for validation
+(fused activation, sign and BatchNorm kernels; if compiling fails the run goes
+on eagerly and says so in `Outcome.compiled`). Determinism: the seed fixes the
+initial weights, the data order and the augmentation; on a CPU with
 the same thread count the same seed gives the same result.
 """
 
