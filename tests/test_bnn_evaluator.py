@@ -266,6 +266,41 @@ def test_an_evaluation_compile_failure_falls_back_to_eager_evaluation(make, monk
     assert r.curves == eager.curves
 
 
+def test_compile_mode_reduce_overhead_asks_for_cuda_graphs_and_marks_every_step(make, monkeypatch):
+    """`compile_mode=reduce-overhead`: torch.compile's CUDA-graph mode, each step a new graph iteration."""
+    modes, marks = [], []
+
+    def fake_compile(model, **kwargs):
+        modes.append(kwargs.get("mode"))
+        return model  # the eager module stands in for the compiled one: same numbers
+
+    eager = make(compile="off").evaluate(parse("sin(x) + x"), seed=3)
+    monkeypatch.setattr(T.torch, "compile", fake_compile)
+    monkeypatch.setattr(T.torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(1))
+    ev = make(compile="on", compile_mode="reduce-overhead")
+    assert ev.compile_mode == "reduce-overhead"
+    r = ev.evaluate(parse("sin(x) + x"), seed=3)
+    assert r.status == OK and r.curves == eager.curves and modes == ["reduce-overhead"]
+    data, cfg = ev.data(), ev.train_config(2)
+    steps = cfg.epochs * (len(data.train_y) // cfg.batch_size)
+    val_batches = -(-len(data.eval_y) // cfg.eval_batch_size)
+    assert len(marks) == steps + cfg.epochs * val_batches  # every training step and validation batch
+    modes.clear()
+    make(compile="on").evaluate(parse("x"), seed=0)  # the default mode: torch's own, no marks
+    assert modes == [None] and len(marks) == steps + cfg.epochs * val_batches
+    assert make().compile_mode == "default"
+
+
+def test_auto_on_a_gpu_means_cuda_graphs_and_compiling_only_long_runs(make, monkeypatch):
+    monkeypatch.setattr(E.torch.cuda, "is_available", lambda: True)  # construction only: nothing runs on it
+    profile = dict(width=None, epochs=None, train_size=None, val_size=None, batch_size=None)
+    standard, quick = make(profile="auto", **profile), make(profile="quick", **profile)
+    assert standard.device == "cuda" and standard.profile == "standard"
+    assert standard.compile and standard.compile_mode == "reduce-overhead" and standard.channels_last
+    assert not quick.compile and not standard.amp and not standard.binary_bf16
+    assert make(compile_mode="default").compile_mode == "default"
+
+
 def test_evaluation_in_padded_batches_matches_one_batch(make):
     """The last evaluation batch is padded to full size (one compiled shape); padding changes nothing."""
     import attrs
@@ -298,7 +333,9 @@ def test_compile_auto_only_where_it_repays_its_compile_time(make):
     assert make(profile="quick", **profile).compile  # 40k training images
     assert make(profile="standard", **profile).compile  # 450k
     assert not make(profile="smoke", **profile).compile  # 4k: the compile would cost more than it saves
-    assert not E._compile_pays({"train_size": None, "val_size": 5000, "epochs": 15}, 50_000, on_gpu=True)
+    # on a GPU the compile pays later (its eager step is fast): standard and paper, not quick
+    assert E._compile_pays({"train_size": None, "val_size": 5000, "epochs": 10}, 50_000, on_gpu=True)
+    assert not E._compile_pays({"train_size": 10_000, "val_size": 5000, "epochs": 4}, 50_000, on_gpu=True)
     assert make(compile="on").compile and not make(compile="off", epochs=100, train_size=10_000).compile
     assert make(compile="on").config_key() != make(compile="off").config_key()
 
@@ -325,7 +362,7 @@ def test_amp_binary_runs_only_the_binary_convolutions_in_bf16(make, monkeypatch)
 @pytest.mark.parametrize("bad", [dict(profile="huge"), dict(width=0), dict(lr=-1.0), dict(device="tpu"),
                                  dict(split="train"), dict(amp="maybe"), dict(bogus=1), dict(cost_clock="gpu"),
                                  dict(augment="rotate"), dict(train_size=48_000, val_size=5000),
-                                 dict(budget_scales="images")])
+                                 dict(budget_scales="images"), dict(compile_mode="max-autotune")])
 def test_bad_options_are_config_errors(make, bad):
     with pytest.raises(ConfigError):
         make(**bad)
