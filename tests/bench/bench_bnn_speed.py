@@ -139,7 +139,8 @@ class BoolMaskConv(BinaryConv2d):
 
 
 def fast_step_factory(expr: str, width: int, amp: bool, channels_last: bool, device: str = "cpu",
-                      compile: bool = False, bool_mask: bool = False, binary_bf16: bool = False):
+                      compile: bool = False, bool_mask: bool = False, binary_bf16: bool = False,
+                      graphs: bool = False):
     model = BinaryResNet18(parse(expr), get_set("gaaf"), width=width).to(device)
     if binary_bf16:
         model.set_binary_dtype(torch.bfloat16)
@@ -149,15 +150,17 @@ def fast_step_factory(expr: str, width: int, amp: bool, channels_last: bool, dev
                 m.__class__ = BoolMaskConv
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if compile:  # each model is compiled once, at the untimed warm-up step; many live at once here
+    if compile or graphs:  # each model is compiled once, at the untimed warm-up step; many live at once here
         torch._dynamo.config.recompile_limit = 64
-    forward = torch.compile(model) if compile else model
+    forward = torch.compile(model, mode="reduce-overhead" if graphs else None) if compile or graphs else model
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=5e-3, total_steps=10_000)
 
     def step(x, y):
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        if graphs:  # each step a new CUDA-graph iteration, as in the evaluator
+            torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(device, torch.bfloat16, enabled=amp):
             logits = forward(x)
         loss = F.cross_entropy(logits.float(), y)
@@ -187,8 +190,13 @@ def measure(steps: dict, reps: int, n_steps: int, batch: int = 128, clock=time.p
         def clock():
             torch.cuda.synchronize()
             return wall()
-    for step in steps.values():  # warm-up
-        step(x, y)
+    for name, step in list(steps.items()):  # warm-up (compiles); a variant that fails is dropped, not fatal
+        try:
+            for _ in range(3):  # CUDA graphs are recorded at the second or third call, not the first
+                step(x, y)
+        except Exception as e:  # noqa: BLE001 - report and go on with the other variants
+            print(f"  {name}: failed at warm-up: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            del steps[name]
     rates: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(reps):
         for name, step in steps.items():
@@ -209,7 +217,8 @@ def main() -> None:
     ap.add_argument("--exprs", nargs="+", default=EXPRS)
     ap.add_argument("--variants", nargs="+", default=["fp32", "fp32-cl", "bf16", "bf16-cl"],
                     help="evaluator training-step variants to time (fp32/bf16/binbf16 (bf16 in the binary convolutions only), -cl: channels-last, "
-                         "-compiled: torch.compile, e.g. fp32-compiled, fp32-cl-compiled; a -boolmask suffix: the sign/STE "
+                         "-compiled: torch.compile, e.g. fp32-compiled, fp32-cl-compiled; -graphs: torch.compile with "
+                         "CUDA graphs (mode reduce-overhead), e.g. fp32-cl-graphs; a -boolmask suffix: the sign/STE "
                          "before session 5, which saved a bool mask under compile too)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="cpu: images per CPU-second of this process (robust on a shared machine; use with --threads 1)")
@@ -225,19 +234,22 @@ def main() -> None:
             for v in args.variants:
                 steps[f"{expr} | {v}"] = fast_step_factory(expr, width, v.startswith("bf16"), "-cl" in v, args.device,
                                                            compile="-compiled" in v, bool_mask=v.endswith("-boolmask"),
-                                                           binary_bf16=v.startswith("binbf16"))
+                                                           binary_bf16=v.startswith("binbf16"),
+                                                           graphs=v.endswith("-graphs"))
             steps[f"{expr} | research fp32"] = research_step_factory(expr, width, args.device)
         rates = measure(steps, args.reps, args.steps, clock=clock, device=args.device)
         unit = "CPU-second" if args.clock == "cpu" else "second"
         print(f"\nwidth {width}: training images per {unit} (median of {args.reps} x {args.steps} steps of 128), "
               f"load average {os.getloadavg()[0]:.1f}")
+        nan = float("nan")
         for v in args.variants + ["research fp32"]:
-            base = rates[f"x | {v}"]
-            row = "  ".join(f"{e}: {rates[f'{e} | {v}']:6.0f} ({rates[f'{e} | {v}'] / base - 1:+.0%})"
+            base = rates.get(f"x | {v}", nan)
+            row = "  ".join(f"{e}: {rates.get(f'{e} | {v}', nan):6.0f} ({rates.get(f'{e} | {v}', nan) / base - 1:+.0%})"
                             for e in args.exprs)
             print(f"  {v:14s} {row}")
         for v in args.variants:
-            row = "  ".join(f"{e}: {rates[f'{e} | {v}'] / rates[f'{e} | research fp32']:.2f}x" for e in args.exprs)
+            row = "  ".join(f"{e}: {rates.get(f'{e} | {v}', nan) / rates.get(f'{e} | research fp32', nan):.2f}x"
+                            for e in args.exprs)
             print(f"  speedup {v} vs research: {row}")
 
 
