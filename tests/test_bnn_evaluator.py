@@ -301,6 +301,27 @@ def test_auto_on_a_gpu_means_cuda_graphs_and_compiling_only_long_runs(make, monk
     assert make(compile_mode="default").compile_mode == "default"
 
 
+def test_a_cuda_graph_failure_at_a_later_call_still_falls_back_to_eager(make, monkeypatch):
+    """CUDA graphs are recorded at the 2nd or 3rd call: a failure there is torch.compile's, not the candidate's."""
+    calls = []
+
+    def compile_that_fails_when_recording(model, **kwargs):
+        def call(x):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("cudagraphs: cannot record this graph")
+            return model(x)
+        return call
+
+    eager = make(compile="off").evaluate(parse("sin(x) + x"), seed=3)
+    monkeypatch.setattr(T.torch, "compile", compile_that_fails_when_recording)
+    r = make(compile="on", compile_mode="reduce-overhead").evaluate(parse("sin(x) + x"), seed=3)
+    assert r.status == OK and r.metrics["compiled"] == 0 and r.curves == eager.curves, r.message
+    calls.clear()
+    failed = make(compile="on").evaluate(parse("sin(x) + x"), seed=3)  # default mode: only the 1st call may
+    assert failed.status == "failed" and "cannot record" in failed.message
+
+
 def test_evaluation_in_padded_batches_matches_one_batch(make):
     """The last evaluation batch is padded to full size (one compiled shape); padding changes nothing."""
     import attrs

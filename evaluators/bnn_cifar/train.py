@@ -106,8 +106,9 @@ class _Step:
     """Forward, loss and backward of one training batch: compiled when asked, eager if compiling fails.
 
     torch.compile compiles at the first forward and the first backward, so a failure shows
-    in the first batch; no optimiser step has run by then, so the batch is redone eagerly
-    (gradients cleared). Later errors are the candidate's and propagate.
+    in the first batch (with CUDA graphs, which are recorded at a later call, in one of the
+    first few); the failing batch has taken no optimiser step yet, so it is redone eagerly
+    (gradients cleared) and the run goes on eagerly. Later errors are the candidate's and propagate.
     """
 
     def __init__(self, model: BinaryResNet18, compile: bool, mode: str = "default") -> None:
@@ -122,7 +123,8 @@ class _Step:
         # so each mode compiles once (dynamic shapes would compile a second, slower graph).
         mode_arg = None if mode == "default" else mode
         self._compiled = torch.compile(model, dynamic=False, mode=mode_arg) if compile else None
-        self._first = True
+        # calls that may still fail for torch.compile's reasons (CUDA graphs record at the 2nd or 3rd)
+        self._compile_calls_left = 3 if self._graphs else 1
         self._first_eval = True
         self._eval_compiled = compile
 
@@ -137,12 +139,12 @@ class _Step:
                     torch.compiler.cudagraph_mark_step_begin()
                 return self._run(self._compiled, x, y, cfg)
             except Exception:  # noqa: BLE001 - a dynamo/inductor failure is not the candidate's fault
-                if not self._first:
+                if self._compile_calls_left <= 0:
                     raise
                 self._compiled = None
                 self.model.zero_grad(set_to_none=True)
             finally:
-                self._first = False
+                self._compile_calls_left -= 1
         return self._run(self.model, x, y, cfg)
 
     def evaluate(self, data: CifarData, aug: Augment, cfg: TrainConfig) -> tuple[float, float]:

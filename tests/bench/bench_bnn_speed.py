@@ -9,7 +9,8 @@
     A variant ending in -compiled runs the model through torch.compile (the
     compile happens in the untimed warm-up step; `compile=auto` pays it per evaluation);
     -compiled-boolmask is the same with the STE as it was before session 5 (a bool
-    clip mask saved for the backward pass, which inductor's CPU code stores bytewise).
+    clip mask saved for the backward pass, which inductor's CPU code stores bytewise);
+    -graphs compiles with CUDA graphs (mode reduce-overhead, the evaluator's default on a GPU).
 (b) the same network written the way research code usually is: fp32 eager,
     the activation expanded op by op with parameters expanded to the input's
     shape, hardtanh + sign with a detach STE, and binary weights written into
