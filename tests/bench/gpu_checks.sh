@@ -7,8 +7,8 @@
 # checkout (no install, no MLflow). Each step has its own time cap and logs to
 # OUT_DIR, so a step that overruns costs only itself:
 #   1. CIFAR-10 in the standard layout from the JPEG copy (make_cifar10.py)
-#   2. one bnn-cifar evaluation on cuda, quick profile (bf16 autocast + channels-last,
-#      the GPU defaults), then the same in fp32 NCHW, then the standard profile
+#   2. one bnn-cifar evaluation on cuda, quick profile (the GPU defaults: bf16 autocast +
+#      channels-last when this ran in session 2; fp32 channels-last since), then the same in fp32 NCHW, then the standard profile
 #      (what `--evaluator bnn-cifar` picks on a GPU): images per second and accuracy
 #   3. training speed: the evaluator's step against research-style code (bench_bnn_speed)
 #   4. the fidelity check of issue 6 at full size (quick vs 16 epochs, 11 activations,
