@@ -289,6 +289,9 @@ def test_compile_mode_reduce_overhead_asks_for_cuda_graphs_and_marks_every_step(
     make(compile="on").evaluate(parse("x"), seed=0)  # the default mode: torch's own, no marks
     assert modes == [None] and len(marks) == steps + cfg.epochs * val_batches
     assert make().compile_mode == "default"
+    marks.clear()  # not compiling: no marks, whatever the mode (an eager run never touches CUDA graphs)
+    make(compile="off", compile_mode="reduce-overhead").evaluate(parse("x"), seed=0)
+    assert marks == []
 
 
 def test_auto_on_a_gpu_means_cuda_graphs_and_compiling_only_long_runs(make, monkeypatch):

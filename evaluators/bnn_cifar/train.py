@@ -93,7 +93,7 @@ def evaluate_accuracy(model, data: CifarData, aug: Augment, cfg: TrainConfig) ->
             x = torch.cat([x, x.new_zeros((bs - k, *x.shape[1:]))])
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        if cfg.compile_mode == "reduce-overhead":  # a new CUDA-graph iteration (harmless when eager)
+        if cfg.compile and cfg.compile_mode == "reduce-overhead":  # a new CUDA-graph iteration
             torch.compiler.cudagraph_mark_step_begin()
         with _autocast(cfg):
             logits = model(x)[:k]
