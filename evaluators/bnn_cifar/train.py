@@ -50,6 +50,11 @@ class TrainConfig:
     compile_mode: str = "default"
     augment: str = "crop-flip"  # see data.Augment
 
+    @property
+    def cuda_graphs(self) -> bool:
+        """Compiled with CUDA graphs: every training step and validation batch starts a new graph iteration."""
+        return self.compile and self.compile_mode == "reduce-overhead"
+
 
 @attrs.frozen
 class Outcome:
@@ -93,7 +98,7 @@ def evaluate_accuracy(model, data: CifarData, aug: Augment, cfg: TrainConfig) ->
             x = torch.cat([x, x.new_zeros((bs - k, *x.shape[1:]))])
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        if cfg.compile and cfg.compile_mode == "reduce-overhead":  # a new CUDA-graph iteration
+        if cfg.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
         with _autocast(cfg):
             logits = model(x)[:k]
@@ -111,18 +116,19 @@ class _Step:
     (gradients cleared) and the run goes on eagerly. Later errors are the candidate's and propagate.
     """
 
-    def __init__(self, model: BinaryResNet18, compile: bool, mode: str = "default") -> None:
+    def __init__(self, model: BinaryResNet18, cfg: TrainConfig) -> None:
         self.model = model
+        compile = cfg.compile
         # CUDA graphs reuse their output buffers: each training step is a new iteration for them
-        self._graphs = compile and mode == "reduce-overhead"
+        self._graphs = cfg.cuda_graphs
         if compile:
             # A fresh compile per run: dynamo would otherwise keep recompiling the same forward
             # for each new activation and, past its cache limit, silently run it eagerly.
             torch.compiler.reset()
         # Static shapes: training batches all have one size and evaluation pads its last batch,
         # so each mode compiles once (dynamic shapes would compile a second, slower graph).
-        mode_arg = None if mode == "default" else mode
-        self._compiled = torch.compile(model, dynamic=False, mode=mode_arg) if compile else None
+        mode = None if cfg.compile_mode == "default" else cfg.compile_mode
+        self._compiled = torch.compile(model, dynamic=False, mode=mode) if compile else None
         # calls that may still fail for torch.compile's reasons (CUDA graphs record at the 2nd or 3rd)
         self._compile_calls_left = 3 if self._graphs else 1
         self._first_eval = True
@@ -203,7 +209,7 @@ def train(
     images = 0
     last_epoch = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
 
-    step_fn = _Step(model, cfg.compile, cfg.compile_mode)
+    step_fn = _Step(model, cfg)
 
     def done(status: str, message: str, epoch: int) -> Outcome:
         ips = images / train_time if train_time > 0 else 0.0
