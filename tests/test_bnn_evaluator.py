@@ -224,6 +224,25 @@ def test_cost_clock_cpu_counts_cpu_seconds_not_waiting(make, monkeypatch):
     assert cpu.fitness == wall.fitness  # the clock changes what is counted, not what is trained
 
 
+def test_cost_clock_cpu_counts_the_child_processes_an_evaluation_runs(make, monkeypatch):
+    """Inductor compiles with g++ in child processes: that CPU is the evaluation's cost too."""
+    import subprocess
+    import sys
+
+    real_train = E.train
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.5: pass"
+
+    def train_with_a_compiler(*args, **kwargs):  # a child that computes for 1.5 CPU-s, as g++ would
+        subprocess.run([sys.executable, "-c", burn], check=True)
+        return real_train(*args, **kwargs)
+
+    base = make(cost_clock="cpu").evaluate(parse("x"), seed=0)
+    monkeypatch.setattr(E, "train", train_with_a_compiler)
+    with_child = make(cost_clock="cpu").evaluate(parse("x"), seed=0)
+    assert with_child.cost >= 1.5 and with_child.cost > base.cost + 1.0
+    assert with_child.fitness == base.fitness
+
+
 def test_a_compile_failure_falls_back_to_eager_with_the_same_result(make, monkeypatch):
     def broken_compile(model, **kwargs):
         def call(x):
