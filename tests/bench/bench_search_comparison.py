@@ -213,20 +213,20 @@ def main() -> None:
     print(f"methods {args.methods}, seeds {args.seeds}, {args.max_cost:.0f} training seconds each, "
           f"population {args.population}, --set {args.set}", flush=True)
     plan = [(method, seed) for seed in args.seeds for method in args.methods]
-    if args.parallel > 1:  # each search in its own process; summaries once all are done
+    if args.parallel > 1:  # each search in its own process, reported as it finishes
         from joblib import Parallel, delayed
 
-        runs = Parallel(n_jobs=args.parallel)(delayed(run_search)(m, s, args) for m, s in plan)
-        for r in runs:
-            print_search(r)
+        done = Parallel(n_jobs=args.parallel, return_as="generator_unordered")(
+            delayed(run_search)(m, s, args) for m, s in plan)
     else:
-        runs = []
-        for method, seed in plan:
-            runs.append(run_search(method, seed, args))
-            print_search(runs[-1])
-    if args.trajectories:  # the curves behind every figure below, for pooling seeds across sessions
-        with open(args.trajectories, "w") as f:
-            json.dump([curve_row(r) for r in runs], f)
+        done = (run_search(method, seed, args) for method, seed in plan)
+    runs = []
+    for r in done:
+        runs.append(r)
+        print_search(r)
+        if args.trajectories:  # rewritten after every search: a run stopped early keeps what it finished
+            with open(args.trajectories, "w") as f:
+                json.dump([curve_row(r) for r in runs], f)
     print("\n| method | best val. acc. per seed (full fidelity) | mean | at 1/3 of the compute | proposals "
           "| memo | pre-screen |")
     print("|---|---|---|---|---|---|---|")
