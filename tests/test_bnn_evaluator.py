@@ -376,11 +376,31 @@ def test_compile_auto_only_where_it_repays_its_compile_time(make):
     assert make(profile="quick", **profile).compile  # 40k training images
     assert make(profile="standard", **profile).compile  # 450k
     assert not make(profile="smoke", **profile).compile  # 4k: the compile would cost more than it saves
-    # on a GPU the compile pays later (its eager step is fast): standard and paper, not quick
-    assert E._compile_pays({"train_size": None, "val_size": 5000, "epochs": 10}, 50_000, on_gpu=True)
-    assert not E._compile_pays({"train_size": 10_000, "val_size": 5000, "epochs": 4}, 50_000, on_gpu=True)
+    quick = make(profile="quick", **profile)
+    assert quick.compiles(40_000) and not quick.compiles(39_999)
     assert make(compile="on").compile and not make(compile="off", epochs=100, train_size=10_000).compile
+    assert make(compile="on").compiles(1) and not make(compile="off").compiles(10**9)
     assert make(compile="on").config_key() != make(compile="off").config_key()
+
+
+@pytest.mark.parametrize("scales", ["epochs", "data"])
+def test_compile_auto_decides_per_run_so_a_low_rung_trains_eagerly(make, monkeypatch, scales):
+    """A successive-halving low rung trains a quarter of the images: under `compile=auto` its compile
+    (40-50 s of g++ on a CPU) would cost more than it saves, so it runs eagerly; the full run compiles."""
+    compiled_runs = []
+
+    def fake_compile(model, **kwargs):  # stands in for inductor: same numbers, no g++
+        compiled_runs.append(model)
+        return model
+
+    monkeypatch.setattr(T.torch, "compile", fake_compile)
+    monkeypatch.setattr(E, "COMPILE_MIN_IMAGES", 4 * 192)  # TINY: 4 epochs x 192 images = one full run
+    ev = make(epochs=4, budget_scales=scales)
+    assert ev.compile  # a full-budget run repays it
+    low = ev.evaluate(parse("x"), budget=0.25, seed=0)
+    assert low.status == OK and low.metrics["compiled"] == 0 and not compiled_runs
+    full = ev.evaluate(parse("x"), budget=1.0, seed=0)
+    assert full.status == OK and full.metrics["compiled"] == 1 and len(compiled_runs) == 1
 
 
 def test_amp_binary_runs_only_the_binary_convolutions_in_bf16(make, monkeypatch):

@@ -143,7 +143,8 @@ class BnnCifar(Evaluator):
         # faster there, but a whole quick-profile evaluation only 2% (validation and data do not
         # gain), with the same accuracy over 8 seeds (BENCHMARKS.md, session 11)
         self.channels_last = o.channels_last == "on" or (o.channels_last == "auto" and on_gpu)
-        self.compile = o.compile == "on" or (o.compile == "auto" and _compile_pays(self.settings, self.n_train_images, on_gpu))
+        self._on_gpu = on_gpu
+        self.compile = self.compiles(self.settings["epochs"] * self._full_train_size())  # a full-budget run
         # CUDA graphs on a GPU, where the small kernels of this network are launch-bound: one replay
         # per forward and backward instead of hundreds of launches (on a CPU the mode changes nothing)
         self.compile_mode = o.compile_mode if o.compile_mode != "auto" else ("reduce-overhead" if on_gpu else "default")
@@ -188,11 +189,24 @@ class BnnCifar(Evaluator):
         return hashlib.blake2b(blob.encode(), digest_size=10).hexdigest()
 
     # -- evaluation ----------------------------------------------------------------------
-    def train_config(self, epochs: int) -> TrainConfig:
+    def _full_train_size(self) -> int:
+        return self.settings["train_size"] or self.n_train_images - self.settings["val_size"]
+
+    def compiles(self, images: int) -> bool:
+        """Whether a run that trains on `images` images (epochs x training set) is compiled. `auto`
+        decides per run, so a low rung of successive halving (a quarter of the epochs or the data)
+        trains eagerly when its compile would cost more than it saves."""
+        o = self.options.compile
+        return o == "on" or (o == "auto" and images >= (COMPILE_MIN_IMAGES_GPU if self._on_gpu else COMPILE_MIN_IMAGES))
+
+    def train_config(self, epochs: int, images: int | None = None) -> TrainConfig:
+        """How to train for `epochs`; `images`, the images the run trains on, decides `compile=auto`
+        (default: the full training set for every epoch)."""
         s = self.settings
+        compile = self.compile if images is None else self.compiles(images)
         return TrainConfig(
             epochs=epochs, batch_size=s["batch_size"], lr=float(s["lr"]), amp=self.amp,
-            channels_last=self.channels_last, device=self.device, compile=self.compile,
+            channels_last=self.channels_last, device=self.device, compile=compile,
             compile_mode=self.compile_mode, augment=s["augment"],
         )
 
@@ -249,7 +263,7 @@ class BnnCifar(Evaluator):
             return Result.failed(problem, cost=self._clock() - t0)
         data = self.data_for(budget)
         epochs = self.epochs_for(budget)
-        cfg = self.train_config(epochs)
+        cfg = self.train_config(epochs, images=epochs * len(data.train_y))
         try:
             floor = self.abort_floor(epochs, data) if self.options.abort == "on" and epochs > 1 else None
             outcome = train(model, data, cfg, seed, abort_floor=floor)
@@ -294,7 +308,9 @@ class BnnCifar(Evaluator):
             return float(json.loads(path.read_text())["floor"])
         except (OSError, ValueError, KeyError):
             pass
-        out = train(self.build_model(Expr.constant(1.0), 0), data, self.train_config(epochs), 0, stop_after=1)
+        # one epoch is all it trains, far too little to repay a compile
+        cfg = self.train_config(epochs, images=len(data.train_y))
+        out = train(self.build_model(Expr.constant(1.0), 0), data, cfg, 0, stop_after=1)
         floor = out.final_accuracy if out.status == "ok" else 10.0  # chance when even that fails
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -352,9 +368,3 @@ COMPILE_MIN_IMAGES = 40_000
 # after roughly 200,000-270,000 training images. A quick evaluation (40,000) took 41-48 s compiled
 # against 20 s eager; a standard one (450,000) 64 s compiled, compile included.
 COMPILE_MIN_IMAGES_GPU = 300_000
-
-
-def _compile_pays(settings: dict, n_train_images: int, on_gpu: bool) -> bool:
-    """`compile=auto`: on for runs that train on enough images to repay the compile time."""
-    images = (settings["train_size"] or n_train_images - settings["val_size"]) * settings["epochs"]
-    return images >= (COMPILE_MIN_IMAGES_GPU if on_gpu else COMPILE_MIN_IMAGES)
