@@ -226,7 +226,8 @@ def main() -> None:
         print_search(r)
         if args.trajectories:  # rewritten after every search: a run stopped early keeps what it finished
             with open(args.trajectories, "w") as f:
-                json.dump([curve_row(r) for r in runs], f)
+                json.dump([curve_row(x) for x in runs], f)
+    runs.sort(key=lambda x: plan.index((x["method"], x["seed"])))  # finishing order is not the plan's
     print("\n| method | best val. acc. per seed (full fidelity) | mean | at 1/3 of the compute | proposals "
           "| memo | pre-screen |")
     print("|---|---|---|---|---|---|---|")
