@@ -163,6 +163,57 @@ def test_budget_scales_data_trains_all_epochs_on_a_fixed_share_of_the_images(mak
     assert make(budget_scales="data").config_key() != make().config_key()  # results never shared in the cache
 
 
+def test_a_low_rung_validates_only_its_last_epoch_and_scores_the_same(make, monkeypatch):
+    """`validate=auto`: a full run validates every epoch; a low rung only its last, to the same fitness."""
+    passes = []
+    real = T.evaluate_accuracy
+
+    def counting(model, data, aug, cfg):
+        passes.append(cfg.validate)
+        return real(model, data, aug, cfg)
+
+    monkeypatch.setattr(T, "evaluate_accuracy", counting)
+    ev = make(epochs=3, budget_scales="data")
+    low = ev.evaluate(parse("sin(x) + x"), budget=1 / 3, seed=0)
+    assert low.status == OK, low.message
+    assert passes == ["last"]  # one validation pass instead of three
+    acc = low.curves["val_accuracy"]
+    assert len(acc) == 3 and math.isnan(acc[0]) and math.isnan(acc[1]) and math.isfinite(acc[2])
+    assert math.isnan(low.curves["val_loss"][0]) and len(low.curves["train_loss"]) == 3
+    assert low.metrics["best_epoch"] == 3 and low.metrics["best_accuracy"] == low.fitness == acc[2]
+    passes.clear()
+    every = make(epochs=3, budget_scales="data", validate="every").evaluate(parse("sin(x) + x"), budget=1 / 3, seed=0)
+    assert passes == ["every"] * 3 and every.fitness == low.fitness  # validation never changes training
+    assert every.curves["train_loss"] == low.curves["train_loss"]
+    passes.clear()
+    full = ev.evaluate(parse("x"), budget=1.0, seed=0)
+    assert passes == ["every"] * 3 and all(math.isfinite(a) for a in full.curves["val_accuracy"])
+
+
+def test_abort_auto_checks_only_runs_that_validate_their_first_epoch(make, monkeypatch, tmp_path):
+    """abort=auto: a full run (validated every epoch) is checked; a low rung would need an extra pass, so it is not."""
+    monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache"))
+    floors = []
+    monkeypatch.setattr(BnnCifar, "abort_floor", lambda self, epochs, data=None: floors.append(epochs) or 100.0)
+    ev = make(abort="auto", epochs=3, budget_scales="data")
+    assert ev.evaluate(parse("x"), budget=1 / 3, seed=0).status == OK and floors == []
+    full = ev.evaluate(parse("x"), budget=1.0, seed=0)
+    assert full.status == ABORTED and floors == [3]
+    assert make(abort="on", epochs=3, budget_scales="data").evaluate(parse("x"), budget=1 / 3).status == ABORTED
+
+
+def test_validating_the_last_epoch_still_checks_the_first_for_the_abort(make, monkeypatch, tmp_path):
+    monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache"))
+    ev = make(abort="on", epochs=3, validate="last")
+    monkeypatch.setattr(BnnCifar, "abort_floor", lambda self, epochs, data=None: 100.0)  # nothing beats it
+    r = ev.evaluate(parse("x"), seed=0)
+    assert r.status == ABORTED and r.metrics["epochs_run"] == 1 and "after epoch 1" in r.message
+    monkeypatch.setattr(BnnCifar, "abort_floor", lambda self, epochs, data=None: -1.0)  # everything does
+    r = ev.evaluate(parse("x"), seed=0)
+    acc = r.curves["val_accuracy"]
+    assert r.status == OK and math.isfinite(acc[0]) and math.isnan(acc[1]) and math.isfinite(acc[2])
+
+
 def test_the_abort_floor_of_a_data_rung_is_measured_on_its_images(make, monkeypatch, tmp_path):
     monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache"))
     ev = make(abort="on", epochs=3, budget_scales="data")
@@ -425,7 +476,8 @@ def test_amp_binary_runs_only_the_binary_convolutions_in_bf16(make, monkeypatch)
 @pytest.mark.parametrize("bad", [dict(profile="huge"), dict(width=0), dict(lr=-1.0), dict(device="tpu"),
                                  dict(split="train"), dict(amp="maybe"), dict(bogus=1), dict(cost_clock="gpu"),
                                  dict(augment="rotate"), dict(train_size=48_000, val_size=5000),
-                                 dict(budget_scales="images"), dict(compile_mode="max-autotune")])
+                                 dict(budget_scales="images"), dict(compile_mode="max-autotune"),
+                                 dict(validate="sometimes")])
 def test_bad_options_are_config_errors(make, bad):
     with pytest.raises(ConfigError):
         make(**bad)

@@ -106,7 +106,10 @@ class BnnCifar(Evaluator):
         threads: int = attrs.field(default=1, validator=[v.instance_of(int), v.ge(0)])  # 0: torch's default
         split: str = attrs.field(default="validation", validator=v.in_(("validation", "test")))
         split_seed: int = attrs.field(default=0, validator=v.instance_of(int))
-        abort: Any = attrs.field(default="on", converter=_switch, validator=v.in_(("on", "off")))
+        # Stop after epoch 1 a run no better than a constant activation. auto: where that epoch is validated
+        # anyway (validate=every); a low rung that validates only its last epoch would pay an extra pass
+        # in every run for the few it aborts (9% of the low-rung runs of two quick-profile searches).
+        abort: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_SWITCH))
         download: Any = attrs.field(default="on", converter=_switch, validator=v.in_(("on", "off")))
         # What Result.cost (and so `max_cost`) counts: wall seconds, or the process's CPU seconds,
         # which a neighbour's load does not inflate (equal-compute comparisons on a shared box).
@@ -116,6 +119,11 @@ class BnnCifar(Evaluator):
         # third of the images ranked the working activations like full training (Spearman 0.92 over 10)
         # where 1 epoch on all of them did not (0.67; BENCHMARKS.md, issue 6, session 10).
         budget_scales: str = attrs.field(default="epochs", validator=v.in_(("epochs", "data")))
+        # Which epochs are validated: every one, or only the last (and the first, for the early abort).
+        # auto: every epoch of a full-budget run, whose curves people read; only the last of a low rung,
+        # which is ranked on its final accuracy alone and where eager validation of 5,000 images was 44%
+        # of the run (quick profile, CPU). The fitness is the same either way.
+        validate: str = attrs.field(default="auto", validator=v.in_(("auto", "every", "last")))
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -199,15 +207,18 @@ class BnnCifar(Evaluator):
         o = self.options.compile
         return o == "on" or (o == "auto" and images >= (COMPILE_MIN_IMAGES_GPU if self._on_gpu else COMPILE_MIN_IMAGES))
 
-    def train_config(self, epochs: int, images: int | None = None) -> TrainConfig:
+    def train_config(self, epochs: int, images: int | None = None, budget: float = 1.0) -> TrainConfig:
         """How to train for `epochs`; `images`, the images the run trains on, decides `compile=auto`
-        (default: the full training set for every epoch)."""
+        (default: the full training set for every epoch), and `budget` `validate=auto`."""
         s = self.settings
         compile = self.compile if images is None else self.compiles(images)
+        validate = self.options.validate
+        if validate == "auto":
+            validate = "every" if budget >= 1 else "last"
         return TrainConfig(
             epochs=epochs, batch_size=s["batch_size"], lr=float(s["lr"]), amp=self.amp,
             channels_last=self.channels_last, device=self.device, compile=compile,
-            compile_mode=self.compile_mode, augment=s["augment"],
+            compile_mode=self.compile_mode, augment=s["augment"], validate=validate,
         )
 
     def epochs_for(self, budget: float) -> int:
@@ -263,9 +274,10 @@ class BnnCifar(Evaluator):
             return Result.failed(problem, cost=self._clock() - t0)
         data = self.data_for(budget)
         epochs = self.epochs_for(budget)
-        cfg = self.train_config(epochs, images=epochs * len(data.train_y))
+        cfg = self.train_config(epochs, images=epochs * len(data.train_y), budget=budget)
+        abort = self.options.abort == "on" or (self.options.abort == "auto" and cfg.validate == "every")
         try:
-            floor = self.abort_floor(epochs, data) if self.options.abort == "on" and epochs > 1 else None
+            floor = self.abort_floor(epochs, data) if abort and epochs > 1 else None
             outcome = train(model, data, cfg, seed, abort_floor=floor)
         except Exception as exc:  # a candidate that breaks torch (shape, dtype, memory) must not stop the search
             return Result.failed(f"training failed: {type(exc).__name__}: {exc}", cost=self._clock() - t0)
@@ -282,10 +294,10 @@ class BnnCifar(Evaluator):
             "compiled": int(out.compiled),
             "n_parameters": n_parameters(model),
         }
-        if acc:
-            best = max(range(len(acc)), key=acc.__getitem__)
+        best = out.best_epoch
+        if best is not None:
             metrics.update(
-                final_accuracy=acc[-1], best_accuracy=acc[best], best_epoch=best + 1,
+                final_accuracy=acc[-1], best_accuracy=acc[best - 1], best_epoch=best,
                 final_loss=out.curves["train_loss"][-1], final_val_loss=out.curves["val_loss"][-1],
             )
         if floor is not None:

@@ -12,7 +12,8 @@ autocast (bf16 in the binary convolutions alone is the model's own switch,
 `BinaryResNet18.set_binary_dtype`), channels-last memory format, torch
 threads, torch.compile of the model for the training step and for validation
 (fused activation, sign and BatchNorm kernels; if compiling fails the run goes
-on eagerly and says so in `Outcome.compiled`). Determinism: the seed fixes the
+on eagerly and says so in `Outcome.compiled`), and validating only after
+the last epoch (`TrainConfig.validate`). Determinism: the seed fixes the
 initial weights, the data order and the augmentation; on a CPU with
 the same thread count the same seed gives the same result.
 """
@@ -49,6 +50,11 @@ class TrainConfig:
     # backward, so a GPU replays each as one launch instead of hundreds of small kernels
     compile_mode: str = "default"
     augment: str = "crop-flip"  # see data.Augment
+    # Which epochs end with a validation pass: "every" one, or only the "last" (and the first when an
+    # abort floor needs it). Validation never changes training, so the final accuracy is the same either
+    # way; "last" leaves NaN in the validation curves for the epochs it skips. An eager validation of
+    # 5,000 images costs as much as training 2,000: 44% of a quick-profile low rung (BENCHMARKS.md).
+    validate: str = attrs.field(default="every", validator=attrs.validators.in_(("every", "last")))
 
     @property
     def cuda_graphs(self) -> bool:
@@ -70,6 +76,13 @@ class Outcome:
     def final_accuracy(self) -> float:
         acc = self.curves.get("val_accuracy", [])
         return acc[-1] if acc else math.nan
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch (from 1) of the highest validation accuracy among the epochs validated."""
+        acc = self.curves.get("val_accuracy", [])
+        validated = [i for i, a in enumerate(acc) if math.isfinite(a)]
+        return max(validated, key=acc.__getitem__) + 1 if validated else None
 
 
 def _autocast(cfg: TrainConfig):
@@ -244,16 +257,22 @@ def train(
         images += steps_per_epoch * cfg.batch_size
         if not _params_finite(model):
             return done("failed", f"parameters became NaN or infinite in epoch {epoch}", epoch - 1)
-        acc, val_loss = step_fn.evaluate(data, aug, cfg)
+        checks_abort = abort_floor is not None and epoch == 1 and cfg.epochs > 1
+        if cfg.validate == "every" or epoch == last_epoch or checks_abort:
+            acc, val_loss = step_fn.evaluate(data, aug, cfg)
+        else:
+            acc = val_loss = math.nan  # not measured this epoch; no run ends on it
         curves["val_accuracy"].append(acc)
         curves["val_loss"].append(val_loss)
         curves["train_loss"].append(loss_sum.item() / steps_per_epoch)
         curves["lr"].append(lr_sum / steps_per_epoch)
         if on_epoch is not None:
             on_epoch(epoch, {k: v[-1] for k, v in curves.items()})
+        if math.isnan(acc):
+            continue
         if not math.isfinite(val_loss):
             return done("failed", f"NaN or infinite validation loss after epoch {epoch}", epoch)
-        if abort_floor is not None and epoch == 1 and cfg.epochs > 1 and acc <= abort_floor:
+        if checks_abort and acc <= abort_floor:
             return done(
                 "aborted",
                 f"aborted after epoch 1: {acc:.2f}% is no better than the degenerate floor {abort_floor:.2f}% "
