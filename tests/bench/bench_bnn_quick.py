@@ -1,13 +1,14 @@
 """The bnn-cifar `quick` profile on the real CIFAR-10: wall time, accuracy, seed spread.
 
-    python tests/bench/bench_bnn_quick.py [--exprs x "sin(x)"] [--seeds 0 1 2] [--set key=value ...]
+    python tests/bench/bench_bnn_quick.py [--exprs x "sin(x)"] [--seeds 0 1 2] [--budget 1.0] [--set key=value ...]
 
 Needs the real data where bnn-cifar looks for it (``--set data_dir=...``,
 $GPENGINE_DATA or the user cache); make it with
 ``python ../shared/datasets/make_cifar10.py ~/.cache/gpengine/data``.
 Each evaluation runs in this one process, as in a long-lived worker (data
 loaded once). Early abort is off unless ``--set abort=on``, so every number
-is a full evaluation.
+is a full evaluation. ``--budget`` below 1 measures a low rung of
+successive halving (what it shortens: ``--set budget_scales=...``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--exprs", nargs="+", default=["x"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--budget", type=float, default=1.0, help="fraction of a full evaluation (a low rung below 1)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
     options = {"profile": "quick", "abort": "off"}
@@ -37,13 +39,13 @@ def main() -> None:
     ev = BnnCifar(**options)
     info = ev.dataset()
     print(f"options {options}; resolved {ev.profile}: {ev.settings}; amp {ev.amp}; binary bf16 {ev.binary_bf16}; channels_last {ev.channels_last}; "
-          f"compile {ev.compile}; cost clock {ev.options.cost_clock}; "
+          f"compile {ev.compile}; cost clock {ev.options.cost_clock}; budget {args.budget}; "
           f"torch threads {torch.get_num_threads()}")
     print(f"data: {info.name}, {info.n_train} train / {info.n_validation} scored, loaded in {time.perf_counter() - t:.1f} s")
     for text in args.exprs:
         accs, walls = [], []
         for seed in args.seeds:
-            r = ev.evaluate(parse(text), seed=seed)
+            r = ev.evaluate(parse(text), budget=args.budget, seed=seed)
             accs.append(r.fitness)
             walls.append(r.cost)
             curve = ", ".join(f"{a:.2f}" for a in r.curves.get("val_accuracy", ()))
