@@ -210,7 +210,7 @@ class DaskRunner:
         The clock starts when the worker reports the start (Dask may queue a task first),
         stops when that worker is lost, and starts again when the task is rerun; it is
         read every tick, so an evaluation is stopped between `timeout` and `timeout` +
-        one tick.
+        one tick, if the scheduler says its worker is still processing it.
         """
         from distributed import Future
 
@@ -219,8 +219,19 @@ class DaskRunner:
             if started.worker not in alive:  # lost with its worker: the clock waits for the rerun
                 del self._started[i]
         now = time.monotonic()
-        late = {i: self._started.pop(i) for i, started in list(self._started.items())
+        over = {i: started for i, started in self._started.items()
                 if i in pending and now - started.when >= self.timeout}
+        late = {}
+        if over:
+            # Past the clock is not yet late: only a task its worker is still processing has run
+            # too long. One that finished may still be on its way (joblib's callbacks lag behind
+            # a worker's death under load: a bystander failed so in CI), and one whose worker
+            # the scheduler has dropped since reports a new start when it is rerun.
+            running = self._client.processing(workers=sorted({s.worker for s in over.values()}))
+            for i, started in over.items():
+                del self._started[i]
+                if started.key in {str(k) for k in running.get(started.worker, ())}:
+                    late[i] = started
         if late:
             # Cancel first, so Dask does not rerun them; then restart their workers through
             # the nanny (a Python thread cannot be interrupted), beside the search: Dask may

@@ -15,7 +15,7 @@ import dask  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from gpengine.cli import main  # noqa: E402
-from gpengine.dask_runner import _Lost, _lost_if_cancelled  # noqa: E402
+from gpengine.dask_runner import DaskRunner, _Lost, _lost_if_cancelled, _Started  # noqa: E402
 from gpengine.executor import EvaluatorSpec, Executor, Task  # noqa: E402
 from gpengine.expr_text import parse  # noqa: E402
 from gpengine.journal import read_journal  # noqa: E402
@@ -158,3 +158,39 @@ def test_a_cluster_of_one_single_threaded_worker_still_does_the_work():
             workers = ex.workers()
         assert all(r.ok for r in results)
         assert len(workers) == 1 and workers[0]["pid"] != os.getpid() and workers[0]["built"] == 1  # built there
+
+
+class _SchedulerView:
+    """What `DaskRunner._late` asks of a client: live workers, what each is processing, cancel."""
+
+    def __init__(self, processing):
+        self._processing = processing
+        self.cancelled = []
+
+    def nthreads(self):
+        return {"w1": 1, "w2": 1}
+
+    def processing(self, workers=None):
+        return {w: keys for w, keys in self._processing.items() if workers is None or w in workers}
+
+    def cancel(self, futures):
+        self.cancelled += futures
+
+
+def test_only_a_task_its_worker_still_processes_is_late(monkeypatch):
+    """Past the clock is not late by itself: a finished result may still be on its way to the
+    client (a bystander of a worker's death timed out so in CI); only a task the scheduler
+    still sees processing on the worker that started it is cancelled."""
+    import distributed
+
+    monkeypatch.setattr(distributed, "Future", lambda key, client: key)
+    runner = object.__new__(DaskRunner)
+    runner.timeout = 2.0
+    runner._client = _SchedulerView({"w1": ["hung-key"], "w2": []})
+    monkeypatch.setattr(runner, "_restart", lambda workers: None)
+    long_ago = time.monotonic() - 5.0
+    runner._started = {0: _Started(long_ago, "w1", "hung-key"), 1: _Started(long_ago, "w2", "done-key"),
+                       2: _Started(time.monotonic(), "w2", "fresh-key")}
+    late = runner._late(pending={0, 1, 2})
+    assert list(late) == [0] and runner._client.cancelled == ["hung-key"]
+    assert list(runner._started) == [2]  # the finished one stops its clock; the fresh one keeps it
