@@ -227,10 +227,11 @@ class DaskRunner:
             # too long. One that finished may still be on its way (joblib's callbacks lag behind
             # a worker's death under load: a bystander failed so in CI), and one whose worker
             # the scheduler has dropped since reports a new start when it is rerun.
-            running = self._client.processing(workers=sorted({s.worker for s in over.values()}))
+            workers = sorted({s.worker for s in over.values()})
+            running = {w: {str(k) for k in keys} for w, keys in self._client.processing(workers=workers).items()}
             for i, started in over.items():
                 del self._started[i]
-                if started.key in {str(k) for k in running.get(started.worker, ())}:
+                if started.key in running.get(started.worker, ()):
                     late[i] = started
         if late:
             # Cancel first, so Dask does not rerun them; then restart their workers through

@@ -258,17 +258,15 @@ def train(
         if not _params_finite(model):
             return done("failed", f"parameters became NaN or infinite in epoch {epoch}", epoch - 1)
         checks_abort = abort_floor is not None and epoch == 1 and cfg.epochs > 1
-        if cfg.validate == "every" or epoch == last_epoch or checks_abort:
-            acc, val_loss = step_fn.evaluate(data, aug, cfg)
-        else:
-            acc = val_loss = math.nan  # not measured this epoch; no run ends on it
+        validated = cfg.validate == "every" or epoch == last_epoch or checks_abort
+        acc, val_loss = step_fn.evaluate(data, aug, cfg) if validated else (math.nan, math.nan)
         curves["val_accuracy"].append(acc)
         curves["val_loss"].append(val_loss)
         curves["train_loss"].append(loss_sum.item() / steps_per_epoch)
         curves["lr"].append(lr_sum / steps_per_epoch)
         if on_epoch is not None:
             on_epoch(epoch, {k: v[-1] for k, v in curves.items()})
-        if math.isnan(acc):
+        if not validated:  # nothing measured, so nothing to end the run on
             continue
         if not math.isfinite(val_loss):
             return done("failed", f"NaN or infinite validation loss after epoch {epoch}", epoch)
