@@ -297,7 +297,7 @@ class BnnCifar(Evaluator):
         best = out.best_epoch
         if best is not None:
             metrics.update(
-                final_accuracy=acc[-1], best_accuracy=acc[best - 1], best_epoch=best,
+                final_accuracy=out.final_accuracy, best_accuracy=acc[best - 1], best_epoch=best,
                 final_loss=out.curves["train_loss"][-1], final_val_loss=out.curves["val_loss"][-1],
             )
         if floor is not None:
