@@ -145,7 +145,6 @@ def test_lineage_prints_the_ancestry_tree(logged):
 
 
 def test_ui_serves_the_store_over_rest(servers):
-    uri, (start, gens, end, inds) = servers["uri"], servers["first"]
     proc, url, port = servers["ui"]
     try:
         assert browse.wait_until_up(url, proc, SERVER_TIMEOUT), "MLflow UI did not come up"
