@@ -534,47 +534,57 @@ class Search:
             return f"init-gaaf{gaaf_ga.n_genes(self.config.init)}"
         return f"init-{self.config.init}"
 
-    def _first_population(self, executor: Executor) -> list[Individual]:
-        """Generation 0, from candidates worth breeding from: fresh ones are drawn (a few rounds,
-        every draw recorded) in place of those that do not qualify. GAAF: only admitted
+    def _qualifies(self, ind: Individual) -> bool:
+        """Whether a first-population candidate is worth breeding from. GAAF: only admitted
         candidates. Tree GP: none the pre-screen rejected (constant, non-finite...): they cost
         nothing, and a population of rejects would breed from nothing."""
+        if self.config.strategy == "gaaf":
+            return gaaf_ga.admitted(ind, self.config.admission, self.evaluator)
+        return ind.status != REJECTED
+
+    def _passing_draw(self, n: int) -> list[Expr]:
+        """Fresh first-population expressions, drawn until `n` of them would pass the pre-screen
+        (bounded). The rejects are kept in the list: evaluating them costs nothing and records
+        every draw, and a round then trains `n` candidates, not a few."""
+        exprs: list[Expr] = []
+        passing = 0
+        for _ in range(PRESCREEN_DRAWS):
+            fresh = self._initial_exprs(n - passing)
+            exprs += fresh
+            passing += sum(not self.candidates.rejects(e) for e in fresh)
+            if passing >= n or not fresh:
+                break
+        return exprs
+
+    def _complete_first(self, pop: list[Individual], drawn: list[Individual]) -> list[Individual]:
+        """The first population from the qualified candidates `pop`, topped up from everything
+        `drawn` when the fill rounds left too few."""
         cfg = self.config
-        if cfg.strategy == "gaaf":
-            def qualifies(ind: Individual) -> bool:
-                return gaaf_ga.admitted(ind, cfg.admission, self.evaluator)
-        else:
-            def qualifies(ind: Individual) -> bool:
-                return ind.status != REJECTED
+        if cfg.strategy != "gaaf":  # short of qualified ones: the rest of the population as drawn
+            return (pop + [i for i in drawn if not self._qualifies(i)])[: cfg.population]
+        if len(pop) < min(cfg.population, 2):  # nothing (or one) admitted: breed from the best measured anyway
+            pop += [i for i in selection.elitism(drawn, cfg.population) if i not in pop][: cfg.population - len(pop)]
+        return pop[: cfg.population]
+
+    def _first_population(self, executor: Executor) -> list[Individual]:
+        """Generation 0, from candidates worth breeding from (`_qualifies`): fresh ones are drawn
+        (a few rounds, every draw recorded) in place of those that do not qualify."""
+        cfg = self.config
 
         def draw(n: int) -> list[Individual]:
-            # Draw until n would pass the pre-screen (bounded), then evaluate them all: the
-            # rejects are answered at once and recorded, and a round trains n, not a few.
             n = self._batch_size(n)  # never more to train than the evaluation budget left
-            exprs: list[Expr] = []
-            passing = 0
-            for _ in range(PRESCREEN_DRAWS):
-                fresh = self._initial_exprs(n - passing)
-                exprs += fresh
-                passing += sum(not self.candidates.rejects(e) for e in fresh)
-                if passing >= n or not fresh:
-                    break
-            proposals = [(e, self._init_operator(e), ()) for e in exprs]
+            proposals = [(e, self._init_operator(e), ()) for e in self._passing_draw(n)]
             return self._after_batch(executor, self._evaluate(executor, proposals))
 
         first = draw(cfg.population)
-        pop = [i for i in first if qualifies(i)]
+        pop = [i for i in first if self._qualifies(i)]
         for _ in range(gaaf_ga.FILL_ROUNDS):
             if len(pop) >= cfg.population or self._stop_reason(hard_only=True) is not None:
                 break
             more = draw(cfg.population - len(pop))
-            pop = [self._current(p) for p in pop] + [i for i in more if qualifies(i)]
+            pop = [self._current(p) for p in pop] + [i for i in more if self._qualifies(i)]
             first += more
-        if cfg.strategy != "gaaf":  # short of qualified ones: the rest of the population as drawn
-            return (pop + [i for i in first if not qualifies(i)])[: cfg.population]
-        if len(pop) < min(cfg.population, 2):  # nothing (or one) admitted: breed from the best measured anyway
-            pop += [i for i in selection.elitism(first, cfg.population) if i not in pop][: cfg.population - len(pop)]
-        return pop[: cfg.population]
+        return self._complete_first(pop, first)
 
 
 #: rounds of fresh draws for a first population of candidates that pass the pre-screen

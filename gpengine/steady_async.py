@@ -230,7 +230,7 @@ class AsyncSteadyState:
 
     # -- integration -------------------------------------------------------------------
     def _integrate(self, slot: Slot) -> None:
-        s, cfg = self.s, self.s.config
+        s = self.s
         self.slots.remove(slot)
         ind = attrs.evolve(slot.base, id=s._next_id())
         if slot.answered is not None:
@@ -250,7 +250,7 @@ class AsyncSteadyState:
         self.count += 1
         current = s._current(done)
         if self.in_init:
-            if cfg.strategy != "gaaf" or gaaf_ga.admitted(done, cfg.admission, s.evaluator):
+            if s._qualifies(done):
                 s.population.append(current)
             if not self.init_queue and not any(sl.proposal[1].startswith("init-") for sl in self.slots):
                 self._end_init()
@@ -258,20 +258,17 @@ class AsyncSteadyState:
             s.population = s._survivors([current])
 
     def _end_init(self) -> None:
+        """The first population is in: draw more for what did not qualify (as the generational
+        loop does, a few rounds), else complete it and start breeding."""
         s, cfg = self.s, self.s.config
         short = cfg.population - len(s.population)
-        if cfg.strategy == "gaaf" and short > 0 and self.init_rounds < gaaf_ga.FILL_ROUNDS:
+        if short > 0 and self.init_rounds < gaaf_ga.FILL_ROUNDS and s._stop_reason(hard_only=True) is None:
             self.init_rounds += 1
-            self.init_queue = s._initial_exprs(short)
+            self.init_queue = s._passing_draw(short)
             if self.init_queue:
                 return
-        if len(s.population) < min(cfg.population, 2):
-            from gpengine import selection
-
-            first = [s._current(i) for i in s.individuals if i.operator.startswith("init-")]
-            s.population += [i for i in selection.elitism(first, cfg.population)
-                             if i not in s.population][: cfg.population - len(s.population)]
-        s.population = s.population[: cfg.population]
+        drawn = [s._current(i) for i in s.individuals if i.operator.startswith("init-")]
+        s.population = s._complete_first(s.population, drawn)
         self.in_init = False
 
     def _generation_end(self) -> None:
@@ -307,7 +304,7 @@ class AsyncSteadyState:
         if s._restored and s.async_resume is not None:
             self._restore(s.async_resume)
         elif not s._restored:
-            self.init_queue = s._initial_exprs(cfg.population)
+            self.init_queue = s._passing_draw(cfg.population)
         else:
             self.in_init = False
         while True:
@@ -325,7 +322,8 @@ class AsyncSteadyState:
             if not self.slots:
                 return stop or "exhausted"
             self._integrate(self._next_done())  # after a stop: drain what is in flight, nothing new
-            if self.count >= cfg.population and self._stop() is None:
+            # generation 0 is the whole first population, however many draws the pre-screen cost
+            if self.count >= cfg.population and not self.in_init and self._stop() is None:
                 self._generation_end()
 
     def _stop(self) -> str | None:

@@ -73,3 +73,24 @@ def test_async_resume_continues_exactly():
 def test_async_with_dask_is_refused():
     with pytest.raises(ConfigError, match="async"):
         build_config(evaluator="symreg", overrides=["mode=async", "backend=dask", "scheduler=tcp://x:1"])
+
+
+@pytest.mark.parametrize("mode", ["async", "generational"])
+def test_no_child_is_bred_from_a_candidate_the_prescreen_rejected(mode):
+    """The first population holds only candidates that pass the pre-screen, in both loops: the
+    rejects are drawn again (every draw recorded), not kept as parents. Async mode used to keep
+    them, so with many constants drawn most first parents were rejects and the search bred
+    from the two or three survivors."""
+    out = make([f"mode={mode}", "population=12", "generations=2", "prescreen=true", "p_const=0.6",
+                "init_min_depth=1", "init_max_depth=2", "selection=tournament"], seed=4).run()
+    by_id = {i.id: i for i in out.individuals}
+    first = [i for i in out.individuals if i.operator.startswith("init-")]
+    assert sum(i.status == "rejected" for i in first) >= 3, "the setting should make the pre-screen reject draws"
+    assert sum(i.status != "rejected" for i in first) >= 12
+    children = [i for i in out.individuals if i.parent_ids and i.operator != "promote"]
+    assert len(children) >= 12
+    if mode == "async":  # steady state: a rejected child never displaces a working member either
+        assert all(by_id[p].status != "rejected" for c in children for p in c.parent_ids)
+    else:  # generational: the first generation's children come from the first population
+        gen1 = [c for c in children if c.generation == 1]
+        assert gen1 and all(by_id[p].status != "rejected" for c in gen1 for p in c.parent_ids)
