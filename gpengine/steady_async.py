@@ -22,8 +22,11 @@ With `deterministic=false` each result is integrated as soon as it arrives
 (no blocking; not reproducible).
 
 Bookkeeping. Individual ids are given at integration, so the journal stays
-in id order. A "generation" is `population` integrated new candidates
-(promotions and re-evaluations not counted); at each generation's end the
+in id order. Generation 0 is the first population: as in the generational
+loop, drawn until `population` candidates pass the pre-screen (GAAF: are
+admitted), the rejects recorded but never bred from. After it a "generation"
+is `population` integrated new candidates (promotions and re-evaluations not
+counted); at each generation's end the
 elites are re-evaluated when `replicates > 1` and a checkpoint is written
 with the proposals in flight, which a resume submits again first (exact in
 deterministic mode). Proposals go through the search's CandidateEvaluator one
