@@ -145,6 +145,7 @@ def test_lineage_prints_the_ancestry_tree(logged):
 
 
 def test_ui_serves_the_store_over_rest(servers):
+    end = servers["first"][2]  # the first search's outcome
     proc, url, port = servers["ui"]
     try:
         assert browse.wait_until_up(url, proc, SERVER_TIMEOUT), "MLflow UI did not come up"
