@@ -77,6 +77,19 @@ def trajectory(individuals, top_budget: float) -> list[tuple[float, float]]:
     return out
 
 
+def improvements(individuals, top_budget: float) -> list[tuple[float, float, str]]:
+    """(training seconds so far, fitness, expression) each time the best full-fidelity fitness rose: which
+    activation a method held at any point, for retraining it later with fresh seeds."""
+    spent, best, out = 0.0, -math.inf, []
+    for ind in individuals:
+        if not ind.cached:
+            spent += ind.result.cost
+        if ind.result.ok and math.isclose(ind.budget, top_budget) and ind.result.status == "ok" and ind.fitness > best:
+            best = ind.fitness
+            out.append((spent, best, str(ind.expr)))
+    return out
+
+
 def cost_to_reach(traj, level: float) -> float:
     for spent, best in traj:
         if best >= level:
@@ -106,7 +119,7 @@ def run_search(method: str, seed: int, args) -> dict:
     memo = sum(1 for i in records if i.cached and i.result.status != "rejected")  # same candidate seen before
     rejected = sum(1 for i in records if i.result.status == "rejected")  # pre-screen (fresh or remembered)
     aborted = sum(1 for i in records if i.result.status == "aborted")
-    return {"method": method, "seed": seed, "traj": traj, "best": best, "wall": wall, "n": n, "memo": memo,
+    return {"method": method, "seed": seed, "traj": traj, "improved": improvements(records, cfg.budget), "best": best, "wall": wall, "n": n, "memo": memo,
             "rejected": rejected, "aborted": aborted, "rungs": rungs, "spent": traj[-1][0] if traj else 0.0,
             "reason": out.reason}
 
@@ -123,7 +136,7 @@ def print_search(r: dict) -> None:
 def curve_row(r: dict) -> dict:
     """What `--trajectories` keeps of a search: enough to compare methods again, with other seeds."""
     return {"method": r["method"], "seed": r["seed"], "spent": r["spent"],
-            "best": r["best"].fitness if r["best"] else None, "traj": r["traj"]}
+            "best": r["best"].fitness if r["best"] else None, "traj": r["traj"], "improved": r["improved"]}
 
 
 def print_shares(rows: list[dict]) -> None:
@@ -200,7 +213,8 @@ def main() -> None:
                     help="skip the searches: only the final check of each EXPR (against the identity)")
     ap.add_argument("--parallel", type=int, default=1, help="searches run at once, each in its own process")
     ap.add_argument("--trajectories", metavar="FILE.json",
-                    help="also write each search's (training seconds, best full-fidelity accuracy) curve here")
+                    help="also write each search's (training seconds, best full-fidelity accuracy) curve here, "
+                         "and the activation it held after each improvement")
     ap.add_argument("--pool", nargs="+", metavar="FILE.json",
                     help="run nothing: summarise searches saved by earlier --trajectories runs, pooled")
     args = ap.parse_args()
