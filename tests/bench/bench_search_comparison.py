@@ -3,7 +3,7 @@
     python tests/bench/bench_search_comparison.py [--seeds 0 1] [--max-cost SECONDS] [--population N]
         [--methods random gaaf tree tree-sh] [--set key=value ...] [--final key=value ...] [--final-seeds 100 101 102]
         [--no-final | --final-only EXPR [EXPR ...]] [--parallel N] [--trajectories FILE.json]
-    python tests/bench/bench_search_comparison.py --pool FILE.json [FILE.json ...]
+    python tests/bench/bench_search_comparison.py --pool FILE.json [FILE.json ...] [--retrain --set ... --final ...]
 
 Each method runs a bnn-cifar search on the real CIFAR-10 (validation split)
 per search seed, stopped when the evaluator has spent `--max-cost` seconds
@@ -21,6 +21,13 @@ Last ("does it find something real"): the best activation of the best
 method and the identity, each trained with `--final-seeds` under the
 `--final` options (a higher fidelity): the gain and whether it exceeds twice
 the seed spread.
+
+`--pool ... --retrain` asks the target's question without the searches'
+luck: per search seed it retrains, with `--final-seeds`, the GAAF GA's final
+best and the activation tree GP + SH held after a third of the GA's compute
+(searches saved by `--trajectories` keep what they held after each
+improvement), and compares their means. A search's best is the top of many
+noisy draws, so its score runs high by an amount that grows with the draws.
 
 `--parallel N` runs N searches at once, each in its own process (joblib):
 on a 2-core machine two single-threaded searches (`--set threads=1 jobs=1
@@ -168,8 +175,9 @@ def pool(files: list[str]) -> None:
     print_shares(rows)
 
 
-def final_check(exprs: list[str], args) -> None:
-    """Retrain each of `exprs` and the identity with `--final-seeds` under the `--final` options; compare."""
+def retrain(exprs: list[str], args) -> dict[str, list[float]]:
+    """Each of `exprs` and the identity trained with `--final-seeds` under the `--final` options (on top of
+    the evaluator options in `--set`): fresh seeds, so no search's lucky draw carries over."""
     from evaluators.bnn_cifar import BnnCifar
     from gpengine.expr_text import parse
     from primitives import get_set
@@ -180,23 +188,74 @@ def final_check(exprs: list[str], args) -> None:
     options = {k.removeprefix("evaluator."): parse_value(v) for k, v in pairs if k.removeprefix("evaluator.") in known}
     options.setdefault("abort", "off")
     ev = BnnCifar(**options)
-    print(f"\nfinal check, options {options}; settings {ev.settings}", flush=True)
+    print(f"\nretraining with seeds {args.final_seeds}, options {options}; settings {ev.settings}", flush=True)
     scores: dict[str, list[float]] = {}
-    for text in ["x", *(e for e in exprs if e != "x")]:  # the identity once, first: every row compares with it
+    for text in dict.fromkeys(["x", *exprs]):  # the identity once, first: every row compares with it
         scores[text] = []
         for s in args.final_seeds:
             r = ev.evaluate(parse(text, pset), seed=s)
             scores[text].append(r.fitness)
             print(f"  {text} seed {s}: {r.status} {r.fitness:.2f}% in {r.cost:.0f} s", flush=True)
+    return scores
+
+
+def mean_sd(values: list[float]) -> str:
+    return f"{statistics.fmean(values):.2f} +- {statistics.stdev(values) if len(values) > 1 else 0:.2f}"
+
+
+def final_check(exprs: list[str], args) -> None:
+    """Retrain each of `exprs` and the identity with fresh seeds; the gain over the identity, against noise."""
+    scores = retrain(exprs, args)
     b = scores["x"]
     for text, a in scores.items():
         if text == "x":
             continue
         gain = statistics.fmean(a) - statistics.fmean(b)
         spread = statistics.fmean([statistics.stdev(a), statistics.stdev(b)]) if len(a) > 1 else float("nan")
-        print(f"`{text}`: {statistics.fmean(a):.2f} +- {statistics.stdev(a) if len(a) > 1 else 0:.2f}; "
-              f"identity: {statistics.fmean(b):.2f} +- {statistics.stdev(b) if len(b) > 1 else 0:.2f}; "
-              f"gain {gain:+.2f} points; seed spread {spread:.2f}; gain > 2 x spread: {gain > 2 * spread}")
+        print(f"`{text}`: {mean_sd(a)}; identity: {mean_sd(b)}; gain {gain:+.2f} points; seed spread "
+              f"{spread:.2f}; gain > 2 x spread: {gain > 2 * spread}")
+
+
+def held_at(row: dict, spent: float) -> tuple[float, float, str] | None:
+    """The improvement a saved search held after `spent` training seconds: (when, fitness, expression)."""
+    held = [imp for imp in row.get("improved", []) if imp[0] <= spent]
+    return tuple(held[-1]) if held else None
+
+
+def retrain_pool(files: list[str], args) -> None:
+    """The target without the searches' luck: per search seed, the GAAF GA's final best and the activation
+    tree GP + SH held after a third of the GA's compute, both retrained with fresh seeds. A search's best
+    is the top of many noisy draws; retrained, the two are compared on what they are, not on how lucky
+    their one run was."""
+    rows = []
+    for name in files:
+        with open(name) as f:
+            rows.extend(json.load(f))
+    pairs = []
+    for seed in sorted({r["seed"] for r in rows}):
+        g = next((r for r in rows if r["method"] == "gaaf" and r["seed"] == seed and r.get("improved")), None)
+        t = next((r for r in rows if r["method"] == "tree-sh" and r["seed"] == seed and "improved" in r), None)
+        if g is None or t is None:
+            print(f"seed {seed}: skipped (needs a gaaf and a tree-sh search saved with their improvements)")
+            continue
+        pairs.append((seed, g["improved"][-1], held_at(t, g["spent"] / 3), g["spent"]))
+    scores = retrain([expr for _, g, t, _ in pairs for expr in [g[2]] + ([t[2]] if t else [])], args)
+    print("\n| search seed | GAAF GA's best (search score) | retrained | tree GP + SH after a third of the GA's "
+          "compute (search score, when) | retrained | SH - GA |")
+    print("|---|---|---|---|---|---|")
+    wins = 0
+    for seed, g, t, spent in pairs:
+        ga = scores[g[2]]
+        if t is None:
+            print(f"| {seed} | `{g[2]}` ({g[1]:.2f}) | {mean_sd(ga)} | nothing at full fidelity yet | | - |")
+            continue
+        sh = scores[t[2]]
+        diff = statistics.fmean(sh) - statistics.fmean(ga)
+        wins += diff >= 0
+        print(f"| {seed} | `{g[2]}` ({g[1]:.2f}) | {mean_sd(ga)} | `{t[2]}` ({t[1]:.2f}, {t[0] / spent:.2f}) | "
+              f"{mean_sd(sh)} | {diff:+.2f} |")
+    print(f"identity: {mean_sd(scores['x'])}; SH's third at least as good as the GA's best on {wins} of "
+          f"{len(pairs)} seeds")
 
 
 def main() -> None:
@@ -217,9 +276,13 @@ def main() -> None:
                          "and the activation it held after each improvement")
     ap.add_argument("--pool", nargs="+", metavar="FILE.json",
                     help="run nothing: summarise searches saved by earlier --trajectories runs, pooled")
+    ap.add_argument("--retrain", action="store_true",
+                    help="with --pool: retrain the GA's best and SH's at a third of the GA's compute (fresh seeds)")
     args = ap.parse_args()
     if args.pool:
         pool(args.pool)
+        if args.retrain:
+            retrain_pool(args.pool, args)
         return
     if args.final_only:
         final_check(args.final_only, args)
