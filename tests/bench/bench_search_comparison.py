@@ -175,9 +175,10 @@ def pool(files: list[str]) -> None:
     print_shares(rows)
 
 
-def retrain(exprs: list[str], args) -> dict[str, list[float]]:
-    """Each of `exprs` and the identity trained with `--final-seeds` under the `--final` options (on top of
-    the evaluator options in `--set`): fresh seeds, so no search's lucky draw carries over."""
+def retrain(exprs: list[str], args, identity: bool = True) -> dict[str, list[float]]:
+    """Each of `exprs` (and first the identity, unless told not to) trained with `--final-seeds` under the
+    `--final` options (on top of the evaluator options in `--set`): fresh seeds, so no search's lucky draw
+    carries over."""
     from evaluators.bnn_cifar import BnnCifar
     from gpengine.expr_text import parse
     from primitives import get_set
@@ -190,7 +191,7 @@ def retrain(exprs: list[str], args) -> dict[str, list[float]]:
     ev = BnnCifar(**options)
     print(f"\nretraining with seeds {args.final_seeds}, options {options}; settings {ev.settings}", flush=True)
     scores: dict[str, list[float]] = {}
-    for text in dict.fromkeys(["x", *exprs]):  # the identity once, first: every row compares with it
+    for text in dict.fromkeys(["x", *exprs] if identity else exprs):  # the identity once, first
         scores[text] = []
         for s in args.final_seeds:
             r = ev.evaluate(parse(text, pset), seed=s)
@@ -239,7 +240,8 @@ def retrain_pool(files: list[str], args) -> None:
             print(f"seed {seed}: skipped (needs a gaaf and a tree-sh search saved with their improvements)")
             continue
         pairs.append((seed, g["improved"][-1], held_at(t, g["spent"] / 3), g["spent"]))
-    scores = retrain([expr for _, g, t, _ in pairs for expr in [g[2]] + ([t[2]] if t else [])], args)
+    scores = retrain([expr for _, g, t, _ in pairs for expr in [g[2]] + ([t[2]] if t else [])], args,
+                     identity=not args.no_identity)
     print("\n| search seed | GAAF GA's best (search score) | retrained | tree GP + SH after a third of the GA's "
           "compute (search score, when) | retrained | SH - GA |")
     print("|---|---|---|---|---|---|")
@@ -254,7 +256,9 @@ def retrain_pool(files: list[str], args) -> None:
         wins += diff >= 0
         print(f"| {seed} | `{g[2]}` ({g[1]:.2f}) | {mean_sd(ga)} | `{t[2]}` ({t[1]:.2f}, {t[0] / spent:.2f}) | "
               f"{mean_sd(sh)} | {diff:+.2f} |")
-    print(f"identity: {mean_sd(scores['x'])}; SH's third at least as good as the GA's best on {wins} of "
+    if "x" in scores:
+        print(f"identity: {mean_sd(scores['x'])}")
+    print(f"SH's activation after a third of the GA's compute at least as good as the GA's best on {wins} of "
           f"{len(pairs)} seeds")
 
 
@@ -278,6 +282,8 @@ def main() -> None:
                     help="run nothing: summarise searches saved by earlier --trajectories runs, pooled")
     ap.add_argument("--retrain", action="store_true",
                     help="with --pool: retrain the GA's best and SH's at a third of the GA's compute (fresh seeds)")
+    ap.add_argument("--no-identity", action="store_true",
+                    help="with --retrain: do not retrain the identity beside them (known from an earlier run)")
     args = ap.parse_args()
     if args.pool:
         pool(args.pool)
