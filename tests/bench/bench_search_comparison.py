@@ -26,8 +26,10 @@ the seed spread.
 luck: per search seed it retrains, with `--final-seeds`, the GAAF GA's final
 best and the activation tree GP + SH held after a third of the GA's compute
 (searches saved by `--trajectories` keep what they held after each
-improvement), and compares their means. A search's best is the top of many
-noisy draws, so its score runs high by an amount that grows with the draws.
+improvement), and compares their means. A search's best score is one noisy
+run (the quick profile's seed spread is 0.5-1.8 points for the top
+activations), so which method scored higher says little about which found
+the better activation.
 
 `--parallel N` runs N searches at once, each in its own process (joblib):
 on a 2-core machine two single-threaded searches (`--set threads=1 jobs=1
@@ -126,9 +128,9 @@ def run_search(method: str, seed: int, args) -> dict:
     memo = sum(1 for i in records if i.cached and i.result.status != "rejected")  # same candidate seen before
     rejected = sum(1 for i in records if i.result.status == "rejected")  # pre-screen (fresh or remembered)
     aborted = sum(1 for i in records if i.result.status == "aborted")
-    return {"method": method, "seed": seed, "traj": traj, "improved": improvements(records, cfg.budget), "best": best, "wall": wall, "n": n, "memo": memo,
-            "rejected": rejected, "aborted": aborted, "rungs": rungs, "spent": traj[-1][0] if traj else 0.0,
-            "reason": out.reason}
+    return {"method": method, "seed": seed, "traj": traj, "improved": improvements(records, cfg.budget),
+            "best": best, "wall": wall, "n": n, "memo": memo, "rejected": rejected, "aborted": aborted,
+            "rungs": rungs, "spent": traj[-1][0] if traj else 0.0, "reason": out.reason}
 
 
 def print_search(r: dict) -> None:
@@ -225,9 +227,8 @@ def held_at(row: dict, spent: float) -> tuple[float, float, str] | None:
 
 def retrain_pool(files: list[str], args) -> None:
     """The target without the searches' luck: per search seed, the GAAF GA's final best and the activation
-    tree GP + SH held after a third of the GA's compute, both retrained with fresh seeds. A search's best
-    is the top of many noisy draws; retrained, the two are compared on what they are, not on how lucky
-    their one run was."""
+    tree GP + SH held after a third of the GA's compute, both retrained with fresh seeds: compared on what
+    they are, not on how lucky their one run in the search was."""
     rows = []
     for name in files:
         with open(name) as f:
