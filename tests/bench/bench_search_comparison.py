@@ -165,12 +165,18 @@ def print_shares(rows: list[dict]) -> None:
         print(f"{len(shares)} seeds: target met on {met}; median share {statistics.median(shares):.2f}")
 
 
-def pool(files: list[str]) -> None:
-    """Summaries of searches saved by `--trajectories`, possibly from several runs of this script."""
+def load_rows(files: list[str]) -> list[dict]:
+    """The searches saved by `--trajectories` in `files`, all in one list."""
     rows = []
     for name in files:
         with open(name) as f:
             rows.extend(json.load(f))
+    return rows
+
+
+def pool(files: list[str]) -> None:
+    """Summaries of searches saved by `--trajectories`, possibly from several runs of this script."""
+    rows = load_rows(files)
     for method in sorted({r["method"] for r in rows}):
         bests = [r["best"] for r in rows if r["method"] == method and r["best"] is not None]
         print(f"{method}: best per seed {', '.join(f'{b:.2f}' for b in bests)}; mean {statistics.fmean(bests):.2f}")
@@ -229,10 +235,7 @@ def retrain_pool(files: list[str], args) -> None:
     """The target without the searches' luck: per search seed, the GAAF GA's final best and the activation
     tree GP + SH held after a third of the GA's compute, both retrained with fresh seeds: compared on what
     they are, not on how lucky their one run in the search was."""
-    rows = []
-    for name in files:
-        with open(name) as f:
-            rows.extend(json.load(f))
+    rows = load_rows(files)
     pairs = []
     for seed in sorted({r["seed"] for r in rows}):
         g = next((r for r in rows if r["method"] == "gaaf" and r["seed"] == seed and r.get("improved")), None)
