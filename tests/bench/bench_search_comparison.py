@@ -86,16 +86,15 @@ def trajectory(individuals, top_budget: float) -> list[tuple[float, float]]:
     return out
 
 
-def improvements(individuals, top_budget: float) -> list[tuple[float, float, str]]:
-    """(training seconds so far, fitness, expression) each time the best full-fidelity fitness rose: which
-    activation a method held at any point, for retraining it later with fresh seeds."""
-    spent, best, out = 0.0, -math.inf, []
-    for ind in individuals:
-        if not ind.cached:
-            spent += ind.result.cost
-        if ind.result.ok and math.isclose(ind.budget, top_budget) and ind.result.status == "ok" and ind.fitness > best:
-            best = ind.fitness
+def improvements(individuals, traj) -> list[tuple[float, float, str]]:
+    """(training seconds so far, fitness, expression) each time the best full-fidelity fitness rose in
+    `traj` (the records' `trajectory`): which activation a method held at any point, for retraining it
+    later with fresh seeds."""
+    out, before = [], -math.inf
+    for ind, (spent, best) in zip(individuals, traj):
+        if best > before:  # this record raised the best
             out.append((spent, best, str(ind.expr)))
+        before = best
     return out
 
 
@@ -128,7 +127,7 @@ def run_search(method: str, seed: int, args) -> dict:
     memo = sum(1 for i in records if i.cached and i.result.status != "rejected")  # same candidate seen before
     rejected = sum(1 for i in records if i.result.status == "rejected")  # pre-screen (fresh or remembered)
     aborted = sum(1 for i in records if i.result.status == "aborted")
-    return {"method": method, "seed": seed, "traj": traj, "improved": improvements(records, cfg.budget),
+    return {"method": method, "seed": seed, "traj": traj, "improved": improvements(records, traj),
             "best": best, "wall": wall, "n": n, "memo": memo, "rejected": rejected, "aborted": aborted,
             "rungs": rungs, "spent": traj[-1][0] if traj else 0.0, "reason": out.reason}
 
