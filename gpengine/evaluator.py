@@ -166,4 +166,10 @@ def build_options(options_cls: type, values: Mapping[str, Any], owner: str = "ev
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError(f"bad option for {owner}: {exc}") from None
+        raise ConfigError(f"bad option for {owner}: {_validator_message(exc)}") from None
+
+
+def _validator_message(exc: Exception) -> str:
+    """attrs' validators raise with (message, attribute, allowed, value) as args; keep the message only."""
+    first = exc.args[0] if exc.args else exc
+    return first if isinstance(first, str) else str(exc)

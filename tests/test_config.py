@@ -119,3 +119,23 @@ def test_bnn_cifar_default_search_is_sized_for_an_hour():
     cfg, _ = build_config(evaluator="bnn-cifar", evaluator_defaults=cls.search_defaults)
     assert cfg.max_time == 3600.0 and cfg.mode == "steady_state"
     assert cls.prescreen and cls.persistent_cache and cls.isolate
+
+
+def test_an_attrs_validator_failure_reads_as_one_line_naming_the_option():
+    import attrs
+
+    from gpengine.evaluator import build_options
+
+    @attrs.define
+    class Options:
+        profile: str = attrs.field(default="auto", validator=attrs.validators.in_(("auto", "quick")))
+        width: int = attrs.field(default=16, validator=attrs.validators.instance_of(int))
+
+    with pytest.raises(ConfigError) as bad_choice:
+        build_options(Options, {"profile": "fast"}, owner="Demo")
+    assert str(bad_choice.value) == "bad option for Demo: 'profile' must be in ('auto', 'quick') (got 'fast')"
+    with pytest.raises(ConfigError) as bad_type:
+        build_options(Options, {"width": "wide"}, owner="Demo")
+    message = str(bad_type.value)
+    assert message.startswith("bad option for Demo: 'width' must be <class 'int'>") and "Attribute(" not in message
+    assert "\n" not in message
