@@ -157,6 +157,11 @@ def print_shares(rows: list[dict]) -> None:
             continue
         need = cost_to_reach(t["traj"], g["best"])
         shares.append(need / max(g["spent"], 1e-9))
+        if math.isinf(need):
+            own = "nothing" if t["best"] is None else f"{t['best']:.2f}%"
+            print(f"seed {seed}: tree GP + SH never reaches the GAAF GA's best ({g['best']:.2f}%, the GA spent "
+                  f"{g['spent']:.0f} s); its own best is {own}, in {t['spent']:.0f} s")
+            continue
         print(f"seed {seed}: tree GP + SH reaches the GAAF GA's best ({g['best']:.2f}%) after "
               f"{need:.0f} training s = {shares[-1]:.2f} of the GAAF GA's {g['spent']:.0f} s (target <= 0.33)")
     if len(shares) > 1:
