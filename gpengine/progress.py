@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import sys
 
 from tqdm import tqdm
@@ -25,7 +27,7 @@ class ProgressBar:
 
     def on_search_start(self, event: SearchStarted) -> None:
         self.bar = tqdm(total=self.total, unit="ind", file=self.stream, disable=self.disable,
-                        desc=event.evaluator, dynamic_ncols=True, smoothing=0.1)
+                        desc=event.evaluator, smoothing=0.1, **_width_options(self.stream))
 
     def on_individual(self, event: IndividualEvaluated) -> None:
         ind = event.individual
@@ -49,6 +51,22 @@ class ProgressBar:
     def _postfix(self) -> str:
         expr = self.best_expr if len(self.best_expr) <= 40 else self.best_expr[:37] + "..."
         return f"gen {self.generation} best {self.best:.6g} [{expr}] cached {self.cached}"
+
+
+def _width_options(stream) -> dict:
+    """Follow the terminal's width, unless it reports none.
+
+    A pseudo-terminal nobody sized (`script`, some CI runners and container shells) reports
+    0 columns, and tqdm then draws a bar of width 0: an hour-long search would show nothing.
+    There the width comes from $COLUMNS, else 100.
+    """
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):  # not a terminal (a file, a pipe, StringIO)
+        return {}
+    if columns > 0:
+        return {"dynamic_ncols": True}
+    return {"ncols": shutil.get_terminal_size((100, 24)).columns}
 
 
 def expected_proposals(population: int, generations: int, elitism: int) -> int:
