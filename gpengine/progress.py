@@ -54,11 +54,11 @@ class ProgressBar:
 
 
 def _width_options(stream) -> dict:
-    """Follow the terminal's width, unless it reports none.
+    """Follow the terminal's size, unless it reports none.
 
     A pseudo-terminal nobody sized (`script`, some CI runners and container shells) reports
-    0 columns, and tqdm then draws a bar of width 0: an hour-long search would show nothing.
-    There the width comes from $COLUMNS, else 100.
+    0 x 0, and tqdm then takes the bar for a line below the screen's last row and draws nothing:
+    an hour-long search would show nothing. There the size comes from $COLUMNS / $LINES, else 100 x 24.
     """
     try:
         columns = os.get_terminal_size(stream.fileno()).columns
@@ -66,7 +66,8 @@ def _width_options(stream) -> dict:
         return {}
     if columns > 0:
         return {"dynamic_ncols": True}
-    return {"ncols": shutil.get_terminal_size((100, 24)).columns}
+    size = shutil.get_terminal_size((100, 24))
+    return {"ncols": size.columns, "nrows": size.lines}
 
 
 def expected_proposals(population: int, generations: int, elitism: int) -> int:

@@ -57,8 +57,10 @@ def test_a_pty_that_reports_zero_columns_still_shows_the_bar(monkeypatch):
     master, slave = os.openpty()
     assert os.get_terminal_size(slave).columns == 0  # the premise: a fresh pty has no size
     stream = os.fdopen(slave, "w", buffering=1)
+    # tqdm asks the terminal for its size only when it writes to sys.stderr or sys.stdout itself.
+    monkeypatch.setattr(sys, "stderr", stream)
     try:
-        _drive(ProgressBar(total=10, stream=stream), [0.1, 0.7, 0.3])
+        _drive(ProgressBar(total=10), [0.1, 0.7, 0.3])
         stream.flush()
         text = _read_all(master)
     finally:
