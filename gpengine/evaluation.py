@@ -9,7 +9,7 @@ training. What is left goes to the executor as one batch.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import attrs
 
@@ -71,10 +71,13 @@ class CandidateEvaluator:
         return f"#{ind.id}", ind.budget
 
     def evaluate(self, born: Sequence[Individual], executor: Executor,
-                 known: dict[int, Individual] | None = None) -> list[Individual]:
+                 known: dict[int, Individual] | None = None,
+                 on_arrival: Callable[[Individual], None] | None = None) -> list[Individual]:
         """Evaluate a batch. `known`: results already journaled for these ids (a resumed
         search), used instead of running again. With a store, each result is committed
-        to it the moment it arrives, so a crash mid-batch loses nothing finished."""
+        to it the moment it arrives, so a crash mid-batch loses nothing finished.
+        `on_arrival` hears of each training as it finishes (the proposal that asked for it,
+        with its result), before the batch is done."""
         known = known or {}
         described = [self.describe(ind) for ind in born]
         results: list[Result | None] = [None] * len(described)
@@ -107,9 +110,15 @@ class CandidateEvaluator:
         keys = list(pending)
         seeds = {k: t.seed for k, t in pending.items()}
 
+        owner = {}  # key -> the first proposal that asked for it (later ones are cache hits)
+        for idx, key in waiting.items():
+            owner.setdefault(key, idx)
+
         def arrived(i: int, result: Result) -> None:
             if self.store is not None:
                 self.store.put(keys[i][0], keys[i][1], seeds[keys[i]], result, self.search_id)
+            if on_arrival is not None:
+                on_arrival(attrs.evolve(described[owner[keys[i]]][0], result=result))
 
         fresh = dict(zip(keys, executor.map([pending[k] for k in keys], on_result=arrived)))
         fresh.update(recovered)

@@ -6,32 +6,54 @@ import math
 import os
 import shutil
 import sys
+import time
 
 from tqdm import tqdm
 
-from gpengine.events import GenerationEnded, IndividualEvaluated, SearchEnded, SearchStarted
+from gpengine.events import GenerationEnded, IndividualEvaluated, ResultArrived, SearchEnded, SearchStarted
 
 
 class ProgressBar:
-    """A tqdm bar over proposals; the postfix shows generation, best fitness and cache hits."""
+    """A tqdm bar over proposals; the postfix shows generation, best fitness and cache hits.
 
-    def __init__(self, total: int | None, stream=None, disable: bool = False):
+    A training counts the moment it finishes (`ResultArrived`), so the bar and its ETA move
+    within a batch; cache hits and pre-screen rejections count when their batch ends.
+    `max_time`: the search stops on the clock after that many seconds, whatever the bar's
+    ETA says, so the postfix names the time it will stop by.
+    """
+
+    def __init__(self, total: int | None, stream=None, disable: bool = False, max_time: float | None = None):
         self.total = total
         self.stream = stream or sys.stderr
         self.disable = disable
+        self.max_time = max_time
         self.bar: tqdm | None = None
         self.best = -math.inf
         self.best_expr = ""
         self.generation = 0
         self.cached = 0
+        self.stop_by = ""
+        self.counted: set[int] = set()  # ids shown on arrival, not to be counted again
 
     def on_search_start(self, event: SearchStarted) -> None:
         self.bar = tqdm(total=self.total, unit="ind", file=self.stream, disable=self.disable,
                         desc=event.evaluator, smoothing=0.1, **_width_options(self.stream))
+        if self.max_time is not None:
+            self.stop_by = time.strftime("%H:%M", time.localtime(time.time() + self.max_time))
+
+    def on_result_arrived(self, event: ResultArrived) -> None:
+        self.counted.add(event.individual.id)
+        self._count(event.individual)
 
     def on_individual(self, event: IndividualEvaluated) -> None:
         ind = event.individual
         self.cached += ind.cached
+        if ind.id in self.counted:
+            self.counted.discard(ind.id)
+            return
+        self._count(ind)
+
+    def _count(self, ind) -> None:
         if ind.fitness > self.best:
             self.best, self.best_expr = ind.fitness, str(ind.expr)
         if self.bar is not None:
@@ -50,7 +72,8 @@ class ProgressBar:
 
     def _postfix(self) -> str:
         expr = self.best_expr if len(self.best_expr) <= 40 else self.best_expr[:37] + "..."
-        return f"gen {self.generation} best {self.best:.6g} [{expr}] cached {self.cached}"
+        text = f"gen {self.generation} best {self.best:.6g} [{expr}] cached {self.cached}"
+        return f"{text}, stops by {self.stop_by}" if self.stop_by else text
 
 
 def _width_options(stream) -> dict:

@@ -30,6 +30,7 @@ from gpengine.events import (
     GenerationEnded,
     GenerationStats,
     IndividualEvaluated,
+    ResultArrived,
     SearchEnded,
     SearchStarted,
 )
@@ -242,7 +243,8 @@ class Search:
                 budget=self.rungs[0] if budget is None else budget,
             )
             born.append(ind)
-        done = self.candidates.evaluate(born, executor, known=self.known)
+        done = self.candidates.evaluate(born, executor, known=self.known,
+                                        on_arrival=lambda ind: self.bus.emit(ResultArrived(ind)))
         self._record(done)
         return done
 

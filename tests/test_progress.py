@@ -6,11 +6,13 @@ import io
 import os
 import select
 import sys
+import time
 from types import SimpleNamespace
 
 import pytest
 
-from gpengine.events import GenerationEnded, GenerationStats, IndividualEvaluated, SearchEnded, SearchStarted
+from gpengine.events import (GenerationEnded, GenerationStats, IndividualEvaluated, ResultArrived, SearchEnded,
+                             SearchStarted)
 from gpengine.progress import ProgressBar, expected_proposals
 
 
@@ -19,7 +21,7 @@ def _drive(bar: ProgressBar, fitnesses: list[float]) -> None:
                                       engine_version="0", config={}, seed=0))
     for k, fit in enumerate(fitnesses):
         # The bar reads only these three fields of an individual.
-        ind = SimpleNamespace(fitness=fit, expr=f"x + {k}", cached=k % 2)
+        ind = SimpleNamespace(id=k, fitness=fit, expr=f"x + {k}", cached=k % 2)
         bar.on_individual(IndividualEvaluated(ind))
     bar.on_generation(GenerationEnded(GenerationStats(generation=1, best=max(fitnesses), mean=0.0,
                                                       median=0.0, diversity=1.0, evaluations=3,
@@ -69,6 +71,37 @@ def test_a_pty_that_reports_zero_columns_still_shows_the_bar(monkeypatch):
     lines = [line for line in text.replace("\r", "\n").split("\n") if line.strip()]
     assert any("3/10" in line and "best 0.7" in line for line in lines), text
     assert max(len(line) for line in lines) <= 90  # the width from $COLUMNS
+
+
+def _start(bar: ProgressBar) -> None:
+    bar.on_search_start(SearchStarted(search_id="s", evaluator="toy", evaluator_version="1",
+                                      engine_version="0", config={}, seed=0))
+
+
+def test_a_training_counts_when_it_arrives_and_not_again_when_its_batch_is_recorded():
+    bar = ProgressBar(total=10, stream=io.StringIO())
+    _start(bar)
+    first = SimpleNamespace(id=0, fitness=0.4, expr="x", cached=False)
+    second = SimpleNamespace(id=1, fitness=0.9, expr="sin(x)", cached=False)
+    bar.on_result_arrived(ResultArrived(first))
+    assert (bar.bar.n, bar.best, bar.best_expr) == (1, 0.4, "x")  # moves within the batch
+    bar.on_result_arrived(ResultArrived(second))
+    hit = SimpleNamespace(id=2, fitness=0.9, expr="sin(x)", cached=True)  # answered by the memo
+    for ind in (first, second, hit):
+        bar.on_individual(IndividualEvaluated(ind))
+    assert (bar.bar.n, bar.best, bar.cached) == (3, 0.9, 1)
+
+
+def test_a_time_limited_search_names_the_time_it_stops_by():
+    out = io.StringIO()
+    bar = ProgressBar(total=10, stream=out, max_time=3600)
+    _start(bar)
+    later = time.strftime("%H:%M", time.localtime(time.time() + 3600))
+    bar.on_individual(IndividualEvaluated(SimpleNamespace(id=0, fitness=1.0, expr="x", cached=False)))
+    bar.bar.refresh()
+    assert f"stops by {bar.stop_by}" in out.getvalue()
+    assert later in (bar.stop_by, time.strftime("%H:%M", time.localtime(time.time() + 3600)))  # a minute may turn
+    assert "stops by" not in ProgressBar(total=1)._postfix()
 
 
 def test_the_total_counts_the_first_population_and_each_generations_children():

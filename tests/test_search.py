@@ -128,6 +128,29 @@ def test_events_fire_in_order():
     assert seen.count(GenerationEnded) == 3  # generation 0 plus two more
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_each_training_is_announced_as_it_arrives_then_recorded_with_its_batch(jobs):
+    log = []
+
+    class Recorder:
+        def on_result_arrived(self, e):
+            log.append(("arrived", e.individual.id, e.individual.result.fitness))
+
+        def on_individual(self, e):
+            log.append(("recorded", e.individual.id, e.individual.result.fitness))
+
+    out = run(listeners=[Recorder()], overrides=["generations=2", "population=12"], jobs=jobs)
+    arrived = [(i, f) for kind, i, f in log if kind == "arrived"]
+    trained = [ind for ind in out.individuals if not ind.cached and ind.result.status != "rejected"]
+    # one announcement per training (cache hits and rejections have none), with the recorded result
+    assert sorted(arrived) == sorted((ind.id, ind.result.fitness) for ind in trained)
+    assert len(trained) > 12
+    # and always before the record of its batch
+    for i, _ in arrived:
+        assert log.index(("arrived", i, out.individuals[i].result.fitness)) < log.index(
+            ("recorded", i, out.individuals[i].result.fitness))
+
+
 @pytest.mark.parametrize("extra", [["mode=steady_state"], ["selection=nsga2"], ["selection=fitness_proportionate"],
                                    ["strategy=random"], ["init=grow"], ["init=full"]])
 def test_strategies_run_and_improve(extra):
