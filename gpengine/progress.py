@@ -56,9 +56,9 @@ class ProgressBar:
     def _count(self, ind) -> None:
         if ind.fitness > self.best:
             self.best, self.best_expr = ind.fitness, str(ind.expr)
-        if self.bar is not None:
-            self.bar.update(1)
+        if self.bar is not None:  # postfix first: update() draws the line
             self.bar.set_postfix_str(self._postfix(), refresh=False)
+            self.bar.update(1)
 
     def on_generation(self, event: GenerationEnded) -> None:
         self.generation = event.stats.generation
