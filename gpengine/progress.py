@@ -10,7 +10,9 @@ import time
 
 from tqdm import tqdm
 
+from gpengine.evaluator import REJECTED
 from gpengine.events import GenerationEnded, IndividualEvaluated, ResultArrived, SearchEnded, SearchStarted
+from gpengine.gaaf_ga import DEFAULT_OFFSPRING
 
 
 class ProgressBar:
@@ -51,6 +53,10 @@ class ProgressBar:
         if ind.id in self.counted:
             self.counted.discard(ind.id)
             return
+        if ind.generation == 0 and ind.status == REJECTED and self.bar is not None and self.bar.total:
+            # The first population is drawn until enough candidates pass the pre-screen; the
+            # rejects are recorded on top of it, so each one is a proposal the total did not expect.
+            self.bar.total += 1
         self._count(ind)
 
     def _count(self, ind) -> None:
@@ -72,8 +78,9 @@ class ProgressBar:
 
     def _postfix(self) -> str:
         expr = self.best_expr if len(self.best_expr) <= 40 else self.best_expr[:37] + "..."
-        text = f"gen {self.generation} best {self.best:.6g} [{expr}] cached {self.cached}"
-        return f"{text}, stops by {self.stop_by}" if self.stop_by else text
+        # The expression last: a narrow terminal cuts the line from the right.
+        stop = f", stops by {self.stop_by}" if self.stop_by else ""
+        return f"best {self.best:.6g}, gen {self.generation}, cached {self.cached}{stop} [{expr}]"
 
 
 def _width_options(stream) -> dict:
@@ -93,10 +100,22 @@ def _width_options(stream) -> dict:
     return {"ncols": size.columns, "nrows": size.lines}
 
 
-def expected_proposals(population: int, generations: int, elitism: int) -> int:
-    """Total for the bar: the first population plus the children of every later generation.
+def expected_proposals(config) -> int:
+    """Total for the bar: the first population plus the children of every later generation,
+    counted as the search loop makes them (`gpengine.search`, `gpengine.steady_async`).
 
-    Other budgets (evaluations, time, cost) may stop a search earlier; the bar then
-    simply closes before it is full.
+    Not counted: first-population rejects (the bar adds them as they come), promotions of
+    successive halving and elite re-evaluations. Other budgets (evaluations, time, cost) may
+    stop a search earlier; the bar then simply closes before it is full.
     """
-    return population + generations * max(1, population - elitism)
+    population, generations = config.population, config.generations
+    if config.strategy == "gaaf":
+        children = config.offspring or DEFAULT_OFFSPRING
+    elif config.mode == "steady_state":  # batches of `jobs` children, population // batch of them
+        batch = config.offspring or max(1, config.jobs)
+        children = max(1, population // batch) * batch
+    elif config.mode == "async":  # a generation is `population` integrated children
+        children = population
+    else:
+        children = config.offspring or (population - (0 if config.selection == "nsga2" else config.elitism))
+    return population + generations * max(1, children)

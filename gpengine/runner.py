@@ -13,8 +13,7 @@ from gpengine.search import Search, SearchOutcome
 
 def make_listeners(config, quiet: bool = False, evaluator_cls: Any = None) -> list[Any]:
     listeners: list[Any] = []
-    total = expected_proposals(config.population, config.generations, config.elitism)
-    listeners.append(ProgressBar(total=total, disable=quiet, max_time=config.max_time))
+    listeners.append(ProgressBar(total=expected_proposals(config), disable=quiet, max_time=config.max_time))
     if config.tracking:
         try:
             from gpengine.tracking import MlflowTracker

@@ -16,12 +16,16 @@ from gpengine.events import (GenerationEnded, GenerationStats, IndividualEvaluat
 from gpengine.progress import ProgressBar, expected_proposals
 
 
+def _ind(id, fitness, expr, cached=False, generation=1, status="ok"):
+    # the fields of an individual the bar reads
+    return SimpleNamespace(id=id, fitness=fitness, expr=expr, cached=cached, generation=generation, status=status)
+
+
 def _drive(bar: ProgressBar, fitnesses: list[float]) -> None:
     bar.on_search_start(SearchStarted(search_id="s", evaluator="toy", evaluator_version="1",
                                       engine_version="0", config={}, seed=0))
     for k, fit in enumerate(fitnesses):
-        # The bar reads only these three fields of an individual.
-        ind = SimpleNamespace(id=k, fitness=fit, expr=f"x + {k}", cached=k % 2)
+        ind = _ind(k, fit, f"x + {k}", cached=k % 2)
         bar.on_individual(IndividualEvaluated(ind))
     bar.on_generation(GenerationEnded(GenerationStats(generation=1, best=max(fitnesses), mean=0.0,
                                                       median=0.0, diversity=1.0, evaluations=3,
@@ -48,7 +52,7 @@ def test_the_bar_shows_count_best_and_cache_hits_in_a_file():
     _drive(ProgressBar(total=10, stream=out), [0.1, 0.7, 0.3])
     text = out.getvalue()
     assert "3/10" in text
-    assert "gen 1 best 0.7 [x + 1] cached 1" in text
+    assert "best 0.7, gen 1, cached 1 [x + 1]" in text
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pty sizes as Linux reports them")
@@ -81,15 +85,23 @@ def _start(bar: ProgressBar) -> None:
 def test_a_training_counts_when_it_arrives_and_not_again_when_its_batch_is_recorded():
     bar = ProgressBar(total=10, stream=io.StringIO())
     _start(bar)
-    first = SimpleNamespace(id=0, fitness=0.4, expr="x", cached=False)
-    second = SimpleNamespace(id=1, fitness=0.9, expr="sin(x)", cached=False)
+    first, second = _ind(0, 0.4, "x"), _ind(1, 0.9, "sin(x)")
     bar.on_result_arrived(ResultArrived(first))
     assert (bar.bar.n, bar.best, bar.best_expr) == (1, 0.4, "x")  # moves within the batch
     bar.on_result_arrived(ResultArrived(second))
-    hit = SimpleNamespace(id=2, fitness=0.9, expr="sin(x)", cached=True)  # answered by the memo
+    hit = _ind(2, 0.9, "sin(x)", cached=True)  # answered by the memo
     for ind in (first, second, hit):
         bar.on_individual(IndividualEvaluated(ind))
     assert (bar.bar.n, bar.best, bar.cached) == (3, 0.9, 1)
+
+
+def test_first_population_rejects_are_drawn_on_top_of_it_so_they_grow_the_total():
+    bar = ProgressBar(total=10, stream=io.StringIO())
+    _start(bar)
+    bar.on_individual(IndividualEvaluated(_ind(0, float("-inf"), "exp(exp(x))", generation=0, status="rejected")))
+    bar.on_individual(IndividualEvaluated(_ind(1, 0.3, "x", generation=0)))
+    bar.on_individual(IndividualEvaluated(_ind(2, float("-inf"), "x / 0", generation=1, status="rejected")))
+    assert (bar.bar.n, bar.bar.total) == (3, 11)  # a child's rejection is one of the children expected
 
 
 def test_a_time_limited_search_names_the_time_it_stops_by():
@@ -97,13 +109,22 @@ def test_a_time_limited_search_names_the_time_it_stops_by():
     bar = ProgressBar(total=10, stream=out, max_time=3600)
     _start(bar)
     later = time.strftime("%H:%M", time.localtime(time.time() + 3600))
-    bar.on_individual(IndividualEvaluated(SimpleNamespace(id=0, fitness=1.0, expr="x", cached=False)))
+    bar.on_individual(IndividualEvaluated(_ind(0, 1.0, "x")))
     bar.bar.refresh()
     assert f"stops by {bar.stop_by}" in out.getvalue()
     assert later in (bar.stop_by, time.strftime("%H:%M", time.localtime(time.time() + 3600)))  # a minute may turn
     assert "stops by" not in ProgressBar(total=1)._postfix()
 
 
-def test_the_total_counts_the_first_population_and_each_generations_children():
-    assert expected_proposals(population=12, generations=3, elitism=1) == 12 + 3 * 11
-    assert expected_proposals(population=1, generations=2, elitism=5) == 1 + 2  # at least one child
+@pytest.mark.parametrize("extra", [[], ["mode=steady_state"], ["mode=steady_state", "jobs=3"], ["mode=async"],
+                                   ["selection=nsga2"], ["offspring=7"], ["strategy=gaaf", "primitives=gaaf"]])
+def test_the_total_is_what_a_search_stopped_by_its_generations_proposes(extra):
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    cfg, opts = build_config(evaluator="symreg", seed=1, overrides=[
+        "population=10", "generations=3", "tracking=false", "prescreen=true", *extra])
+    out = Search(cfg, opts).run()
+    assert out.reason == "generations"
+    counted = [i for i in out.individuals if not (i.generation == 0 and i.status == "rejected")]
+    assert len(counted) == expected_proposals(cfg)
