@@ -243,7 +243,11 @@ class Executor:
             self._dask.close()
             self._dask = None
         if self._pool is not None:
-            self._pool.shutdown(wait=False, kill_workers=True)
+            # After a clean end nothing runs: let the workers exit, so loky releases its locks
+            # (killed, they left a "leaked semlock objects" warning after every search).
+            # On an error or Ctrl-C a worker may be mid-evaluation: kill it.
+            clean = exc_info[0] is None
+            self._pool.shutdown(wait=clean, kill_workers=not clean)
             self._pool = None
         if self._lock_dir is not None:
             self._lock_dir.cleanup()

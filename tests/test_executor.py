@@ -5,6 +5,8 @@ here the executor's own contract, task by task.
 """
 
 import os
+import sys
+import time
 from collections import Counter
 
 import pytest
@@ -104,3 +106,42 @@ def test_a_timed_out_or_killed_evaluation_is_reported_once_and_the_rest_complete
         else:
             assert r.ok, r.message
     assert again[0].ok
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads process states from /proc")
+def test_a_clean_end_lets_the_workers_exit_and_an_error_kills_them():
+    # Killed after every search, loky's workers left a "leaked semlock objects" warning behind.
+    with Executor(spec(), jobs=2, backend="loky") as ex:
+        run(ex, tasks())
+        pids = {w["pid"] for w in ex.workers()}
+        pool = ex._pool
+    assert len(pids) == 2 and all(not _alive(pid) for pid in pids)
+    assert pool is not None
+    with pytest.raises(KeyboardInterrupt):
+        with Executor(spec(), jobs=2, backend="loky") as ex:
+            run(ex, tasks(["x"]))
+            pids = {w["pid"] for w in ex.workers()}
+            raise KeyboardInterrupt  # Ctrl-C mid-search: nothing waits for a worker
+    deadline = time.monotonic() + 10  # killed, not joined: they go a moment later
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not gone or a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_search_with_worker_processes_ends_without_a_resource_warning(tmp_path):
+    import subprocess
+
+    cmd = [sys.executable, "-c", "from gpengine.cli import main; main()", "run", "-e", "symreg", "--jobs", "2", "--no-tracking", "-q",
+           "--set", "generations=1", "--set", "population=8"]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "leaked" not in out.stderr, out.stderr
