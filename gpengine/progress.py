@@ -109,13 +109,13 @@ def expected_proposals(config) -> int:
     stop a search earlier; the bar then simply closes before it is full.
     """
     population, generations = config.population, config.generations
-    if config.strategy == "gaaf":
+    if config.mode == "async":  # a generation is `population` integrated children, any strategy
+        children = population
+    elif config.strategy == "gaaf":
         children = config.offspring or DEFAULT_OFFSPRING
     elif config.mode == "steady_state":  # batches of `jobs` children, population // batch of them
         batch = config.offspring or max(1, config.jobs)
         children = max(1, population // batch) * batch
-    elif config.mode == "async":  # a generation is `population` integrated children
-        children = population
     else:
         children = config.offspring or (population - (0 if config.selection == "nsga2" else config.elitism))
     return population + generations * max(1, children)

@@ -117,13 +117,14 @@ def test_a_time_limited_search_names_the_time_it_stops_by():
 
 
 @pytest.mark.parametrize("extra", [[], ["mode=steady_state"], ["mode=steady_state", "jobs=3"], ["mode=async"],
-                                   ["selection=nsga2"], ["offspring=7"], ["strategy=gaaf", "primitives=gaaf"]])
+                                   ["selection=nsga2"], ["offspring=7"], ["strategy=gaaf", "primitives=gaaf"],
+                                   ["strategy=gaaf", "primitives=gaaf", "mode=async"]])
 def test_the_total_is_what_a_search_stopped_by_its_generations_proposes(extra):
     from gpengine.config import build_config
     from gpengine.search import Search
 
     cfg, opts = build_config(evaluator="symreg", seed=1, overrides=[
-        "population=10", "generations=3", "tracking=false", "prescreen=true", *extra])
+        "population=8", "generations=3", "tracking=false", "prescreen=true", *extra])
     out = Search(cfg, opts).run()
     assert out.reason == "generations"
     counted = [i for i in out.individuals if not (i.generation == 0 and i.status == "rejected")]
