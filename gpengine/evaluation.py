@@ -83,6 +83,7 @@ class CandidateEvaluator:
         results: list[Result | None] = [None] * len(described)
         cached = [False] * len(described)
         pending: dict[tuple[str, float], Task] = {}  # one task per distinct key
+        owner: dict[tuple[str, float], int] = {}  # key -> the proposal that asked first (the rest are hits)
         recovered: dict[tuple[str, float], Result] = {}  # computed before a crash: not run again
         waiting: dict[int, tuple[str, float]] = {}  # proposal index -> key of its task
         for idx, (ind, canon) in enumerate(described):
@@ -106,13 +107,10 @@ class CandidateEvaluator:
                     self.memo[key] = stored[0]
             else:
                 pending[key] = Task(canon, ind.budget, ind.seed)
+                owner[key] = idx
                 waiting[idx] = key
         keys = list(pending)
         seeds = {k: t.seed for k, t in pending.items()}
-
-        owner = {}  # key -> the first proposal that asked for it (later ones are cache hits)
-        for idx, key in waiting.items():
-            owner.setdefault(key, idx)
 
         def arrived(i: int, result: Result) -> None:
             if self.store is not None:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from gpengine.evaluator import REJECTED
 from gpengine.events import GenerationEnded, IndividualEvaluated, ResultArrived, SearchEnded, SearchStarted
-from gpengine.gaaf_ga import DEFAULT_OFFSPRING
+from gpengine.search import generation_batches
 
 
 class ProgressBar:
@@ -102,20 +102,11 @@ def _width_options(stream) -> dict:
 
 def expected_proposals(config) -> int:
     """Total for the bar: the first population plus the children of every later generation,
-    counted as the search loop makes them (`gpengine.search`, `gpengine.steady_async`).
+    made as `gpengine.search.generation_batches` says.
 
     Not counted: first-population rejects (the bar adds them as they come), promotions of
     successive halving and elite re-evaluations. Other budgets (evaluations, time, cost) may
     stop a search earlier; the bar then simply closes before it is full.
     """
-    population, generations = config.population, config.generations
-    if config.mode == "async":  # a generation is `population` integrated children, any strategy
-        children = population
-    elif config.strategy == "gaaf":
-        children = config.offspring or DEFAULT_OFFSPRING
-    elif config.mode == "steady_state":  # batches of `jobs` children, population // batch of them
-        batch = config.offspring or max(1, config.jobs)
-        children = max(1, population // batch) * batch
-    else:
-        children = config.offspring or (population - (0 if config.selection == "nsga2" else config.elitism))
-    return population + generations * max(1, children)
+    batches, per_batch = generation_batches(config)
+    return config.population + config.generations * max(1, batches * per_batch)

@@ -510,22 +510,12 @@ class Search:
                 if stop is not None:
                     return stop
                 self.generation += 1
-                if cfg.strategy == "gaaf":
-                    children = self._evaluate(executor, self._offspring(self._batch_size(cfg.offspring
-                                                                                          or gaaf_ga.DEFAULT_OFFSPRING)))
-                    self.population = self._survivors(self._after_batch(executor, children))
-                elif cfg.mode == "steady_state":
-                    n_children = cfg.offspring or max(1, cfg.jobs)
-                    per_generation = max(1, cfg.population // n_children)
-                    for _ in range(per_generation):
-                        children = self._evaluate(executor, self._offspring(self._batch_size(n_children)))
-                        self.population = self._survivors(self._after_batch(executor, children))
-                        if self._stop_reason() in ("evaluations", "time", "target", "cost"):
-                            break
-                else:
-                    n_children = cfg.offspring or (cfg.population - (0 if cfg.selection == "nsga2" else cfg.elitism))
+                batches, n_children = generation_batches(cfg)
+                for _ in range(batches):
                     children = self._evaluate(executor, self._offspring(self._batch_size(n_children)))
                     self.population = self._survivors(self._after_batch(executor, children))
+                    if self._stop_reason() in ("evaluations", "time", "target", "cost"):
+                        break
                 self._reevaluate_elites(executor)
                 self._end_generation()
 
@@ -591,6 +581,23 @@ class Search:
 
 #: rounds of fresh draws for a first population of candidates that pass the pre-screen
 PRESCREEN_DRAWS = 50
+
+
+def generation_batches(cfg: SearchConfig) -> tuple[int, int]:
+    """How a generation's children are made: (batches, children per batch).
+
+    GAAF and the generational loop breed one batch; steady state breeds `jobs` children at a
+    time (each batch's survivors in place before the next), `population // jobs` times; async
+    integrates `population` children one by one (gpengine.steady_async).
+    """
+    if cfg.mode == "async":
+        return cfg.population, 1
+    if cfg.strategy == "gaaf":
+        return 1, cfg.offspring or gaaf_ga.DEFAULT_OFFSPRING
+    if cfg.mode == "steady_state":
+        n = cfg.offspring or max(1, cfg.jobs)
+        return max(1, cfg.population // n), n
+    return 1, cfg.offspring or (cfg.population - (0 if cfg.selection == "nsga2" else cfg.elitism))
 
 
 def run_search(config: SearchConfig, evaluator_options: dict[str, Any] | None = None,
