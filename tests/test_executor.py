@@ -114,9 +114,7 @@ def test_a_clean_end_lets_the_workers_exit_and_an_error_kills_them():
     with Executor(spec(), jobs=2, backend="loky") as ex:
         run(ex, tasks())
         pids = {w["pid"] for w in ex.workers()}
-        pool = ex._pool
     assert len(pids) == 2 and all(not _alive(pid) for pid in pids)
-    assert pool is not None
     with pytest.raises(KeyboardInterrupt):
         with Executor(spec(), jobs=2, backend="loky") as ex:
             run(ex, tasks(["x"]))
@@ -140,8 +138,8 @@ def _alive(pid: int) -> bool:
 def test_a_search_with_worker_processes_ends_without_a_resource_warning(tmp_path):
     import subprocess
 
-    cmd = [sys.executable, "-c", "from gpengine.cli import main; main()", "run", "-e", "symreg", "--jobs", "2", "--no-tracking", "-q",
-           "--set", "generations=1", "--set", "population=8"]
+    cmd = [sys.executable, "-c", "from gpengine.cli import main; main()",
+           "run", "-e", "symreg", "--jobs", "2", "--no-tracking", "-q", "--set", "generations=1", "--set", "population=8"]
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "leaked" not in out.stderr, out.stderr

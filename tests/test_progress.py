@@ -21,9 +21,13 @@ def _ind(id, fitness, expr, cached=False, generation=1, status="ok"):
     return SimpleNamespace(id=id, fitness=fitness, expr=expr, cached=cached, generation=generation, status=status)
 
 
-def _drive(bar: ProgressBar, fitnesses: list[float]) -> None:
+def _start(bar: ProgressBar) -> None:
     bar.on_search_start(SearchStarted(search_id="s", evaluator="toy", evaluator_version="1",
                                       engine_version="0", config={}, seed=0))
+
+
+def _drive(bar: ProgressBar, fitnesses: list[float]) -> None:
+    _start(bar)
     for k, fit in enumerate(fitnesses):
         ind = _ind(k, fit, f"x + {k}", cached=k % 2)
         bar.on_individual(IndividualEvaluated(ind))
@@ -75,11 +79,6 @@ def test_a_pty_that_reports_zero_columns_still_shows_the_bar(monkeypatch):
     lines = [line for line in text.replace("\r", "\n").split("\n") if line.strip()]
     assert any("3/10" in line and "best 0.7" in line for line in lines), text
     assert max(len(line) for line in lines) <= 90  # the width from $COLUMNS
-
-
-def _start(bar: ProgressBar) -> None:
-    bar.on_search_start(SearchStarted(search_id="s", evaluator="toy", evaluator_version="1",
-                                      engine_version="0", config={}, seed=0))
 
 
 def test_a_training_counts_when_it_arrives_and_not_again_when_its_batch_is_recorded():
