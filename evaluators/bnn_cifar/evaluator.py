@@ -92,6 +92,8 @@ class BnnCifar(Evaluator):
         val_size: int | None = _opt(_positive_int())
         batch_size: int | None = _opt(_positive_int())
         lr: float | None = _opt([v.instance_of((int, float)), v.gt(0)])
+        # the activation's own parameters (shift, scale, constant, blend) learn at lr x this
+        act_lr_scale: float | None = _opt([v.instance_of((int, float)), v.gt(0)])
         clip: float | None = _opt([v.instance_of((int, float)), v.gt(0)])
         augment: str | None = _opt(v.in_(AUGMENTATIONS))  # crop-flip, flip or none
         amp: Any = attrs.field(default="auto", converter=_switch, validator=v.in_(_AMP))  # bf16: see __init__
@@ -216,7 +218,8 @@ class BnnCifar(Evaluator):
         if validate == "auto":
             validate = "every" if budget >= 1 else "last"
         return TrainConfig(
-            epochs=epochs, batch_size=s["batch_size"], lr=float(s["lr"]), amp=self.amp,
+            epochs=epochs, batch_size=s["batch_size"], lr=float(s["lr"]), act_lr_scale=float(s["act_lr_scale"]),
+            amp=self.amp,
             channels_last=self.channels_last, device=self.device, compile=compile,
             compile_mode=self.compile_mode, augment=s["augment"], validate=validate,
         )

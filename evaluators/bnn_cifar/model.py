@@ -160,6 +160,10 @@ class BinaryResNet18(nn.Module):
     def binary_convs(self) -> list[BinaryConv2d]:
         return [m for m in self.modules() if isinstance(m, BinaryConv2d)]
 
+    def activation_parameters(self) -> list[nn.Parameter]:
+        """The evolved activation's own learnable parameters, every layer's (empty for a parameter-free one)."""
+        return [p for m in self.modules() if isinstance(m, ExprActivation) for p in m.parameters(recurse=False)]
+
     def set_binary_dtype(self, dtype: torch.dtype | None) -> "BinaryResNet18":
         """Run every binary convolution in `dtype` (None: the input's); everything else keeps its own."""
         for m in self.binary_convs():
