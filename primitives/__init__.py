@@ -49,8 +49,11 @@ def get_set(name: str) -> PrimitiveSet:
         if sep:
             wanted = [op.strip() for op in ops.split(",") if op.strip()]
             unknown = [op for op in wanted if op not in pset.primitives]
-            if unknown or not wanted:
-                raise PluginError(f"primitive set {name!r}: {', '.join(map(repr, unknown)) or 'no operators'} "
+            if not wanted:
+                raise PluginError(f"primitive set {name!r} names no operators after ':' "
+                                  f"(e.g. {base}:{','.join(list(pset.primitives)[:3])})")
+            if unknown:
+                raise PluginError(f"primitive set {name!r}: {', '.join(map(repr, unknown))} "
                                   f"not in {base!r} (it has: {', '.join(pset.primitives)})")
             pset = pset.subset(dict.fromkeys(wanted), name=name)
         _CACHE[name] = pset
