@@ -200,11 +200,11 @@ def _params_finite(model: torch.nn.Module) -> bool:
 def _param_groups(model: BinaryResNet18, cfg: TrainConfig) -> list[dict]:
     """The network's weights at `cfg.lr`, and the activation's own parameters (per-layer shift, scale,
     constant, blend) at `cfg.lr * cfg.act_lr_scale`, a group of their own only when they exist."""
-    own = {id(p) for p in model.activation_parameters()}
-    rest = [p for p in model.parameters() if id(p) not in own]
-    groups = [{"params": rest, "lr": cfg.lr}]
+    own = model.activation_parameters()
+    own_ids = {id(p) for p in own}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in own_ids], "lr": cfg.lr}]
     if own:
-        groups.append({"params": list(model.activation_parameters()), "lr": cfg.lr * cfg.act_lr_scale})
+        groups.append({"params": own, "lr": cfg.lr * cfg.act_lr_scale})
     return groups
 
 
