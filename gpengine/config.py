@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping
 import attrs
 
 from gpengine.errors import ConfigError
+from gpengine.mutation_weights import MutationWeights
 
 MODES = ("generational", "steady_state", "async")
 FIDELITIES = ("none", "sh")
@@ -66,10 +67,12 @@ def _optional_str(inst, attribute, value):
         raise ConfigError(f"{attribute.name} must be a string (got {value!r})")
 
 
-def _weights_table(value: Any) -> dict[str, Any]:
+def _weights_table(value: Any) -> dict[str, float]:
+    """The full table of weights: names left out keep MutationWeights' defaults (the one source of them),
+    so `--set mutation_weights.point=2` changes that weight alone."""
     if not isinstance(value, Mapping):
         raise ConfigError(f"mutation_weights must be a table of mutation = weight (got {value!r})")
-    return dict(value)
+    return MutationWeights.from_mapping(value).as_table()  # raises ConfigError naming a bad entry
 
 
 def _budget(inst, attribute, value):
@@ -116,8 +119,7 @@ class SearchConfig:
     elitism: int = attrs.field(default=1, validator=[_int, _at_least(0)])
     p_crossover: float = attrs.field(default=0.8, validator=_probability)
     mutation_weights: Mapping[str, float] = attrs.field(
-        factory=lambda: {"point": 1.0, "subtree": 1.0, "hoist": 0.5, "shrink": 0.5, "constant": 1.0, "snap": 0.3},
-        converter=_weights_table,
+        factory=lambda: MutationWeights().as_table(), converter=_weights_table
     )
     init: str = attrs.field(default="ramped", validator=_choice(INITS))
     init_min_depth: int = attrs.field(default=2, validator=[_int, _at_least(1)])
@@ -176,9 +178,6 @@ class SearchConfig:
             raise ConfigError(f"guesses ({len(self.guesses)}) must not outnumber the population ({self.population})")
         if self.elitism >= self.population:
             raise ConfigError(f"elitism ({self.elitism}) must be smaller than population ({self.population})")
-        from gpengine.variation import MutationWeights
-
-        MutationWeights.from_mapping(self.mutation_weights)  # raises ConfigError naming a bad entry
         if self.backend == "dask" and not self.scheduler:
             raise ConfigError("backend 'dask' needs scheduler=tcp://HOST:PORT")
         if self.mode == "async" and self.backend == "dask":
