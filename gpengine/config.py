@@ -160,7 +160,7 @@ class SearchConfig:
     jobs: int = attrs.field(default=1, validator=[_int, _at_least(1)])
     backend: str = attrs.field(default="auto", validator=_choice(BACKENDS))
     scheduler: str | None = attrs.field(default=None, validator=_optional_str)
-    # output
+    # output: a Search writes them itself, from the CLI or from Python (gpengine.outputs)
     tracking: bool = attrs.field(default=True)
     tracking_uri: str | None = attrs.field(default=None, validator=_optional_str)
     child_runs: str = attrs.field(default="auto", validator=_choice(CHILD_RUNS))
@@ -267,13 +267,15 @@ def build_config(
     evaluator_defaults: Mapping[str, Any] | None = None,
     **explicit: Any,
 ) -> tuple[SearchConfig, dict[str, Any]]:
-    """Merge file, `--set` overrides and explicit arguments (CLI flags) into a validated config.
+    """Merge the evaluator's `search_defaults`, the file, `--set` overrides and explicit arguments
+    (CLI flags), each over the one before, into a validated config.
 
-    Returns the search config and the evaluator options (validated later by the
-    evaluator's own Options class; `evaluator_option_names`, when given, lets
-    unknown keys fail here with both lists of allowed keys).
+    The one place where an evaluator's `search_defaults` apply, for the CLI and the library alike;
+    `evaluator_defaults` replaces them (a test double, say). Returns the search config and the
+    evaluator options (validated later by the evaluator's own Options class;
+    `evaluator_option_names`, when given, lets unknown keys fail here with both lists of allowed keys).
     """
-    search: dict[str, Any] = dict(evaluator_defaults or {})  # the evaluator's suggestions come first
+    search: dict[str, Any] = {}  # what the user gave; the evaluator's suggestions go under it below
     options: dict[str, Any] = {}
     if config_file is not None:
         data = read_toml(config_file)
@@ -315,8 +317,32 @@ def build_config(
         search["evaluator"] = evaluator
     if "evaluator" not in search:
         raise ConfigError("no evaluator given (use --evaluator NAME or evaluator = \"NAME\" in the config file)")
+    if evaluator_defaults is None:
+        evaluator_defaults = search_defaults_of(search["evaluator"])
+    search = _under(evaluator_defaults, search)
     try:
         cfg = SearchConfig(**search)
     except TypeError as exc:  # e.g. a table where a number belongs
         raise ConfigError(f"bad configuration: {exc}") from None
     return cfg, options
+
+
+def search_defaults_of(evaluator: Any) -> dict[str, Any]:
+    """The search keys evaluator `evaluator` suggests (its class's `search_defaults`); {} for a
+    name that is not a string (SearchConfig then says what is wrong with it)."""
+    if not isinstance(evaluator, str):
+        return {}
+    from gpengine.plugins import load_evaluator_class
+
+    return dict(getattr(load_evaluator_class(evaluator), "search_defaults", None) or {})
+
+
+def _under(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """`given` over `defaults`; a table (mutation_weights) merges entry by entry."""
+    out = dict(defaults)
+    for key, value in given.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out

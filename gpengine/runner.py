@@ -12,23 +12,9 @@ from gpengine.search import Search, SearchOutcome
 
 
 def make_listeners(config, quiet: bool = False, evaluator_cls: Any = None) -> list[Any]:
-    listeners: list[Any] = []
-    listeners.append(ProgressBar(total=expected_proposals(config), disable=quiet, max_time=config.max_time))
-    if config.tracking:
-        try:
-            from gpengine.tracking import MlflowTracker
-        except ImportError:
-            MlflowTracker = None
-        if MlflowTracker is not None:
-            plot = None
-            if getattr(evaluator_cls, "activation_plots", False):
-                from gpengine.tracking.plots import activation_plotter
-                from primitives import get_set
-
-                plot = activation_plotter(get_set(config.primitives or evaluator_cls.primitive_set))
-            listeners.append(MlflowTracker(tracking_uri=config.tracking_uri, child_runs=config.child_runs,
-                                           evaluator_plot=plot))
-    return listeners
+    """The CLI's own listeners: the progress bar. The MLflow tracker (config.tracking) is the
+    search's own (gpengine.outputs), as it is for a search started from Python."""
+    return [ProgressBar(total=expected_proposals(config), disable=quiet, max_time=config.max_time)]
 
 
 def run_from_cli(*, evaluator: str | None, config_file: str | None, overrides: Iterable[str], quiet: bool = False,
@@ -42,8 +28,7 @@ def run_from_cli(*, evaluator: str | None, config_file: str | None, overrides: I
     cls = load_evaluator_class(name) if name else None
     config, options = build_config(
         evaluator=evaluator, config_file=config_file, overrides=overrides,
-        evaluator_option_names=option_names(cls.Options) if cls else None,
-        evaluator_defaults=getattr(cls, "search_defaults", None), **explicit,
+        evaluator_option_names=option_names(cls.Options) if cls else None, **explicit,
     )
     search = Search(config, options, listeners=make_listeners(config, quiet=quiet, evaluator_cls=cls))
     return search.run()

@@ -44,6 +44,7 @@ from gpengine.expr_text import parse
 from gpengine.hall_of_fame import HallOfFame
 from gpengine.individual import Individual
 from gpengine.journal import JOURNAL, Journal, read_journal
+from gpengine.outputs import tracker_for
 from gpengine.paths import cache_dir, search_dir
 from gpengine.result_store import ResultStore
 from gpengine.plugins import load_evaluator_class
@@ -101,7 +102,9 @@ class Search:
         self.limits = Limits(max_depth=config.max_depth, max_size=config.max_size)
         self.weights = MutationWeights.from_mapping(config.mutation_weights)
         self.rng = np.random.default_rng(config.seed)
-        self.bus = EventBus(list(listeners))
+        listeners = list(listeners)
+        tracker = tracker_for(config, cls, listeners)  # config.tracking, as `gpengine run` does
+        self.bus = EventBus(listeners + ([tracker] if tracker is not None else []))
         self.search_id = search_id or new_search_id(config.evaluator, config.seed)
         self.individuals: list[Individual] = []
         self.population: list[Individual] = []
