@@ -152,20 +152,37 @@ def _set_value(value: Any) -> str:
     return _toml(value)
 
 
+def _defaults_in_force(evaluator: str) -> dict[str, Any]:
+    """What `gpengine run --evaluator NAME` alone configures: SearchConfig's defaults under the
+    evaluator's `search_defaults` (bnn-cifar: jobs 2, steady state...). A key equal to these may be
+    left out of the command; one equal only to SearchConfig's may not. Values as search.json stores
+    them (tuples read back as lists), so that equal values compare equal. An evaluator that does not
+    load here gives {}: every key is then written out, never one wrongly left out."""
+    from gpengine.config import build_config
+    from gpengine.errors import GpengineError
+
+    try:
+        cfg, _ = build_config(evaluator=evaluator)
+    except GpengineError:
+        return {}
+    return json.loads(json.dumps(attrs.asdict(cfg), default=str))
+
+
 def reproduce(config: dict[str, Any], options: dict[str, Any]) -> tuple[str, str]:
     """(shell command, TOML config file) that rebuild exactly this search's configuration."""
     import shlex
 
-    from gpengine.config import SEARCH_KEYS, SearchConfig
+    from gpengine.config import SEARCH_KEYS
 
     name = str(config["evaluator"])
-    # as search.json stores them (tuples read back as lists), so that equal values compare equal
-    defaults = json.loads(json.dumps(attrs.asdict(SearchConfig(evaluator=name)), default=str))
+    defaults = _defaults_in_force(name)
     args = ["gpengine", "run", "--evaluator", name, "--seed", str(config.get("seed", 0))]
     for key in SEARCH_KEYS:
-        if key in ("evaluator", "seed") or key not in config or config[key] == defaults.get(key):
+        if key in ("evaluator", "seed") or key not in config:
             continue
-        value = config[key]
+        value = json.loads(json.dumps(config[key], default=str))  # as search.json and the defaults hold it
+        if value == defaults.get(key):
+            continue
         if isinstance(value, dict):
             for k, v in value.items():
                 if (defaults.get(key) or {}).get(k) != v:

@@ -8,7 +8,7 @@ from gpengine.config import build_config
 from gpengine.evaluator import option_names
 from gpengine.plugins import load_evaluator_class
 from gpengine.progress import ProgressBar, expected_proposals
-from gpengine.search import Search, SearchOutcome
+from gpengine.search import Search, SearchOutcome, same_shape
 
 
 def make_listeners(config, quiet: bool = False, evaluator_cls: Any = None) -> list[Any]:
@@ -41,8 +41,8 @@ def resume_from_cli(search_id: str, *, runs_dir: str = "runs", jobs: int | None 
 
     _, config, _ = load_search_file(search_dir(runs_dir, search_id))
     overrides: dict[str, Any] = {}
-    if jobs is not None:
-        overrides["jobs"] = jobs
+    if jobs is not None:  # another -j runs the same search (Search.resume pins its shape)
+        overrides.update(same_shape(config), jobs=jobs)
     if tracking_uri is not None:
         overrides["tracking_uri"] = tracking_uri
     import attrs

@@ -176,7 +176,10 @@ class Search:
         """Continue a search from its journal and last checkpoint (kill -9 included)."""
         directory = search_dir(runs_dir, search_id)
         sid, config, options = load_search_file(directory)
-        config = attrs.evolve(config, runs_dir=str(runs_dir), **(overrides or {}))
+        overrides = dict(overrides or {})
+        if "jobs" in overrides:
+            overrides = {**same_shape(config), **overrides}
+        config = attrs.evolve(config, runs_dir=str(runs_dir), **overrides)
         search = cls(config, options, listeners=listeners, search_id=sid, resume=True)
         journal = read_journal(directory / JOURNAL, repair=True)
         state = load_checkpoint(directory)
@@ -601,6 +604,22 @@ def generation_batches(cfg: SearchConfig) -> tuple[int, int]:
         n = cfg.offspring or max(1, cfg.jobs)
         return max(1, cfg.population // n), n
     return 1, cfg.offspring or (cfg.population - (0 if cfg.selection == "nsga2" else cfg.elitism))
+
+
+def same_shape(cfg: SearchConfig) -> dict[str, int]:
+    """The keys that keep a search's shape when it resumes with another `jobs`.
+
+    Steady state breeds `jobs` children per batch (unless `offspring` is set) and async keeps
+    `jobs` proposals in flight (unless `async_window` is set), so the number of workers shapes
+    the search there. Pinning those keys to the original `jobs` makes the resumed search exactly
+    the uninterrupted one, running on as many workers as the resume asks for: what a user who
+    resumes on another machine wants, rather than a refusal or a different search.
+    """
+    if cfg.mode == "async" and cfg.async_window is None:
+        return {"async_window": cfg.jobs}
+    if cfg.mode == "steady_state" and cfg.strategy != "gaaf" and cfg.offspring is None:
+        return {"offspring": max(1, cfg.jobs)}
+    return {}
 
 
 def run_search(config: SearchConfig, evaluator_options: dict[str, Any] | None = None,

@@ -35,8 +35,11 @@ def test_report_of_a_local_search(tmp_path):
     text = (tmp_path / "r.html").read_text()
     assert_offline(text)
     assert html.escape("blend(x, tan(x))") in text and "Genealogy of the best" in text and "<svg" in text
-    command = "gpengine run --evaluator bnn-cifar --seed 3 --set population=2 --set generations=3 " \
-              "--set elitism=0 --set primitives=gaaf --set clip=1.1 --set profile=smoke"
+    # every key that differs from what `gpengine run --evaluator bnn-cifar` alone configures (its
+    # search_defaults included: generations=3 is one of them, generic mode and jobs are not)
+    command = "gpengine run --evaluator bnn-cifar --seed 3 --set population=2 --set mode=generational " \
+              "--set elitism=0 --set init_max_depth=4 --set max_depth=8 --set max_size=40 --set primitives=gaaf " \
+              "--set jobs=1 --set clip=1.1 --set profile=smoke"
     assert html.escape(command) in text
     assert "\\beta_{0} x + \\left(1 - \\beta_{0}\\right) \\tan\\left(x\\right)" in html.unescape(text)
     assert "logged" not in res.output  # no MLflow store here: nothing logged, nothing created
@@ -120,3 +123,45 @@ def test_report_from_mlflow_alone_is_logged_to_the_run(tmp_path):
 def test_unknown_search_is_one_line(tmp_path):
     res = CliRunner().invoke(main, ["report", "nothing-here"])
     assert res.exit_code == 2 and "no search" in res.output
+
+
+def _config_of_command(command: str):
+    """The configuration `gpengine run` builds from `command`: parsed by the CLI's own click command."""
+    from gpengine.cli import run as run_command
+
+    args = shlex.split(command)
+    assert args[:2] == ["gpengine", "run"]
+    p = run_command.make_context("run", args[2:]).params
+    return build_config(evaluator=p["evaluator"], config_file=p["config_file"], overrides=p["overrides"],
+                        seed=p["seed"], jobs=p["jobs"], backend=p["backend"], scheduler=p["scheduler"],
+                        tracking_uri=p["tracking_uri"], tracking=not p["no_tracking"])
+
+
+@pytest.mark.parametrize("overrides", [
+    ["jobs=1", "mode=generational", "max_time=60.5"],  # equal to SearchConfig's defaults, not the evaluator's
+    ["jobs=3", "mutation_weights.point=2", "population=5"],
+    [],
+])
+def test_reproduce_keeps_keys_equal_to_generic_defaults_when_the_evaluator_suggests_others(monkeypatch, overrides):
+    """bnn-cifar suggests jobs=2 and steady state: a run made with --jobs 1 used to reproduce with 2."""
+    import attrs
+
+    from gpengine.plugins import load_evaluator_class
+
+    monkeypatch.setattr(load_evaluator_class("symreg"), "search_defaults",
+                        {"jobs": 2, "mode": "steady_state", "max_time": 3600.0, "mutation_weights": {"hoist": 2.0}})
+    cfg, opts = build_config(evaluator="symreg", seed=4, overrides=[*overrides, "points=9"])
+    command, _ = reproduce(attrs.asdict(cfg), opts)
+    again, opts2 = _config_of_command(command)
+    assert again == cfg and opts2 == opts
+    if "jobs=1" in overrides:
+        assert "jobs=1" in command and "mode=generational" in command
+
+
+def test_reproduce_of_a_bnn_cifar_search_run_with_one_job():
+    import attrs
+
+    cfg, opts = build_config(evaluator="bnn-cifar", seed=1, jobs=1, overrides=["profile=smoke"])
+    command, _ = reproduce(attrs.asdict(cfg), opts)
+    again, opts2 = _config_of_command(command)
+    assert again.jobs == 1 and again == cfg and opts2 == opts
