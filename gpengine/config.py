@@ -172,8 +172,9 @@ class SearchConfig:
             raise ConfigError(
                 f"init_min_depth ({self.init_min_depth}) must not exceed init_max_depth ({self.init_max_depth})"
             )
-        if self.init_max_depth > self.max_depth:
-            raise ConfigError(f"init_max_depth ({self.init_max_depth}) must not exceed max_depth ({self.max_depth})")
+        from gpengine.init import check_limits
+
+        check_limits(self.init, self.strategy, self.init_min_depth, self.init_max_depth, self.max_depth, self.max_size)
         if len(self.guesses) > self.population:
             raise ConfigError(f"guesses ({len(self.guesses)}) must not outnumber the population ({self.population})")
         if self.elitism >= self.population:

@@ -91,6 +91,9 @@ class Search:
         cls = load_evaluator_class(config.evaluator)
         self.pset = get_set(config.primitives or cls.primitive_set)
         self.options.setdefault("primitives", self.pset.name)
+        self.limits = Limits(max_depth=config.max_depth, max_size=config.max_size)
+        initialisation.check_limits(config.init, config.strategy, config.init_min_depth, config.init_max_depth,
+                                    config.max_depth, config.max_size, self.pset)  # the set's arities known now
         self.guesses = self._parse_guesses(config.guesses)  # before anything is written
         self._guess_queue = list(self.guesses)  # the first population's first draw takes them
         # Built once here: validates options (bad ones stop before any work) and
@@ -99,7 +102,6 @@ class Search:
         self.evaluator_cls = cls
         self.spec = EvaluatorSpec.of(config.evaluator, self.options)
         register_local(self.spec, self.evaluator)
-        self.limits = Limits(max_depth=config.max_depth, max_size=config.max_size)
         self.weights = MutationWeights.from_mapping(config.mutation_weights)
         self.rng = np.random.default_rng(config.seed)
         listeners = list(listeners)
@@ -153,6 +155,9 @@ class Search:
             if self.config.strategy == "gaaf" and initialisation.to_genes(expr) is None:
                 raise ConfigError(f"guesses: {text!r} has no GAAF gene shape; strategy 'gaaf' takes 3- or 6-gene "
                                   "expressions such as blend(sin(x), square(x))")
+            if not self.limits.admits(expr):
+                raise ConfigError(f"guesses: {text!r} has size {expr.size} and depth {expr.depth}, beyond max_size "
+                                  f"{self.config.max_size} or max_depth {self.config.max_depth}")
             out.append(expr)
         return tuple(out)
 
@@ -339,13 +344,15 @@ class Search:
             return gaaf_ga.fresh_genomes(self.rng, self.pset, n, gaaf_ga.n_genes(cfg.init), self._seen_genomes)
         if cfg.init == "ramped":
             return initialisation.ramped_half_and_half(
-                self.rng, self.pset, n, min_depth=cfg.init_min_depth, max_depth=cfg.init_max_depth, p_const=cfg.p_const
+                self.rng, self.pset, n, min_depth=cfg.init_min_depth, max_depth=cfg.init_max_depth, p_const=cfg.p_const,
+                max_size=cfg.max_size,
             )
         if cfg.init == "grow":
             return [initialisation.grow(self.rng, self.pset, cfg.init_max_depth, min_depth=cfg.init_min_depth,
-                                        p_const=cfg.p_const) for _ in range(n)]
+                                        p_const=cfg.p_const, max_size=cfg.max_size) for _ in range(n)]
         if cfg.init == "full":
-            return [initialisation.full(self.rng, self.pset, cfg.init_max_depth, p_const=cfg.p_const) for _ in range(n)]
+            return [initialisation.full(self.rng, self.pset, cfg.init_max_depth, p_const=cfg.p_const,
+                                        max_size=cfg.max_size) for _ in range(n)]
         if cfg.init == "gaaf3":
             return [initialisation.gaaf_3gene(self.rng, self.pset) for _ in range(n)]
         return [initialisation.gaaf_6gene(self.rng, self.pset) for _ in range(n)]
