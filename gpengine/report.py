@@ -9,12 +9,12 @@ inline SVG, no script or font from anywhere. It holds:
   evaluated more than once, e.g. re-evaluations) and the compute it cost;
 * activation and derivative plots of the best few;
 * fitness over generations and over compute (cumulative evaluator seconds),
-  and diversity per generation (distinct behaviour fingerprints among the
-  individuals evaluated in that generation);
+  and diversity per generation: the statistics the search logged
+  (`gpengine.generation_stats`: the population at each generation's end);
 * the genealogy of the best (`tracking.genealogy.ancestry_svg`);
 * the exact command and configuration that reproduce the search.
 
-Statistics are computed from the lineage rows, so a search read from
+The rest is computed from the lineage rows, so a search read from
 ``runs/<id>/`` and one read from MLflow alone give the same page. When the
 search has an MLflow run, the report is also logged to it as an artifact.
 """
@@ -84,35 +84,6 @@ def best_rows(rows: list[dict[str, Any]], n: int = TOP) -> list[dict[str, Any]]:
             out.append(r)
             if len(out) == n:
                 break
-    return out
-
-
-def generation_stats(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
-    """Per generation: best so far, mean and median of its measured individuals, diversity, compute so far."""
-    by_gen: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        by_gen[int(r["generation"] or 0)].append(r)
-    out = []
-    best = -math.inf
-    cost = 0.0
-    evaluations = 0
-    for gen in sorted(by_gen):
-        members = by_gen[gen]
-        fits = [r["fitness"] for r in members if is_ok(r)]
-        best = max([best, *fits])
-        cost += sum(float(r.get("cost") or 0.0) for r in members)
-        evaluations += sum(1 for r in members if not r.get("cached"))
-        prints = {r.get("fingerprint") or r["expr"] for r in members}
-        out.append({
-            "generation": gen,
-            "best": best if math.isfinite(best) else math.nan,
-            "mean": statistics.fmean(fits) if fits else math.nan,
-            "median": statistics.median(fits) if fits else math.nan,
-            "diversity": len(prints) / len(members),
-            "cost": cost,
-            "evaluations": float(evaluations),
-            "failures": float(len(members) - len(fits)),
-        })
     return out
 
 
@@ -263,7 +234,7 @@ def build_report(saved: Any, path: str | Path) -> Path:
     from gpengine.tracking.genealogy import Genealogy, ancestry_svg
 
     best = best_rows(saved.rows)
-    gens = generation_stats(saved.rows)
+    gens = saved.history  # the search's own numbers, as logged to MLflow (gpengine.generation_stats)
     command, toml = reproduce(saved.config, saved.evaluator_options)
     with tempfile.TemporaryDirectory(prefix="gpengine-report-") as tmp:
         pics = pictures(saved, best, gens, Path(tmp))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import os
-import statistics
 import time
 from typing import Any, Iterable, Sequence
 
@@ -41,6 +40,7 @@ from gpengine.evaluator import REJECTED
 from gpengine.executor import EvaluatorSpec, Executor, register_local
 from gpengine.expr import Expr
 from gpengine.expr_text import parse
+from gpengine.generation_stats import population_stats
 from gpengine.hall_of_fame import HallOfFame
 from gpengine.individual import Individual
 from gpengine.journal import JOURNAL, Journal, read_journal
@@ -414,20 +414,8 @@ class Search:
         return list(elites) + offspring[: n - len(elites)]
 
     def _stats(self) -> GenerationStats:
-        fits = [i.fitness for i in self.population if np.isfinite(i.fitness)]
-        best = max(self.population, key=lambda i: (i.fitness, -i.size, -i.id))
-        distinct = len({i.fingerprint or i.canonical for i in self.population})
-        return GenerationStats(
-            generation=self.generation,
-            best=float(best.fitness) if np.isfinite(best.fitness) else float("nan"),
-            mean=float(np.mean(fits)) if fits else float("nan"),
-            median=float(statistics.median(fits)) if fits else float("nan"),
-            diversity=distinct / len(self.population),
-            evaluations=self.candidates.evaluations,
-            failures=self._failed_records,
-            cost=self.candidates.cost,
-            best_id=best.id,
-        )
+        return population_stats(self.generation, self.population, evaluations=self.candidates.evaluations,
+                                failures=self._failed_records, cost=self.candidates.cost)
 
     def _end_generation(self) -> None:
         stats = self._stats()

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from gpengine.cli import main
 from gpengine.config import build_config
 from gpengine.expr_text import parse
-from gpengine.report import best_rows, compute_curve, generation_stats, replicate_stats, reproduce
+from gpengine.report import best_rows, compute_curve, replicate_stats, reproduce
 from primitives import get_set
 from test_export import write_search
 
@@ -87,12 +87,8 @@ def test_replicate_mean_and_spread_use_single_seed_values():
     assert [r["id"] for r in best_rows(reeval_rows())] == [1, 3]
 
 
-def test_progress_statistics():
+def test_compute_curve():
     rows = reeval_rows()
-    gens = generation_stats(rows)
-    assert [g["best"] for g in gens] == [2.0, 2.0]
-    assert [g["cost"] for g in gens] == [4.0, 8.0]
-    assert [g["diversity"] for g in gens] == [0.5, 1.0]
     xs, ys = compute_curve(rows)
     assert xs == [2.0, 4.0, 6.0, 8.0] and ys == [1.0, 2.0, 2.0, 2.0]
 
@@ -165,3 +161,39 @@ def test_reproduce_of_a_bnn_cifar_search_run_with_one_job():
     command, _ = reproduce(attrs.asdict(cfg), opts)
     again, opts2 = _config_of_command(command)
     assert again.jobs == 1 and again == cfg and opts2 == opts
+
+
+def test_report_shows_the_generation_statistics_mlflow_logged(tmp_path):
+    """A steady-state search with jobs=2 (the audit's case): the report's table, from runs/<id>/ or from
+    MLflow alone, holds the very numbers logged as the run's metrics (they used to differ: the report
+    recomputed them over each generation's newborn, counting cache hits and rejects differently)."""
+    import attrs
+
+    from gpengine import saved_search
+    from gpengine.generation_stats import FIELDS
+    from gpengine.report import build_report
+    from gpengine.search import Search
+    from gpengine.tracking import store
+
+    uri = "sqlite:///" + str(tmp_path / "mlflow.db")
+    cfg, opts = build_config(evaluator="symreg", seed=2, jobs=2, backend="sequential", tracking_uri=uri, overrides=[
+        "population=8", "generations=3", "mode=steady_state", "points=7", "child_runs=notable", "prescreen=true"])
+    out = Search(cfg, opts).run()
+    client = store.client(uri, create=False)
+    from gpengine.tracking.readback import find_search
+
+    run = find_search(client, out.search_id)
+    logged = {name: {m.step: m.value for m in client.get_metric_history(run.info.run_id, name)} for name in FIELDS[1:]}
+    assert sorted(logged["mean"]) == [0, 1, 2, 3]
+    local = saved_search.load(out.search_id, tracking_uri=uri, want_run=False)
+    remote = saved_search._from_mlflow(client, run)
+    for saved in (local, remote):
+        assert [g["generation"] for g in saved.history] == [0, 1, 2, 3]
+        for g in saved.history:
+            for name in FIELDS[1:]:
+                assert g[name] == pytest.approx(logged[name][g["generation"]], rel=1e-12), (saved.source, name)
+    assert local.history == [{k: v for k, v in attrs.asdict(s).items() if k in FIELDS} for s in out.history]
+    text = build_report(local, tmp_path / "r.html").read_text()
+    table = text[text.index("per-generation numbers"):]
+    for g in local.history:
+        assert f"{g['mean']:.5g}" in table and f"{g['diversity']:.5g}" in table
