@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping
 import attrs
 
 from gpengine.errors import ConfigError
+from gpengine.mutation_weights import MutationWeights
 
 MODES = ("generational", "steady_state", "async")
 FIDELITIES = ("none", "sh")
@@ -66,10 +67,12 @@ def _optional_str(inst, attribute, value):
         raise ConfigError(f"{attribute.name} must be a string (got {value!r})")
 
 
-def _weights_table(value: Any) -> dict[str, Any]:
+def _weights_table(value: Any) -> dict[str, float]:
+    """The full table of weights: names left out keep MutationWeights' defaults (the one source of them),
+    so `--set mutation_weights.point=2` changes that weight alone."""
     if not isinstance(value, Mapping):
         raise ConfigError(f"mutation_weights must be a table of mutation = weight (got {value!r})")
-    return dict(value)
+    return MutationWeights.from_mapping(value).as_table()  # raises ConfigError naming a bad entry
 
 
 def _budget(inst, attribute, value):
@@ -116,8 +119,7 @@ class SearchConfig:
     elitism: int = attrs.field(default=1, validator=[_int, _at_least(0)])
     p_crossover: float = attrs.field(default=0.8, validator=_probability)
     mutation_weights: Mapping[str, float] = attrs.field(
-        factory=lambda: {"point": 1.0, "subtree": 1.0, "hoist": 0.5, "shrink": 0.5, "constant": 1.0, "snap": 0.3},
-        converter=_weights_table,
+        factory=lambda: MutationWeights().as_table(), converter=_weights_table
     )
     init: str = attrs.field(default="ramped", validator=_choice(INITS))
     init_min_depth: int = attrs.field(default=2, validator=[_int, _at_least(1)])
@@ -158,7 +160,7 @@ class SearchConfig:
     jobs: int = attrs.field(default=1, validator=[_int, _at_least(1)])
     backend: str = attrs.field(default="auto", validator=_choice(BACKENDS))
     scheduler: str | None = attrs.field(default=None, validator=_optional_str)
-    # output
+    # output: a Search writes them itself, from the CLI or from Python (gpengine.outputs)
     tracking: bool = attrs.field(default=True)
     tracking_uri: str | None = attrs.field(default=None, validator=_optional_str)
     child_runs: str = attrs.field(default="auto", validator=_choice(CHILD_RUNS))
@@ -170,15 +172,13 @@ class SearchConfig:
             raise ConfigError(
                 f"init_min_depth ({self.init_min_depth}) must not exceed init_max_depth ({self.init_max_depth})"
             )
-        if self.init_max_depth > self.max_depth:
-            raise ConfigError(f"init_max_depth ({self.init_max_depth}) must not exceed max_depth ({self.max_depth})")
+        from gpengine.init import check_limits
+
+        check_limits(self.init, self.strategy, self.init_min_depth, self.init_max_depth, self.max_depth, self.max_size)
         if len(self.guesses) > self.population:
             raise ConfigError(f"guesses ({len(self.guesses)}) must not outnumber the population ({self.population})")
         if self.elitism >= self.population:
             raise ConfigError(f"elitism ({self.elitism}) must be smaller than population ({self.population})")
-        from gpengine.variation import MutationWeights
-
-        MutationWeights.from_mapping(self.mutation_weights)  # raises ConfigError naming a bad entry
         if self.backend == "dask" and not self.scheduler:
             raise ConfigError("backend 'dask' needs scheduler=tcp://HOST:PORT")
         if self.mode == "async" and self.backend == "dask":
@@ -268,13 +268,15 @@ def build_config(
     evaluator_defaults: Mapping[str, Any] | None = None,
     **explicit: Any,
 ) -> tuple[SearchConfig, dict[str, Any]]:
-    """Merge file, `--set` overrides and explicit arguments (CLI flags) into a validated config.
+    """Merge the evaluator's `search_defaults`, the file, `--set` overrides and explicit arguments
+    (CLI flags), each over the one before, into a validated config.
 
-    Returns the search config and the evaluator options (validated later by the
-    evaluator's own Options class; `evaluator_option_names`, when given, lets
-    unknown keys fail here with both lists of allowed keys).
+    The one place where an evaluator's `search_defaults` apply, for the CLI and the library alike;
+    `evaluator_defaults` replaces them (a test double, say). Returns the search config and the
+    evaluator options (validated later by the evaluator's own Options class;
+    `evaluator_option_names`, when given, lets unknown keys fail here with both lists of allowed keys).
     """
-    search: dict[str, Any] = dict(evaluator_defaults or {})  # the evaluator's suggestions come first
+    search: dict[str, Any] = {}  # what the user gave; the evaluator's suggestions go under it below
     options: dict[str, Any] = {}
     if config_file is not None:
         data = read_toml(config_file)
@@ -316,8 +318,32 @@ def build_config(
         search["evaluator"] = evaluator
     if "evaluator" not in search:
         raise ConfigError("no evaluator given (use --evaluator NAME or evaluator = \"NAME\" in the config file)")
+    if evaluator_defaults is None:
+        evaluator_defaults = search_defaults_of(search["evaluator"])
+    search = _under(evaluator_defaults, search)
     try:
         cfg = SearchConfig(**search)
     except TypeError as exc:  # e.g. a table where a number belongs
         raise ConfigError(f"bad configuration: {exc}") from None
     return cfg, options
+
+
+def search_defaults_of(evaluator: Any) -> dict[str, Any]:
+    """The search keys evaluator `evaluator` suggests (its class's `search_defaults`); {} for a
+    name that is not a string (SearchConfig then says what is wrong with it)."""
+    if not isinstance(evaluator, str):
+        return {}
+    from gpengine.plugins import load_evaluator_class
+
+    return dict(getattr(load_evaluator_class(evaluator), "search_defaults", None) or {})
+
+
+def _under(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """`given` over `defaults`; a table (mutation_weights) merges entry by entry."""
+    out = dict(defaults)
+    for key, value in given.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out

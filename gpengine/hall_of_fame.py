@@ -5,8 +5,11 @@ of fame keeps them for reports, export and MLflow's "notable" child runs.
 Distinct means distinct behaviour: individuals are keyed by their behaviour
 fingerprint when they have one (so `x + x` and `2 * x` count once), else by
 canonical text, else by the printed expression. Per key the better one is
-kept, ranked by `selection.rank_key` (fitness, then size, then id). Failed
-individuals (fitness -inf) never enter.
+kept. Ranking is by fitness, except that fitnesses equal within `REL_TOL`
+(or both within `ABS_TOL` of zero) are a tie, and a tie ranks the smaller
+expression first, then the older: a bloated form of the best must not outrank
+it on floating-point noise (-3.9e-33 against -3.2e-33 are two exact fits).
+Failed individuals (fitness -inf) never enter.
 
 A plain object of built-in containers: it pickles for checkpoints and resume.
 """
@@ -18,6 +21,46 @@ from typing import Iterable, Iterator
 
 from gpengine.individual import Individual
 from gpengine.selection import rank_key
+
+#: Relative tolerance of a fitness tie. A float64 fitness summed over n terms carries a relative
+#: rounding error of about n * 2.2e-16 (1e-13 for a thousand points); 1e-9 stays far above that
+#: and far below any difference worth keeping a larger expression for (a constant's 4th digit
+#: moves a fitness by about 1e-4 relative).
+REL_TOL = 1e-9
+#: Absolute tolerance near zero, where relative tolerance means nothing: an exact fit's error is
+#: rounding noise of order eps**2 (1e-32) times the squared scale of the data, not a measurement.
+ABS_TOL = 1e-12
+
+
+def ties(a: float, b: float) -> bool:
+    """Whether two fitnesses are equal but for floating-point noise."""
+    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+
+
+def ranked(individuals: Iterable[Individual]) -> list[Individual]:
+    """Best first: by fitness, and among fitnesses tied with the best of their group
+    (`ties`) smaller size first, then lower id.
+
+    Groups start at the highest fitness not yet placed and take every fitness tied with it,
+    so the order is well defined even where ties do not chain transitively."""
+    by_fitness = sorted(individuals, key=rank_key)
+    out: list[Individual] = []
+    i = 0
+    while i < len(by_fitness):
+        lead = by_fitness[i].fitness
+        j = i + 1
+        while j < len(by_fitness) and ties(by_fitness[j].fitness, lead):
+            j += 1
+        out += sorted(by_fitness[i:j], key=lambda m: (m.size, m.id))
+        i = j
+    return out
+
+
+def _better(a: Individual, b: Individual) -> bool:
+    """Whether `a` ranks before `b` (`ranked` for two)."""
+    if ties(a.fitness, b.fitness):
+        return (a.size, a.id) < (b.size, b.id)
+    return a.fitness > b.fitness
 
 
 def identity_key(ind: Individual) -> str:
@@ -47,10 +90,10 @@ class HallOfFame:
                 continue
             key = identity_key(ind)
             old = by_key.get(key)
-            if old is None or rank_key(ind) < rank_key(old):
+            if old is None or _better(ind, old):
                 by_key[key] = ind
                 offered.append(ind)
-        self._members = sorted(by_key.values(), key=rank_key)[: self.capacity]
+        self._members = ranked(by_key.values())[: self.capacity]
         kept = {id(m) for m in self._members}
         return [ind for ind in offered if id(ind) in kept]
 

@@ -79,41 +79,77 @@ def _n_terminal_kinds(pset: "PrimitiveSet") -> int:
     return 1 + (pset.constant_range is not None) + bool(pset.param_slots)
 
 
-def _build(rng, pset, max_depth: int, min_depth: int, p_const: float, full_tree: bool) -> Expr:
-    """Prefix-order generation: each node at level L chooses, then its children follow."""
+def smallest_size(pset: "PrimitiveSet", depth: int) -> int:
+    """Nodes of the smallest tree whose every leaf lies at depth `depth` or deeper: each internal
+    node has the set's smallest arity (a chain with unary primitives, 2**depth - 1 with binary only)."""
+    arities = [p.arity for p in pset if p.arity > 0]
+    a = min(arities) if arities else 1
+    return depth if a == 1 else (a**depth - 1) // (a - 1)
+
+
+def _build(rng, pset, max_depth: int, min_depth: int, p_const: float, full_tree: bool,
+           max_size: int | None = None) -> Expr:
+    """Prefix-order generation: each node at level L chooses, then its children follow.
+
+    With `max_size`, every pending node holds a reservation of the smallest subtree it must still
+    grow (`smallest_size` down to its required depth); a primitive is drawn only among those whose
+    children fit beside the reservations, so the tree never passes `max_size`. The draws are the
+    unbounded ones wherever every primitive fits, so a generous limit changes no tree.
+    """
     if not 1 <= min_depth <= max_depth:
         raise ValueError(f"need 1 <= min_depth <= max_depth, got min_depth={min_depth}, max_depth={max_depth}")
     if max_depth > 1 and len(pset) == 0:
         raise ValueError(f"primitive set {pset.name!r} has no primitives to build a tree deeper than 1")
+
+    def need(level: int) -> int:  # smallest subtree a node at `level` must grow
+        return smallest_size(pset, (max_depth if full_tree else max(min_depth, 1)) - level) if (
+            full_tree or level + 1 < min_depth) else 1
+
+    if max_size is not None and need(0) > max_size:
+        raise ValueError(f"no tree of depth {min_depth if not full_tree else max_depth} fits in {max_size} nodes")
     # Grow picks uniformly over all symbols (Koza; DEAP and gplearn do the same),
     # so a node becomes a terminal with probability n_terminals / n_symbols.
     n_term = _n_terminal_kinds(pset)
     p_terminal = n_term / (n_term + len(pset))
+    prims = list(pset)
     nodes: list[Node] = []
     stack = [0]  # levels of the nodes still to generate, next on top
+    reserved = need(0)  # nodes the pending ones must still produce, at the least
     while stack:
         level = stack.pop()
+        reserved -= need(level)
         last_level = level + 1 >= max_depth
         must_branch = level + 1 < min_depth
         if last_level or (not must_branch and not full_tree and rng.random() < p_terminal):
             nodes.append(random_terminal(rng, pset, p_const))
-        else:
-            node = _random_primitive(rng, pset)
-            nodes.append(node)
-            stack.extend([level + 1] * node.arity)
+            continue
+        choices = prims
+        if max_size is not None:
+            room = max_size - len(nodes) - 1 - reserved
+            choices = [p for p in prims if p.arity * need(level + 1) <= room]
+        if not choices:  # only reachable for an optional branch: grow stops here instead
+            nodes.append(random_terminal(rng, pset, p_const))
+            continue
+        p = choices[int(rng.integers(len(choices)))]
+        nodes.append(Node.op(p.name, p.arity))
+        stack.extend([level + 1] * p.arity)
+        reserved += p.arity * need(level + 1)
     return Expr(tuple(nodes))
 
 
 def grow(
-    rng: np.random.Generator, pset: "PrimitiveSet", max_depth: int, min_depth: int = 1, p_const: float = 0.2
+    rng: np.random.Generator, pset: "PrimitiveSet", max_depth: int, min_depth: int = 1, p_const: float = 0.2,
+    max_size: int | None = None,
 ) -> Expr:
-    """A tree whose every leaf lies between depth `min_depth` and `max_depth`."""
-    return _build(rng, pset, max_depth, min_depth, p_const, full_tree=False)
+    """A tree whose every leaf lies between depth `min_depth` and `max_depth`, of at most `max_size` nodes."""
+    return _build(rng, pset, max_depth, min_depth, p_const, full_tree=False, max_size=max_size)
 
 
-def full(rng: np.random.Generator, pset: "PrimitiveSet", depth: int, p_const: float = 0.2) -> Expr:
-    """A tree whose every leaf lies at exactly `depth` (unary primitives make it thin, not shallow)."""
-    return _build(rng, pset, depth, depth, p_const, full_tree=True)
+def full(rng: np.random.Generator, pset: "PrimitiveSet", depth: int, p_const: float = 0.2,
+         max_size: int | None = None) -> Expr:
+    """A tree whose every leaf lies at exactly `depth` (unary primitives make it thin, not shallow),
+    of at most `max_size` nodes (only thin primitives are drawn where wide ones would not fit)."""
+    return _build(rng, pset, depth, depth, p_const, full_tree=True, max_size=max_size)
 
 
 def ramped_plan(n: int, min_depth: int = 2, max_depth: int = 6) -> list[tuple[str, int]]:
@@ -135,8 +171,10 @@ def ramped_half_and_half(
     min_depth: int = 2,
     max_depth: int = 6,
     p_const: float = 0.2,
+    max_size: int | None = None,
 ) -> list[Expr]:
-    """`n` trees following `ramped_plan`; a tree already drawn is redrawn a few times (Koza).
+    """`n` trees following `ramped_plan`, none over `max_size` nodes; a tree already drawn is
+    redrawn a few times (Koza).
 
     Grow trees have depth in [min_depth, d] and full trees exactly d, where d
     is the slot's depth, so every tree's depth is in [min_depth, max_depth].
@@ -147,14 +185,37 @@ def ramped_half_and_half(
     for method, depth in ramped_plan(n, min_depth, max_depth):
         for _ in range(_DEDUP_TRIES):
             if method == GROW:
-                tree = grow(rng, pset, depth, min_depth, p_const)
+                tree = grow(rng, pset, depth, min_depth, p_const, max_size)
             else:
-                tree = full(rng, pset, depth, p_const)
+                tree = full(rng, pset, depth, p_const, max_size)
             if tree not in seen:
                 break
         seen.add(tree)
         out.append(tree)
     return out
+
+
+def check_limits(init: str, strategy: str, init_min_depth: int, init_max_depth: int, max_depth: int,
+                 max_size: int, pset: "PrimitiveSet | None" = None) -> None:
+    """ConfigError naming the keys when the first population cannot respect `max_depth` and
+    `max_size`. Without `pset` the bound assumes unary primitives (the smallest trees any set
+    builds); with it, the set's smallest arity (a binary-only set needs 2**d - 1 nodes at depth d)."""
+    if strategy == "gaaf" or init in ("gaaf3", "gaaf6"):
+        genes = 6 if init == "gaaf6" else 3
+        size, depth = (9, 5) if genes == 6 else (5, 3)
+        if size > max_size or depth > max_depth:
+            raise ConfigError(f"a {genes}-gene GAAF tree has size {size} and depth {depth}: it needs max_size >= {size} "
+                              f"and max_depth >= {depth} (got max_size={max_size}, max_depth={max_depth})")
+        return
+    if init_max_depth > max_depth:
+        raise ConfigError(f"init_max_depth ({init_max_depth}) must not exceed max_depth ({max_depth})")
+    # grow reaches down to init_min_depth at least; full and ramped's full half build every depth up to init_max_depth
+    key, depth = ("init_min_depth", init_min_depth) if init == "grow" else ("init_max_depth", init_max_depth)
+    smallest = depth if pset is None else smallest_size(pset, depth)
+    if smallest > max_size:
+        where = "" if pset is None else f" with primitive set {pset.name!r}"
+        raise ConfigError(f"max_size ({max_size}) is below the smallest tree init {init!r} builds at {key} {depth}"
+                          f"{where} ({smallest} nodes): raise max_size or lower {key}")
 
 
 # -- GAAF templates ----------------------------------------------------------------------

@@ -9,12 +9,12 @@ inline SVG, no script or font from anywhere. It holds:
   evaluated more than once, e.g. re-evaluations) and the compute it cost;
 * activation and derivative plots of the best few;
 * fitness over generations and over compute (cumulative evaluator seconds),
-  and diversity per generation (distinct behaviour fingerprints among the
-  individuals evaluated in that generation);
+  and diversity per generation: the statistics the search logged
+  (`gpengine.generation_stats`: the population at each generation's end);
 * the genealogy of the best (`tracking.genealogy.ancestry_svg`);
 * the exact command and configuration that reproduce the search.
 
-Statistics are computed from the lineage rows, so a search read from
+The rest is computed from the lineage rows, so a search read from
 ``runs/<id>/`` and one read from MLflow alone give the same page. When the
 search has an MLflow run, the report is also logged to it as an artifact.
 """
@@ -87,35 +87,6 @@ def best_rows(rows: list[dict[str, Any]], n: int = TOP) -> list[dict[str, Any]]:
     return out
 
 
-def generation_stats(rows: list[dict[str, Any]]) -> list[dict[str, float]]:
-    """Per generation: best so far, mean and median of its measured individuals, diversity, compute so far."""
-    by_gen: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        by_gen[int(r["generation"] or 0)].append(r)
-    out = []
-    best = -math.inf
-    cost = 0.0
-    evaluations = 0
-    for gen in sorted(by_gen):
-        members = by_gen[gen]
-        fits = [r["fitness"] for r in members if is_ok(r)]
-        best = max([best, *fits])
-        cost += sum(float(r.get("cost") or 0.0) for r in members)
-        evaluations += sum(1 for r in members if not r.get("cached"))
-        prints = {r.get("fingerprint") or r["expr"] for r in members}
-        out.append({
-            "generation": gen,
-            "best": best if math.isfinite(best) else math.nan,
-            "mean": statistics.fmean(fits) if fits else math.nan,
-            "median": statistics.median(fits) if fits else math.nan,
-            "diversity": len(prints) / len(members),
-            "cost": cost,
-            "evaluations": float(evaluations),
-            "failures": float(len(members) - len(fits)),
-        })
-    return out
-
-
 def compute_curve(rows: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
     """Best fitness so far against cumulative evaluator seconds, in evaluation (id) order."""
     xs, ys = [], []
@@ -152,20 +123,37 @@ def _set_value(value: Any) -> str:
     return _toml(value)
 
 
+def _defaults_in_force(evaluator: str) -> dict[str, Any]:
+    """What `gpengine run --evaluator NAME` alone configures: SearchConfig's defaults under the
+    evaluator's `search_defaults` (bnn-cifar: jobs 2, steady state...). A key equal to these may be
+    left out of the command; one equal only to SearchConfig's may not. Values as search.json stores
+    them (tuples read back as lists), so that equal values compare equal. An evaluator that does not
+    load here gives {}: every key is then written out, never one wrongly left out."""
+    from gpengine.config import build_config
+    from gpengine.errors import GpengineError
+
+    try:
+        cfg, _ = build_config(evaluator=evaluator)
+    except GpengineError:
+        return {}
+    return json.loads(json.dumps(attrs.asdict(cfg), default=str))
+
+
 def reproduce(config: dict[str, Any], options: dict[str, Any]) -> tuple[str, str]:
     """(shell command, TOML config file) that rebuild exactly this search's configuration."""
     import shlex
 
-    from gpengine.config import SEARCH_KEYS, SearchConfig
+    from gpengine.config import SEARCH_KEYS
 
     name = str(config["evaluator"])
-    # as search.json stores them (tuples read back as lists), so that equal values compare equal
-    defaults = json.loads(json.dumps(attrs.asdict(SearchConfig(evaluator=name)), default=str))
+    defaults = _defaults_in_force(name)
     args = ["gpengine", "run", "--evaluator", name, "--seed", str(config.get("seed", 0))]
     for key in SEARCH_KEYS:
-        if key in ("evaluator", "seed") or key not in config or config[key] == defaults.get(key):
+        if key in ("evaluator", "seed") or key not in config:
             continue
-        value = config[key]
+        value = json.loads(json.dumps(config[key], default=str))  # as search.json and the defaults hold it
+        if value == defaults.get(key):
+            continue
         if isinstance(value, dict):
             for k, v in value.items():
                 if (defaults.get(key) or {}).get(k) != v:
@@ -246,7 +234,7 @@ def build_report(saved: Any, path: str | Path) -> Path:
     from gpengine.tracking.genealogy import Genealogy, ancestry_svg
 
     best = best_rows(saved.rows)
-    gens = generation_stats(saved.rows)
+    gens = saved.history  # the search's own numbers, as logged to MLflow (gpengine.generation_stats)
     command, toml = reproduce(saved.config, saved.evaluator_options)
     with tempfile.TemporaryDirectory(prefix="gpengine-report-") as tmp:
         pics = pictures(saved, best, gens, Path(tmp))

@@ -113,7 +113,7 @@ def render(*, saved: Any, best: list[dict[str, Any]], stats: dict[tuple[str, flo
                   '<p class="muted">f(x) solid, f\'(x) dashed; learnable parameters at their initial values.</p>',
                   f'<div class="grid">{acts}</div>']
     parts += ["<h2>Progress</h2>", '<div class="grid">',
-              _figure(pictures.get("fitness"), "fitness per generation (best so far; mean and median of the generation)"),
+              _figure(pictures.get("fitness"), "fitness per generation (best, mean and median of the population at its end)"),
               _figure(pictures.get("compute"), "best fitness against cumulative evaluator seconds"),
               _figure(pictures.get("diversity"), "diversity: distinct behaviour fingerprints per individual"),
               "</div>", _generation_table(gens)]

@@ -8,27 +8,13 @@ from gpengine.config import build_config
 from gpengine.evaluator import option_names
 from gpengine.plugins import load_evaluator_class
 from gpengine.progress import ProgressBar, expected_proposals
-from gpengine.search import Search, SearchOutcome
+from gpengine.search import Search, SearchOutcome, same_shape
 
 
 def make_listeners(config, quiet: bool = False, evaluator_cls: Any = None) -> list[Any]:
-    listeners: list[Any] = []
-    listeners.append(ProgressBar(total=expected_proposals(config), disable=quiet, max_time=config.max_time))
-    if config.tracking:
-        try:
-            from gpengine.tracking import MlflowTracker
-        except ImportError:
-            MlflowTracker = None
-        if MlflowTracker is not None:
-            plot = None
-            if getattr(evaluator_cls, "activation_plots", False):
-                from gpengine.tracking.plots import activation_plotter
-                from primitives import get_set
-
-                plot = activation_plotter(get_set(config.primitives or evaluator_cls.primitive_set))
-            listeners.append(MlflowTracker(tracking_uri=config.tracking_uri, child_runs=config.child_runs,
-                                           evaluator_plot=plot))
-    return listeners
+    """The CLI's own listeners: the progress bar. The MLflow tracker (config.tracking) is the
+    search's own (gpengine.outputs), as it is for a search started from Python."""
+    return [ProgressBar(total=expected_proposals(config), disable=quiet, max_time=config.max_time)]
 
 
 def run_from_cli(*, evaluator: str | None, config_file: str | None, overrides: Iterable[str], quiet: bool = False,
@@ -42,8 +28,7 @@ def run_from_cli(*, evaluator: str | None, config_file: str | None, overrides: I
     cls = load_evaluator_class(name) if name else None
     config, options = build_config(
         evaluator=evaluator, config_file=config_file, overrides=overrides,
-        evaluator_option_names=option_names(cls.Options) if cls else None,
-        evaluator_defaults=getattr(cls, "search_defaults", None), **explicit,
+        evaluator_option_names=option_names(cls.Options) if cls else None, **explicit,
     )
     search = Search(config, options, listeners=make_listeners(config, quiet=quiet, evaluator_cls=cls))
     return search.run()
@@ -56,8 +41,8 @@ def resume_from_cli(search_id: str, *, runs_dir: str = "runs", jobs: int | None 
 
     _, config, _ = load_search_file(search_dir(runs_dir, search_id))
     overrides: dict[str, Any] = {}
-    if jobs is not None:
-        overrides["jobs"] = jobs
+    if jobs is not None:  # another -j runs the same search (Search.resume pins its shape)
+        overrides.update(same_shape(config), jobs=jobs)
     if tracking_uri is not None:
         overrides["tracking_uri"] = tracking_uri
     import attrs

@@ -41,6 +41,8 @@ class SavedSearch:
     source: str  # "runs/<id>" or the tracking URI
     run: Any = None  # the MLflow search run, when one was found
     client: Any = None
+    # per-generation statistics as the search logged them (gpengine.generation_stats), generation order
+    history: list[dict[str, Any]] = attrs.Factory(list)
 
     def best(self, id_: int | None = None) -> dict[str, Any]:
         """The row of individual `id_`, or of the best one with a fitness."""
@@ -88,7 +90,30 @@ def _from_folder(folder: Path) -> SavedSearch:
         rows.append(row)
     evaluator = str(config["evaluator"])
     return SavedSearch(search_id, evaluator, _primitives(evaluator, config), config, options,
-                       sorted(rows, key=lambda r: r["id"]), str(folder))
+                       sorted(rows, key=lambda r: r["id"]), str(folder), history=_history_of_folder(folder))
+
+
+def _history_of_folder(folder: Path) -> list[dict[str, Any]]:
+    """The statistics of the last checkpoint; none when the search stopped before its first one."""
+    from gpengine.checkpoint import load_checkpoint
+    from gpengine.generation_stats import as_rows
+
+    try:
+        state = load_checkpoint(folder)
+    except GpengineError:  # a damaged checkpoint costs the report its table, not the report
+        return []
+    return as_rows(state["history"]) if state else []
+
+
+def _history_of_run(client: Any, run: Any) -> list[dict[str, Any]]:
+    """The per-generation metrics of the search run (step = generation)."""
+    from gpengine.generation_stats import FIELDS
+
+    by_gen: dict[int, dict[str, Any]] = {}
+    for name in FIELDS[1:]:
+        for m in client.get_metric_history(run.info.run_id, name):
+            by_gen.setdefault(int(m.step), {k: float("nan") for k in FIELDS} | {"generation": int(m.step)})[name] = m.value
+    return [by_gen[g] for g in sorted(by_gen)]
 
 
 def _primitives(evaluator: str, config: dict[str, Any]) -> str:
@@ -143,4 +168,4 @@ def _from_mlflow(client: Any, run: Any) -> SavedSearch:
     for row in rows:
         row["metrics"] = metrics.get(str(row["id"]), {})
     return SavedSearch(summary["search_id"], evaluator, _primitives(evaluator, config), config, options,
-                       rows, client.tracking_uri, run=run, client=client)
+                       rows, client.tracking_uri, run=run, client=client, history=_history_of_run(client, run))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import os
-import statistics
 import time
 from typing import Any, Iterable, Sequence
 
@@ -41,9 +40,11 @@ from gpengine.evaluator import REJECTED
 from gpengine.executor import EvaluatorSpec, Executor, register_local
 from gpengine.expr import Expr
 from gpengine.expr_text import parse
+from gpengine.generation_stats import population_stats
 from gpengine.hall_of_fame import HallOfFame
 from gpengine.individual import Individual
 from gpengine.journal import JOURNAL, Journal, read_journal
+from gpengine.outputs import tracker_for
 from gpengine.paths import cache_dir, search_dir
 from gpengine.result_store import ResultStore
 from gpengine.plugins import load_evaluator_class
@@ -90,6 +91,9 @@ class Search:
         cls = load_evaluator_class(config.evaluator)
         self.pset = get_set(config.primitives or cls.primitive_set)
         self.options.setdefault("primitives", self.pset.name)
+        self.limits = Limits(max_depth=config.max_depth, max_size=config.max_size)
+        initialisation.check_limits(config.init, config.strategy, config.init_min_depth, config.init_max_depth,
+                                    config.max_depth, config.max_size, self.pset)  # the set's arities known now
         self.guesses = self._parse_guesses(config.guesses)  # before anything is written
         self._guess_queue = list(self.guesses)  # the first population's first draw takes them
         # Built once here: validates options (bad ones stop before any work) and
@@ -98,10 +102,11 @@ class Search:
         self.evaluator_cls = cls
         self.spec = EvaluatorSpec.of(config.evaluator, self.options)
         register_local(self.spec, self.evaluator)
-        self.limits = Limits(max_depth=config.max_depth, max_size=config.max_size)
         self.weights = MutationWeights.from_mapping(config.mutation_weights)
         self.rng = np.random.default_rng(config.seed)
-        self.bus = EventBus(list(listeners))
+        listeners = list(listeners)
+        tracker = tracker_for(config, cls, listeners)  # config.tracking, as `gpengine run` does
+        self.bus = EventBus(listeners + ([tracker] if tracker is not None else []))
         self.search_id = search_id or new_search_id(config.evaluator, config.seed)
         self.individuals: list[Individual] = []
         self.population: list[Individual] = []
@@ -150,6 +155,9 @@ class Search:
             if self.config.strategy == "gaaf" and initialisation.to_genes(expr) is None:
                 raise ConfigError(f"guesses: {text!r} has no GAAF gene shape; strategy 'gaaf' takes 3- or 6-gene "
                                   "expressions such as blend(sin(x), square(x))")
+            if not self.limits.admits(expr):
+                raise ConfigError(f"guesses: {text!r} has size {expr.size} and depth {expr.depth}, beyond max_size "
+                                  f"{self.config.max_size} or max_depth {self.config.max_depth}")
             out.append(expr)
         return tuple(out)
 
@@ -173,7 +181,10 @@ class Search:
         """Continue a search from its journal and last checkpoint (kill -9 included)."""
         directory = search_dir(runs_dir, search_id)
         sid, config, options = load_search_file(directory)
-        config = attrs.evolve(config, runs_dir=str(runs_dir), **(overrides or {}))
+        overrides = dict(overrides or {})
+        if "jobs" in overrides:
+            overrides = {**same_shape(config), **overrides}
+        config = attrs.evolve(config, runs_dir=str(runs_dir), **overrides)
         search = cls(config, options, listeners=listeners, search_id=sid, resume=True)
         journal = read_journal(directory / JOURNAL, repair=True)
         state = load_checkpoint(directory)
@@ -333,13 +344,15 @@ class Search:
             return gaaf_ga.fresh_genomes(self.rng, self.pset, n, gaaf_ga.n_genes(cfg.init), self._seen_genomes)
         if cfg.init == "ramped":
             return initialisation.ramped_half_and_half(
-                self.rng, self.pset, n, min_depth=cfg.init_min_depth, max_depth=cfg.init_max_depth, p_const=cfg.p_const
+                self.rng, self.pset, n, min_depth=cfg.init_min_depth, max_depth=cfg.init_max_depth, p_const=cfg.p_const,
+                max_size=cfg.max_size,
             )
         if cfg.init == "grow":
             return [initialisation.grow(self.rng, self.pset, cfg.init_max_depth, min_depth=cfg.init_min_depth,
-                                        p_const=cfg.p_const) for _ in range(n)]
+                                        p_const=cfg.p_const, max_size=cfg.max_size) for _ in range(n)]
         if cfg.init == "full":
-            return [initialisation.full(self.rng, self.pset, cfg.init_max_depth, p_const=cfg.p_const) for _ in range(n)]
+            return [initialisation.full(self.rng, self.pset, cfg.init_max_depth, p_const=cfg.p_const,
+                                        max_size=cfg.max_size) for _ in range(n)]
         if cfg.init == "gaaf3":
             return [initialisation.gaaf_3gene(self.rng, self.pset) for _ in range(n)]
         return [initialisation.gaaf_6gene(self.rng, self.pset) for _ in range(n)]
@@ -401,20 +414,8 @@ class Search:
         return list(elites) + offspring[: n - len(elites)]
 
     def _stats(self) -> GenerationStats:
-        fits = [i.fitness for i in self.population if np.isfinite(i.fitness)]
-        best = max(self.population, key=lambda i: (i.fitness, -i.size, -i.id))
-        distinct = len({i.fingerprint or i.canonical for i in self.population})
-        return GenerationStats(
-            generation=self.generation,
-            best=float(best.fitness) if np.isfinite(best.fitness) else float("nan"),
-            mean=float(np.mean(fits)) if fits else float("nan"),
-            median=float(statistics.median(fits)) if fits else float("nan"),
-            diversity=distinct / len(self.population),
-            evaluations=self.candidates.evaluations,
-            failures=self._failed_records,
-            cost=self.candidates.cost,
-            best_id=best.id,
-        )
+        return population_stats(self.generation, self.population, evaluations=self.candidates.evaluations,
+                                failures=self._failed_records, cost=self.candidates.cost)
 
     def _end_generation(self) -> None:
         stats = self._stats()
@@ -598,6 +599,22 @@ def generation_batches(cfg: SearchConfig) -> tuple[int, int]:
         n = cfg.offspring or max(1, cfg.jobs)
         return max(1, cfg.population // n), n
     return 1, cfg.offspring or (cfg.population - (0 if cfg.selection == "nsga2" else cfg.elitism))
+
+
+def same_shape(cfg: SearchConfig) -> dict[str, int]:
+    """The keys that keep a search's shape when it resumes with another `jobs`.
+
+    Steady state breeds `jobs` children per batch (unless `offspring` is set) and async keeps
+    `jobs` proposals in flight (unless `async_window` is set), so the number of workers shapes
+    the search there. Pinning those keys to the original `jobs` makes the resumed search exactly
+    the uninterrupted one, running on as many workers as the resume asks for: what a user who
+    resumes on another machine wants, rather than a refusal or a different search.
+    """
+    if cfg.mode == "async" and cfg.async_window is None:
+        return {"async_window": cfg.jobs}
+    if cfg.mode == "steady_state" and cfg.strategy != "gaaf" and cfg.offspring is None:
+        return {"offspring": max(1, cfg.jobs)}
+    return {}
 
 
 def run_search(config: SearchConfig, evaluator_options: dict[str, Any] | None = None,

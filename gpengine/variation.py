@@ -25,6 +25,7 @@ import numpy as np
 from gpengine.errors import ConfigError
 from gpengine.expr import CONST, OP, PARAM, VAR, X, Expr, Node
 from gpengine.init import grow, random_constant, random_terminal, round_sig
+from gpengine.mutation_weights import MutationWeights
 
 if TYPE_CHECKING:
     from primitives.registry import PrimitiveSet
@@ -269,54 +270,6 @@ def get_mutation(name: str, mutations: Mapping[str, Mutation] | None = None) -> 
     if name not in table:
         raise ConfigError(f"unknown mutation {name!r} (known: {', '.join(table)})")
     return table[name]
-
-
-def _weight(_inst, attribute, value) -> None:
-    if not (value >= 0 and np.isfinite(value)):
-        raise ConfigError(f"mutation weight {attribute.name} must be finite and >= 0, got {value}")
-
-
-@attrs.frozen
-class MutationWeights:
-    """Relative chance of each mutation when `vary` does not cross over.
-
-    Defaults favour small moves (point, constant) over disruptive ones, as
-    SymbolicRegression.jl's defaults do.
-    """
-
-    point: float = attrs.field(default=1.0, converter=float, validator=_weight)
-    subtree: float = attrs.field(default=1.0, converter=float, validator=_weight)
-    hoist: float = attrs.field(default=0.3, converter=float, validator=_weight)
-    shrink: float = attrs.field(default=0.3, converter=float, validator=_weight)
-    constant: float = attrs.field(default=1.0, converter=float, validator=_weight)
-    snap: float = attrs.field(default=0.3, converter=float, validator=_weight)
-
-    def __attrs_post_init__(self) -> None:
-        if sum(attrs.astuple(self)) <= 0:
-            raise ConfigError("at least one mutation weight must be positive")
-
-    def as_dict(self) -> dict[str, float]:
-        """Weights keyed by operator name ("mutate-point", ...)."""
-        return {f"mutate-{f.name}": getattr(self, f.name) for f in attrs.fields(MutationWeights)}
-
-    @staticmethod
-    def from_mapping(weights: Mapping[str, float]) -> "MutationWeights":
-        """From {"mutate-point": 1.0, ...} or {"point": 1.0, ...}; unknown names raise ConfigError."""
-        known = [f.name for f in attrs.fields(MutationWeights)]
-        values = {}
-        for key, value in weights.items():
-            short = key[len("mutate-") :] if key.startswith("mutate-") else key
-            if short not in known:
-                raise ConfigError(
-                    f"unknown mutation {key!r} in weights (known: {', '.join('mutate-' + k for k in known)})"
-                )
-            values[short] = value
-        try:
-            return MutationWeights(**values)
-        except (TypeError, ValueError) as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(f"mutation weights must be numbers: {exc}") from None
 
 
 def _applicable(expr: Expr, weights: dict[str, float]) -> dict[str, float]:

@@ -139,3 +139,26 @@ def test_an_attrs_validator_failure_reads_as_one_line_naming_the_option():
     message = str(bad_type.value)
     assert message.startswith("bad option for Demo: 'width' must be <class 'int'>") and "Attribute(" not in message
     assert "\n" not in message
+
+
+@settings(max_examples=40, deadline=None)
+@given(weights=st.dictionaries(
+    st.sampled_from(["point", "subtree", "hoist", "shrink", "constant", "snap", "mutate-hoist"]),
+    st.floats(min_value=0.5, max_value=10, allow_nan=False), max_size=3))
+def test_setting_some_mutation_weights_keeps_the_others_at_the_search_defaults(weights):
+    """One source of the default weights: the search's table is MutationWeights' defaults with
+    exactly the given entries changed (the old table fell back to other, class-only defaults)."""
+    from gpengine.variation import MutationWeights
+
+    defaults = SearchConfig(evaluator="symreg").mutation_weights
+    assert defaults == MutationWeights().as_table()
+    overrides = [f"mutation_weights.{k}={v!r}" for k, v in weights.items()]
+    cfg, _ = build_config(evaluator="symreg", overrides=overrides)
+    given_short = {k.removeprefix("mutate-"): float(v) for k, v in weights.items()}
+    assert cfg.mutation_weights == {**defaults, **given_short}
+    assert MutationWeights.from_mapping(cfg.mutation_weights).as_table() == cfg.mutation_weights
+
+
+def test_one_mutation_weight_set_leaves_hoist_and_shrink_at_half():
+    cfg, _ = build_config(evaluator="symreg", overrides=["mutation_weights.point=2"])
+    assert (cfg.mutation_weights["hoist"], cfg.mutation_weights["shrink"], cfg.mutation_weights["point"]) == (0.5, 0.5, 2.0)

@@ -90,3 +90,52 @@ def test_pickle_round_trip():
 def test_bad_capacity():
     with pytest.raises(ValueError):
         HallOfFame(0)
+
+
+def test_fitnesses_equal_but_for_rounding_noise_rank_the_smaller_first():
+    """The audit's case: two exact fits, the bloated one 7e-34 "better" by rounding noise."""
+    hof = HallOfFame(5)
+    hof.update([ind(0, -3.9e-33, "x * x + x", fingerprint="small"),
+                ind(1, -3.2e-33, "(x * x + x) + (x - x) * sin(x)", fingerprint="big"),
+                ind(2, -0.25, "x", fingerprint="worse")])
+    assert ids(hof) == [0, 1, 2]
+    assert hof.best.id == 0
+    # relative noise at an ordinary scale: 1 part in 1e12 is a tie, 1 part in 1e6 is not
+    hof = HallOfFame(5)
+    hof.update([ind(0, -2.0, "sin(cos(x))", fingerprint="a"), ind(1, -2.0 * (1 - 1e-12), "sin(sin(cos(x)))",
+                                                                        fingerprint="b")])
+    assert ids(hof) == [0, 1]
+    hof.update([ind(2, -2.0 * (1 - 1e-6), "sin(sin(sin(cos(x))))", fingerprint="c")])
+    assert ids(hof) == [2, 0, 1]
+
+
+def test_same_behaviour_within_noise_keeps_the_smaller_form():
+    hof = HallOfFame(5)
+    hof.update([ind(0, -1e-33, "x * x", fingerprint="f")])
+    hof.update([ind(1, -5e-34, "(x * x) * (1.0 + x - x)", fingerprint="f")])
+    assert ids(hof) == [0]
+
+
+def test_ranked_groups_ties_from_the_best_down():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gpengine.hall_of_fame import ranked, ties
+
+    texts = ["x", "sin(x)", "sin(sin(x))", "sin(sin(sin(x)))"]
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.tuples(st.sampled_from([0.0, 1e-30, -1e-30, 1.0, 1.0 + 1e-12, 1.0 - 1e-12, 0.5]),
+                              st.sampled_from(texts)), min_size=1, max_size=8))
+    def check(entries):
+        inds = [ind(i, f, t) for i, (f, t) in enumerate(entries)]
+        out = ranked(inds)
+        assert sorted(ids(out)) == sorted(ids(inds))
+        for a, b in zip(out, out[1:]):
+            assert a.fitness >= b.fitness or ties(a.fitness, b.fitness)  # never a clearly worse one first
+            if a.fitness < b.fitness:  # placed before a nominally better one: only a smaller tie may be
+                assert (a.size, a.id) < (b.size, b.id)
+        tied_with_best = [m for m in inds if ties(m.fitness, max(i.fitness for i in inds))]
+        assert out[0] == min(tied_with_best, key=lambda m: (m.size, m.id))
+
+    check()

@@ -214,3 +214,83 @@ def test_templates_draw_all_genes_from_the_set():
     assert seen == set(GAAF.names())
     with pytest.raises(ValueError):
         gaaf_3gene(rng, PrimitiveSet("unary-only", [ARITH["sin"]]))
+
+
+BINARY_ONLY = get_set("arith:add,sub,mul")
+SIZED_SETS = SETS + [BINARY_ONLY]
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=seeds, pset=st.sampled_from(SIZED_SETS), lo=st.integers(1, 4), extra=st.integers(0, 3),
+       slack=st.integers(0, 12), method=st.sampled_from(["grow", "full", "ramped"]))
+def test_init_never_passes_max_size_and_keeps_its_depths(seed, pset, lo, extra, slack, method):
+    """Any max_size that fits the smallest tree of the asked depth is respected, shape rules kept."""
+    from gpengine.init import smallest_size
+
+    hi = lo + extra
+    rng = np.random.default_rng(seed)
+    if method == "grow":
+        max_size = smallest_size(pset, lo) + slack
+        trees = [grow(rng, pset, hi, lo, max_size=max_size)]
+    elif method == "full":
+        max_size = smallest_size(pset, hi) + slack
+        trees = [full(rng, pset, hi, max_size=max_size)]
+        assert set(leaf_levels(trees[0])) == {hi - 1}
+    else:
+        max_size = smallest_size(pset, hi) + slack
+        trees = ramped_half_and_half(rng, pset, 8, min_depth=lo, max_depth=hi, max_size=max_size)
+    for e in trees:
+        assert e.size <= max_size
+        assert lo <= e.depth <= hi and min(leaf_levels(e)) + 1 >= lo
+
+
+def test_smallest_size_follows_the_smallest_arity():
+    from gpengine.init import smallest_size
+
+    assert [smallest_size(ARITH, d) for d in (1, 2, 4)] == [1, 2, 4]  # unary chains
+    assert [smallest_size(BINARY_ONLY, d) for d in (1, 2, 4)] == [1, 3, 15]
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=seeds, pset=st.sampled_from(SIZED_SETS))
+def test_a_generous_max_size_changes_no_tree(seed, pset):
+    """Seeds keep their searches: the size-aware draws are the old ones wherever everything fits."""
+    a = ramped_half_and_half(np.random.default_rng(seed), pset, 12, 2, 4)
+    b = ramped_half_and_half(np.random.default_rng(seed), pset, 12, 2, 4, max_size=10**6)
+    assert a == b
+
+
+@pytest.mark.parametrize("overrides, keys", [
+    (["max_size=1"], ("max_size (1)", "init_max_depth")),
+    (["max_size=3", "init=grow", "init_min_depth=4"], ("max_size (3)", "init_min_depth")),
+    (["init_max_depth=9"], ("init_max_depth (9)", "max_depth (8)")),
+    (["strategy=gaaf", "init=gaaf6", "primitives=gaaf", "max_size=8"], ("max_size >= 9", "max_size=8")),
+])
+def test_limits_init_cannot_meet_are_config_errors_naming_the_keys(overrides, keys):
+    from gpengine.config import build_config
+
+    with pytest.raises(ConfigError) as err:
+        build_config(evaluator="symreg", overrides=overrides)
+    assert all(k in str(err.value) for k in keys) and "\n" not in str(err.value)
+
+
+def test_a_binary_only_set_needs_room_for_a_full_tree():
+    """The set's arities are known once the search builds: 4 levels of binary nodes are 15 nodes."""
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    cfg, opts = build_config(evaluator="symreg", overrides=[
+        "primitives=arith:add,sub,mul", "max_size=10", "tracking=false", "journal=false"])
+    with pytest.raises(ConfigError) as err:
+        Search(cfg, opts)
+    assert "max_size (10)" in str(err.value) and "init_max_depth" in str(err.value) and "15 nodes" in str(err.value)
+
+
+def test_cli_max_size_below_init_is_one_line_exit_2():
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    res = CliRunner().invoke(main, ["run", "-e", "symreg", "--no-tracking", "-q", "--set", "max_size=1"])
+    assert res.exit_code == 2
+    assert res.output.strip().count("\n") == 0 and "max_size (1)" in res.output

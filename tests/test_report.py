@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from gpengine.cli import main
 from gpengine.config import build_config
 from gpengine.expr_text import parse
-from gpengine.report import best_rows, compute_curve, generation_stats, replicate_stats, reproduce
+from gpengine.report import best_rows, compute_curve, replicate_stats, reproduce
 from primitives import get_set
 from test_export import write_search
 
@@ -35,8 +35,11 @@ def test_report_of_a_local_search(tmp_path):
     text = (tmp_path / "r.html").read_text()
     assert_offline(text)
     assert html.escape("blend(x, tan(x))") in text and "Genealogy of the best" in text and "<svg" in text
-    command = "gpengine run --evaluator bnn-cifar --seed 3 --set population=2 --set generations=3 " \
-              "--set elitism=0 --set primitives=gaaf --set clip=1.1 --set profile=smoke"
+    # every key that differs from what `gpengine run --evaluator bnn-cifar` alone configures (its
+    # search_defaults included: generations=3 is one of them, generic mode and jobs are not)
+    command = "gpengine run --evaluator bnn-cifar --seed 3 --set population=2 --set mode=generational " \
+              "--set elitism=0 --set init_max_depth=4 --set max_depth=8 --set max_size=40 --set primitives=gaaf " \
+              "--set jobs=1 --set clip=1.1 --set profile=smoke"
     assert html.escape(command) in text
     assert "\\beta_{0} x + \\left(1 - \\beta_{0}\\right) \\tan\\left(x\\right)" in html.unescape(text)
     assert "logged" not in res.output  # no MLflow store here: nothing logged, nothing created
@@ -84,12 +87,8 @@ def test_replicate_mean_and_spread_use_single_seed_values():
     assert [r["id"] for r in best_rows(reeval_rows())] == [1, 3]
 
 
-def test_progress_statistics():
+def test_compute_curve():
     rows = reeval_rows()
-    gens = generation_stats(rows)
-    assert [g["best"] for g in gens] == [2.0, 2.0]
-    assert [g["cost"] for g in gens] == [4.0, 8.0]
-    assert [g["diversity"] for g in gens] == [0.5, 1.0]
     xs, ys = compute_curve(rows)
     assert xs == [2.0, 4.0, 6.0, 8.0] and ys == [1.0, 2.0, 2.0, 2.0]
 
@@ -120,3 +119,81 @@ def test_report_from_mlflow_alone_is_logged_to_the_run(tmp_path):
 def test_unknown_search_is_one_line(tmp_path):
     res = CliRunner().invoke(main, ["report", "nothing-here"])
     assert res.exit_code == 2 and "no search" in res.output
+
+
+def _config_of_command(command: str):
+    """The configuration `gpengine run` builds from `command`: parsed by the CLI's own click command."""
+    from gpengine.cli import run as run_command
+
+    args = shlex.split(command)
+    assert args[:2] == ["gpengine", "run"]
+    p = run_command.make_context("run", args[2:]).params
+    return build_config(evaluator=p["evaluator"], config_file=p["config_file"], overrides=p["overrides"],
+                        seed=p["seed"], jobs=p["jobs"], backend=p["backend"], scheduler=p["scheduler"],
+                        tracking_uri=p["tracking_uri"], tracking=not p["no_tracking"])
+
+
+@pytest.mark.parametrize("overrides", [
+    ["jobs=1", "mode=generational", "max_time=60.5"],  # equal to SearchConfig's defaults, not the evaluator's
+    ["jobs=3", "mutation_weights.point=2", "population=5"],
+    [],
+])
+def test_reproduce_keeps_keys_equal_to_generic_defaults_when_the_evaluator_suggests_others(monkeypatch, overrides):
+    """bnn-cifar suggests jobs=2 and steady state: a run made with --jobs 1 used to reproduce with 2."""
+    import attrs
+
+    from gpengine.plugins import load_evaluator_class
+
+    monkeypatch.setattr(load_evaluator_class("symreg"), "search_defaults",
+                        {"jobs": 2, "mode": "steady_state", "max_time": 3600.0, "mutation_weights": {"hoist": 2.0}})
+    cfg, opts = build_config(evaluator="symreg", seed=4, overrides=[*overrides, "points=9"])
+    command, _ = reproduce(attrs.asdict(cfg), opts)
+    again, opts2 = _config_of_command(command)
+    assert again == cfg and opts2 == opts
+    if "jobs=1" in overrides:
+        assert "jobs=1" in command and "mode=generational" in command
+
+
+def test_reproduce_of_a_bnn_cifar_search_run_with_one_job():
+    import attrs
+
+    cfg, opts = build_config(evaluator="bnn-cifar", seed=1, jobs=1, overrides=["profile=smoke"])
+    command, _ = reproduce(attrs.asdict(cfg), opts)
+    again, opts2 = _config_of_command(command)
+    assert again.jobs == 1 and again == cfg and opts2 == opts
+
+
+def test_report_shows_the_generation_statistics_mlflow_logged(tmp_path):
+    """A steady-state search with jobs=2 (the audit's case): the report's table, from runs/<id>/ or from
+    MLflow alone, holds the very numbers logged as the run's metrics (they used to differ: the report
+    recomputed them over each generation's newborn, counting cache hits and rejects differently)."""
+    import attrs
+
+    from gpengine import saved_search
+    from gpengine.generation_stats import FIELDS
+    from gpengine.report import build_report
+    from gpengine.search import Search
+    from gpengine.tracking import store
+
+    uri = "sqlite:///" + str(tmp_path / "mlflow.db")
+    cfg, opts = build_config(evaluator="symreg", seed=2, jobs=2, backend="sequential", tracking_uri=uri, overrides=[
+        "population=8", "generations=3", "mode=steady_state", "points=7", "child_runs=notable", "prescreen=true"])
+    out = Search(cfg, opts).run()
+    client = store.client(uri, create=False)
+    from gpengine.tracking.readback import find_search
+
+    run = find_search(client, out.search_id)
+    logged = {name: {m.step: m.value for m in client.get_metric_history(run.info.run_id, name)} for name in FIELDS[1:]}
+    assert sorted(logged["mean"]) == [0, 1, 2, 3]
+    local = saved_search.load(out.search_id, tracking_uri=uri, want_run=False)
+    remote = saved_search._from_mlflow(client, run)
+    for saved in (local, remote):
+        assert [g["generation"] for g in saved.history] == [0, 1, 2, 3]
+        for g in saved.history:
+            for name in FIELDS[1:]:
+                assert g[name] == pytest.approx(logged[name][g["generation"]], rel=1e-12), (saved.source, name)
+    assert local.history == [{k: v for k, v in attrs.asdict(s).items() if k in FIELDS} for s in out.history]
+    text = build_report(local, tmp_path / "r.html").read_text()
+    table = text[text.index("per-generation numbers"):]
+    for g in local.history:
+        assert f"{g['mean']:.5g}" in table and f"{g['diversity']:.5g}" in table

@@ -3,6 +3,8 @@
 import math
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gpengine.config import build_config
 from gpengine.events import GenerationEnded, IndividualEvaluated, SearchEnded, SearchStarted
@@ -196,3 +198,22 @@ def test_first_population_draws_never_train_past_max_evaluations():
     out = run(seed=4, overrides=["population=12", "generations=3", "prescreen=true", "p_const=0.6",
                                  "init_min_depth=1", "init_max_depth=2", "max_evaluations=5"])
     assert out.history[-1].evaluations <= 5
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), init=st.sampled_from(["ramped", "grow", "full"]),
+       mode=st.sampled_from(["generational", "steady_state"]), lo=st.integers(1, 3), extra=st.integers(0, 2),
+       depth_slack=st.integers(0, 3), size_slack=st.integers(0, 10))
+def test_every_individual_of_any_search_respects_max_size_and_max_depth(seed, init, mode, lo, extra,
+                                                                         depth_slack, size_slack):
+    """Initialisation included: `--set max_size=1` used to give first populations up to size 12."""
+    hi = lo + extra
+    smallest = lo if init == "grow" else hi  # arith has unary primitives: the smallest tree is a chain
+    max_size = smallest + size_slack
+    max_depth = hi + depth_slack
+    out = run([f"max_size={max_size}", f"max_depth={max_depth}", f"init={init}", f"init_min_depth={lo}",
+               f"init_max_depth={hi}", f"mode={mode}", "population=8", "generations=2", "points=6", "journal=false"],
+              seed=seed)
+    assert len(out.individuals) >= 8
+    assert all(i.size <= max_size and i.depth <= max_depth for i in out.individuals), \
+        [(str(i.expr), i.operator) for i in out.individuals if i.size > max_size or i.depth > max_depth]
