@@ -471,16 +471,21 @@ class Search:
         )
         for k, ind in enumerate(self.individuals):  # resumed: let listeners complete their records
             self.bus.emit(IndividualEvaluated(ind, batch_end=k == len(self.individuals) - 1, replayed=True))
-        reason = "failed"
+        reason, ended_cleanly = "failed", False
         try:
             reason = self._loop()
+            ended_cleanly = True
         except KeyboardInterrupt:
             reason = "interrupted"
             raise
         finally:
             gc.unfreeze()
             elapsed = self._elapsed()
-            self._checkpoint(finished=reason)
+            # An interrupt or error leaves the last generation's checkpoint as it is, as kill -9 does:
+            # the journal holds what came after, and a resume replays it from there. A checkpoint of
+            # the state mid-generation made the resume start a new generation at that point.
+            if ended_cleanly:
+                self._checkpoint(finished=reason)
             self.bus.emit(SearchEnded(best=self.hof.best, hall_of_fame=tuple(self.hof), reason=reason,
                                       elapsed=elapsed))
         return SearchOutcome(

@@ -157,3 +157,41 @@ def test_resume_with_other_jobs_gives_the_uninterrupted_search(tmp_path, mode, a
     assert resumed.config.jobs == 1
     resumed.run()
     assert journal(tmp_path / "b", sid) == journal(tmp_path / "a", sid)
+
+
+class _InterruptAt:
+    """Ctrl-C arriving when the `n`-th individual is recorded, in the middle of a generation."""
+
+    def __init__(self, n: int):
+        self.n, self.seen = n, 0
+
+    def on_individual(self, event):
+        self.seen += 1
+        if self.seen == self.n:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("mode, at", [
+    ("generational", 13), ("steady_state", 5), ("steady_state", 14), ("async", 5),
+    pytest.param("async", 14, marks=pytest.mark.xfail(strict=True, reason="async resume: generation labels")),
+])
+def test_ctrl_c_mid_generation_then_resume_gives_the_uninterrupted_search(tmp_path, mode, at):
+    """An interrupt keeps the last generation's checkpoint (the journal holds what came after, as
+    after kill -9): a checkpoint taken mid-generation made the resume start a new generation there."""
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    def journal(runs, sid):
+        return [(i.id, str(i.expr), i.generation, i.operator, i.parent_ids, i.result.fitness)
+                for i in read_journal(Path(runs) / sid / "journal.jsonl")]
+
+    def config(runs):
+        return build_config(evaluator="symreg", seed=5, jobs=2, backend="sequential", overrides=[
+            "population=9", "generations=3", f"mode={mode}", "tracking=false", "points=8", f"runs_dir={runs}"])
+
+    Search(*config(tmp_path / "a"), search_id="s").run()
+    with pytest.raises(KeyboardInterrupt):
+        Search(*config(tmp_path / "b"), listeners=[_InterruptAt(at)], search_id="s").run()
+    assert 0 < len(read_journal(tmp_path / "b" / "s" / "journal.jsonl")) < len(journal(tmp_path / "a", "s"))
+    Search.resume("s", runs_dir=str(tmp_path / "b")).run()
+    assert journal(tmp_path / "b", "s") == journal(tmp_path / "a", "s")
