@@ -38,7 +38,7 @@ from gpengine.canonical import canonical_text
 from gpengine.checkpoint import load_checkpoint, load_search_file, save_checkpoint, save_search_file
 from gpengine.errors import ConfigError, GpengineError, ParseError
 from gpengine.evaluator import REJECTED
-from gpengine.executor import EvaluatorSpec, Executor, register_local
+from gpengine.executor import EvaluatorSpec, Executor, register_local, resolve_backend
 from gpengine.expr import Expr
 from gpengine.expr_text import parse
 from gpengine.hall_of_fame import HallOfFame
@@ -96,6 +96,9 @@ class Search:
         # serves sequential evaluation without a second construction.
         self.evaluator = cls(**self.options)
         self.evaluator_cls = cls
+        # where evaluations run: a contradiction (a timeout in process) stops before anything is written
+        self.backend = resolve_backend(config.backend, config.jobs, self._decide(config.isolate, "isolate"),
+                                       config.eval_timeout)
         self.spec = EvaluatorSpec.of(config.evaluator, self.options)
         register_local(self.spec, self.evaluator)
         self.limits = Limits(max_depth=config.max_depth, max_size=config.max_size)
@@ -494,9 +497,8 @@ class Search:
 
     def _loop(self) -> str:
         cfg = self.config
-        isolate = self._decide(cfg.isolate, "isolate")
-        with Executor(self.spec, jobs=cfg.jobs, backend=cfg.backend, scheduler=cfg.scheduler,
-                      timeout=cfg.eval_timeout, isolate=isolate) as executor:
+        with Executor(self.spec, jobs=cfg.jobs, backend=self.backend, scheduler=cfg.scheduler,
+                      timeout=cfg.eval_timeout) as executor:
             if cfg.mode == "async":
                 from gpengine.steady_async import AsyncSteadyState
 
