@@ -67,7 +67,12 @@ def test_check_evaluator_on_builtin_symreg():
 def test_check_evaluator_fails_a_plugin_that_raises():
     result = CliRunner().invoke(main, ["check-evaluator", "faults", "--set", "fault=raise", "--set", "trigger=*"])
     assert result.exit_code == 1
-    assert any(line.startswith("FAIL  evaluates") for line in result.output.splitlines())
+    lines = result.output.splitlines()
+    # every check runs and says what it found, not only those before the first failure
+    assert [line.split()[:2] for line in lines[:-1]] == [
+        ["PASS", "loads"], ["PASS", "options"], ["PASS", "builds"], ["FAIL", "evaluates"], ["PASS", "pickle"],
+        ["FAIL", "deterministic"], ["FAIL", "budget"], ["FAIL", "failure"]]
+    assert lines[-1] == "faults: contract broken (4/8)"
 
 
 def test_check_evaluator_user_errors_exit_2():
