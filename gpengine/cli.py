@@ -196,7 +196,7 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
     from gpengine.errors import ConfigError
     from gpengine.evaluator import option_names
     from gpengine.expr_text import parse
-    from gpengine.plugins import load_evaluator_class
+    from gpengine.plugins import build_evaluator, load_evaluator_class
     from primitives import get_set
 
     cls = load_evaluator_class(evaluator)
@@ -209,7 +209,7 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
         raise ConfigError(f"--budget must be in (0, 1] (got {budget})")
     pset = get_set(primitive_set or cls.primitive_set)
     expr = parse(expression, pset)
-    ev = cls(primitives=pset.name, **options)
+    ev = build_evaluator(evaluator, cls, {**options, "primitives": pset.name})
     result = ev.evaluate(expr, budget=budget, seed=seed)
     if as_json:
         click.echo(json.dumps({"expr": str(expr), "fitness": result.fitness, "status": result.status,

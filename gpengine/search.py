@@ -46,7 +46,7 @@ from gpengine.individual import Individual
 from gpengine.journal import JOURNAL, Journal, read_journal
 from gpengine.paths import cache_dir, search_dir
 from gpengine.result_store import ResultStore
-from gpengine.plugins import load_evaluator_class
+from gpengine.plugins import build_evaluator, load_evaluator_class
 from gpengine.variation import Limits, MutationWeights, vary
 from primitives import get_set
 
@@ -94,7 +94,7 @@ class Search:
         self._guess_queue = list(self.guesses)  # the first population's first draw takes them
         # Built once here: validates options (bad ones stop before any work) and
         # serves sequential evaluation without a second construction.
-        self.evaluator = cls(**self.options)
+        self.evaluator = build_evaluator(config.evaluator, cls, self.options)
         self.evaluator_cls = cls
         # where evaluations run: a contradiction (a timeout in process) stops before anything is written
         self.backend = resolve_backend(config.backend, config.jobs, self._decide(config.isolate, "isolate"),
