@@ -38,6 +38,15 @@ def test_names_and_bad_names():
             names_for(bad)
 
 
+def test_new_evaluator_refuses_a_name_already_installed(tmp_path):
+    # the new package's entry point would be shadowed by the installed one, silently
+    result = CliRunner().invoke(main, ["new-evaluator", "symreg", str(tmp_path / "pkg")])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: evaluator name 'symreg' is taken by an installed evaluator (installed: ")
+    assert not (tmp_path / "pkg").exists()
+
+
 def test_scaffold_refuses_a_folder_with_files(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("mine")
