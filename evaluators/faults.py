@@ -30,6 +30,11 @@ def _fault(inst, attribute, value):
         raise ConfigError(f"fault must be one of {', '.join(FAULTS)} (got {value!r})")
 
 
+def _seconds(inst, attribute, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"{attribute.name} must be a number of seconds >= 0 (got {value!r})")
+
+
 class FaultInjection(SymbolicRegression):
     description = "symreg with injected faults (raise, nan, hang, exit, kill) for testing failure isolation"
     version = "1"
@@ -38,8 +43,8 @@ class FaultInjection(SymbolicRegression):
     class Options(SymbolicRegression.Options):
         fault: str = attrs.field(default="none", validator=_fault)
         trigger: str = "cos"
-        delay: float = 0.0
-        build_delay: float = 0.0
+        delay: float = attrs.field(default=0.0, validator=_seconds)
+        build_delay: float = attrs.field(default=0.0, validator=_seconds)
         log: str | None = None  # append "expr seed" per evaluation: lets tests count evaluations
 
     def __init__(self, **options):

@@ -2,20 +2,26 @@
 
 Every command parses its arguments, builds library objects and calls them;
 anything it can do, Python code can do with the same objects. User errors
-(`GpengineError`) print one line and exit with status 2.
+(`GpengineError`) print one line and exit with status 2; Ctrl-C during a
+search prints how to resume it and exits with status 130.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import signal
 import sys
+import threading
 
 import click
 
 from gpengine.errors import GpengineError
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT, what scripts test for after Ctrl-C
 
 
 class GpengineGroup(click.Group):
@@ -54,13 +60,13 @@ set_option = click.option(
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def run(evaluator, config_file, overrides, seed, jobs, backend, scheduler, tracking_uri, no_tracking, quiet):
     """Run a search."""
-    from gpengine.runner import run_from_cli
+    from gpengine.runner import search_from_cli
 
-    outcome = run_from_cli(
+    search = search_from_cli(
         evaluator=evaluator, config_file=config_file, overrides=overrides, seed=seed, jobs=jobs,
         backend=backend, scheduler=scheduler, tracking_uri=tracking_uri, tracking=not no_tracking, quiet=quiet,
     )
-    _print_summary(outcome)
+    _drive(search, quiet)
 
 
 @main.command()
@@ -71,12 +77,64 @@ def run(evaluator, config_file, overrides, seed, jobs, backend, scheduler, track
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def resume(search_id, runs_dir, jobs, tracking_uri, quiet):
     """Continue SEARCH_ID after a crash or kill: nothing evaluated is lost or run twice."""
-    from gpengine.runner import resume_from_cli
+    from gpengine.runner import resumed_search
 
-    _print_summary(resume_from_cli(search_id, runs_dir=runs_dir, jobs=jobs, tracking_uri=tracking_uri, quiet=quiet))
+    _drive(resumed_search(search_id, runs_dir=runs_dir, jobs=jobs, tracking_uri=tracking_uri, quiet=quiet), quiet)
 
 
-def _print_summary(outcome) -> None:
+def _drive(search, quiet: bool) -> None:
+    """Run `search` from the shell: say where it saves, and on Ctrl-C how to continue it.
+
+    The search id is printed first, so nobody has to guess which folder to resume.
+    """
+    from gpengine.runner import interrupted_line, started_line
+
+    if not quiet:
+        click.echo(started_line(search), err=True)
+    try:
+        with _interrupt_notice(search, quiet):
+            outcome = search.run()
+    except KeyboardInterrupt:
+        click.echo(interrupted_line(search), err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    _print_summary(search, outcome)
+
+
+@contextlib.contextmanager
+def _interrupt_notice(search, quiet: bool):
+    """On Ctrl-C, say at once that the search is stopping: killing the workers, writing the
+    checkpoint and closing the MLflow run take seconds, which looked like a hang.
+
+    A second Ctrl-C interrupts that wait; the journal already holds every finished evaluation.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may handle signals (and gets SIGINT)
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:  # started with Ctrl-C ignored (nohup, a background job): keep it so
+        yield
+        return
+    notice = ("" if quiet else "\n") + (  # off the progress bar's line
+        f"interrupted: stopping the evaluations and saving search {search.search_id} "
+        "(a few seconds; Ctrl-C again to quit at once)\n")
+
+    def on_sigint(signum, frame):
+        signal.signal(signal.SIGINT, previous)
+        # os.write, not click.echo: the handler may run while the progress bar is writing
+        # to sys.stderr, and a buffered writer refuses a re-entrant write.
+        os.write(2, notice.encode())
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_summary(search, outcome) -> None:
+    from gpengine.runner import saved_where
+
     n = len(outcome.individuals)
     cached = sum(i.cached for i in outcome.individuals)
     failed = sum(1 for i in outcome.individuals if not i.result.ok)
@@ -85,7 +143,7 @@ def _print_summary(outcome) -> None:
     click.echo("best:")
     for ind in outcome.hall_of_fame[:5]:
         click.echo(f"  {ind.fitness:12.6g}  id {ind.id:<6d} {ind.expr}")
-    click.echo(f"journal and checkpoint: runs/{outcome.search_id}/ (gpengine resume {outcome.search_id})")
+    click.echo(saved_where(search))
 
 
 @main.command()
@@ -138,7 +196,7 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
     from gpengine.errors import ConfigError
     from gpengine.evaluator import option_names
     from gpengine.expr_text import parse
-    from gpengine.plugins import load_evaluator_class
+    from gpengine.plugins import build_evaluator, load_evaluator_class
     from primitives import get_set
 
     cls = load_evaluator_class(evaluator)
@@ -151,7 +209,7 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
         raise ConfigError(f"--budget must be in (0, 1] (got {budget})")
     pset = get_set(primitive_set or cls.primitive_set)
     expr = parse(expression, pset)
-    ev = cls(primitives=pset.name, **options)
+    ev = build_evaluator(evaluator, cls, {**options, "primitives": pset.name})
     result = ev.evaluate(expr, budget=budget, seed=seed)
     if as_json:
         click.echo(json.dumps({"expr": str(expr), "fitness": result.fitness, "status": result.status,

@@ -11,7 +11,8 @@ and `gpengine check-evaluator NAME` runs the same checks from the shell. Each
 check is small and named, so a failure says which promise is broken:
 
     loads          the entry point names an Evaluator subclass with the class attributes
-    options        unknown options raise ConfigError (one line for the user), defaults build
+    options        unknown options, and a string given to a number option (a mistyped
+                   `--set points=abc`), raise ConfigError (one line for the user)
     builds         the evaluator builds from the given options (a GpengineError there, such
                    as a bad option value or missing data, is raised: it is the user's to fix)
     evaluates      evaluate(expr, budget=1.0, seed=0) returns a Result; status ok has a finite fitness
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import re
 from typing import Any, Callable, Iterable, Mapping
 
 import attrs
@@ -38,6 +40,8 @@ from gpengine.evaluator import FAILED, OK, REJECTED, Evaluator, Result
 from gpengine.expr import Expr
 
 UNKNOWN_OPTION = "gpengine_contract_no_such_option"
+NOT_A_NUMBER = "gpengine-contract-not-a-number"  # what `--set points=abc` hands a number option
+CHECKS = ("loads", "options", "builds", "evaluates", "pickle", "deterministic", "budget", "failure")
 HUGE = 1e308  # overflows every float format once doubled or squared
 
 
@@ -137,7 +141,8 @@ def run_checks(
     primitives: str | None = None,
     echo: Callable[[Check], None] | None = None,
 ) -> list[Check]:
-    """Every check in order; stops early only when later checks cannot run (no class, no evaluator)."""
+    """Every check in `CHECKS` order, each reported; a check that cannot run (no class, no
+    evaluator) fails saying why, so a report always has every line."""
     results: list[Check] = []
 
     def record(name: str, passed: bool, message: str = "") -> bool:
@@ -146,6 +151,11 @@ def run_checks(
         if echo is not None:
             echo(c)
         return passed
+
+    def not_run(reason: str) -> list[Check]:
+        for name in CHECKS[len(results):]:
+            record(name, False, f"not run: {reason}")
+        return results
 
     options = dict(options or {})
     if isinstance(target, str):
@@ -158,10 +168,10 @@ def run_checks(
         name, cls = _load(target)
     except GpengineError as exc:
         record("loads", False, str(exc))
-        return results
+        return not_run("the class did not load")
     problems = _class_attributes(cls)
     if not record("loads", not problems, "; ".join(problems) or f"{cls.__module__}.{cls.__qualname__}"):
-        return results
+        return not_run("the class did not load")
 
     from primitives import get_set
 
@@ -175,7 +185,7 @@ def run_checks(
         raise  # bad options or missing data: the user's to fix (one line, exit 2)
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         record("builds", False, f"{type(exc).__name__}: {exc}")
-        return results
+        return not_run("the evaluator did not build")
     record("builds", True, f"options {options}" if options else "default options")
 
     from gpengine.expr_text import parse
@@ -187,24 +197,28 @@ def run_checks(
     if isinstance(first, Result) and not honest:
         message += "; status ok needs a finite fitness (return Result.failed(reason) instead)"
     record("evaluates", honest, message)
-    if not isinstance(first, Result):
-        return results
+    # the later checks run even when evaluation broke: each says what else is wrong
 
     copy = None
     try:
         copy = pickle.loads(pickle.dumps(ev))
-        back = pickle.loads(pickle.dumps(first))
-        ok = back == first or (_same(back.fitness, first.fitness) and back.status == first.status)
-        record("pickle", ok, "evaluator and Result round-trip" if ok else "the Result changes through pickle")
+        if isinstance(first, Result):
+            back = pickle.loads(pickle.dumps(first))
+            ok = back == first or (_same(back.fitness, first.fitness) and back.status == first.status)
+            record("pickle", ok, "evaluator and Result round-trip" if ok else "the Result changes through pickle")
+        else:
+            record("pickle", True, "evaluator round-trips (no Result to try: see evaluates)")
     except Exception as exc:  # noqa: BLE001
         record("pickle", False, f"{type(exc).__name__}: {exc} (workers receive the evaluator by pickle)")
 
     again = _evaluate(ev, sample, 1.0, 0)
     other = _evaluate(copy, sample, 1.0, 0) if copy is not None else again
     fits = [r.fitness if isinstance(r, Result) else math.nan for r in (first, again, other)]
-    same = all(isinstance(r, Result) for r in (again, other)) and _same(fits[0], fits[1]) and _same(fits[0], fits[2])
+    results_only = all(isinstance(r, Result) for r in (first, again, other))
+    same = results_only and _same(fits[0], fits[1]) and _same(fits[0], fits[2])
     record("deterministic", same, f"seed 0 gives {fits[0]!r} every time" if same
-           else f"seed 0 gave fitness {fits} (same instance twice, then a pickled copy)")
+           else f"seed 0 gave fitness {fits} (same instance twice, then a pickled copy)" if results_only
+           else "evaluate did not return a Result every time (see evaluates)")
 
     budgets = sorted({float(cls.min_budget), 1.0})
     outcome = {b: (first if b == 1.0 else _evaluate(ev, sample, b, 1)) for b in budgets}
@@ -229,12 +243,46 @@ def _check_options(cls: type, options: dict[str, Any], record) -> None:
     try:
         cls(**{**options, UNKNOWN_OPTION: 1})
     except ConfigError:
-        record("options", True, "unknown option -> ConfigError")
-        return
+        pass
     except Exception as exc:  # noqa: BLE001
         record("options", False, f"unknown option raised {type(exc).__name__}, not ConfigError: {exc}")
         return
-    record("options", False, "an unknown option was accepted silently (call Evaluator.__init__ with the options)")
+    else:
+        record("options", False, "an unknown option was accepted silently (call Evaluator.__init__ with the options)")
+        return
+    # A mistyped number reached evaluate() unchecked: every candidate failed, or a traceback.
+    numbers = number_options(cls.Options) if attrs.has(cls.Options) else []
+    problems = []
+    for name in numbers:
+        try:
+            cls(**{**options, name: NOT_A_NUMBER})
+        except ConfigError:
+            continue
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{name}={NOT_A_NUMBER!r} raised {type(exc).__name__}, not ConfigError: {exc}")
+        else:
+            problems.append(f"{name}={NOT_A_NUMBER!r} was accepted (give it an attrs validator, "
+                            "e.g. instance_of(int))")
+    checked = f"; a string for {', '.join(numbers)} -> ConfigError" if numbers else ""
+    record("options", not problems, "; ".join(problems) or f"unknown option -> ConfigError{checked}")
+
+
+def number_options(options_cls: type) -> list[str]:
+    """Options declared int or float (or None): by annotation, else by a numeric default."""
+    names = []
+    for field in attrs.fields(options_cls):
+        declared = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", None)
+        if field.type is not None and not isinstance(field.type, (str, type)):
+            declared = repr(field.type)  # int | None, typing.Optional[float]
+        if declared is not None:
+            kinds = set(re.findall(r"\w+", declared)) - {"None", "typing", "Optional", "Union", "NoneType"}
+            numeric = bool(kinds) and kinds <= {"int", "float"}
+        else:
+            default = field.default
+            numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if numeric:
+            names.append(field.name)
+    return names
 
 
 def _evaluate(ev: Evaluator, expr: Expr, budget: float, seed: int) -> Result | BaseException:

@@ -25,6 +25,18 @@ candidate can stop the search. On Dask, the scheduler itself reruns the tasks
 of a lost worker (at most `distributed.scheduler.allowed-failures` times); a
 task that keeps killing workers ends as a failed Result, and a task past
 `timeout` is cancelled and its worker restarted through its nanny.
+
+A running Python call cannot be stopped from inside its own process, so a
+`timeout` always runs evaluations in worker processes (`auto` picks loky even
+for one job; `sequential` with a timeout is refused). In process (one job, no
+timeout, `isolate` off) nothing protects the search from an evaluation that
+calls `os._exit` or is killed: the process ends with it (the journal keeps
+every finished evaluation, so `gpengine resume` continues); `isolate=true` is
+the protection for evaluators that may do so.
+
+Loky workers die with the main process (Linux: PR_SET_PDEATHSIG, set when a
+worker starts), so a `kill -9` of a search leaves no worker evaluating beside
+the search that resumes it.
 """
 
 from __future__ import annotations
@@ -33,7 +45,9 @@ import concurrent.futures as cf
 import math
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -44,6 +58,7 @@ import attrs
 import joblib
 from joblib.externals.loky import ProcessPoolExecutor
 
+from gpengine.errors import ConfigError
 from gpengine.evaluator import FAILED, Result
 from gpengine.expr import Expr
 
@@ -160,8 +175,9 @@ def visible_gpus() -> tuple[str, ...]:
     return tuple(line.strip() for line in out.splitlines() if line.strip())
 
 
-def _init_worker(lock_dir: str | None, devices: tuple[str, ...], slots: int) -> None:
-    """Loky worker initializer: keep the worker for the whole search, and give it its GPU.
+def _init_worker(lock_dir: str | None, devices: tuple[str, ...], slots: int, parent: int | None = None) -> None:
+    """Loky worker initializer: die with the main process, keep the worker for the whole
+    search, and give it its GPU.
 
     loky replaces a worker whose memory grew by 300 MB since its first task, taking
     that for a leak; an evaluator's data and a framework's caches are not one, and a
@@ -169,9 +185,39 @@ def _init_worker(lock_dir: str | None, devices: tuple[str, ...], slots: int) -> 
     """
     from joblib.externals.loky import process_executor
 
+    if parent is not None:
+        die_with_parent(parent)
     process_executor._USE_PSUTIL = False
     if devices:
         _claim_device(lock_dir, devices, slots)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> bool:
+    """Have the kernel SIGKILL this process when `parent` dies (Linux; False elsewhere).
+
+    loky has no such watchdog: after a `kill -9` of the search its workers lived on,
+    a bnn-cifar worker training beside the search that resumed it. A check between
+    tasks would miss a worker mid-evaluation; the kernel's signal does not. SIGKILL,
+    because a worker holds nothing to save (only the main process writes). The signal
+    follows the thread that started the worker: loky starts them from the thread that
+    submits, the search's own.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != parent:  # the parent died before the request: nobody will signal
+        os._exit(1)
+    return True
 
 
 def _claim_device(lock_dir: str, devices: tuple[str, ...], slots: int) -> None:
@@ -197,11 +243,15 @@ def _claim_device(lock_dir: str, devices: tuple[str, ...], slots: int) -> None:
     os.environ["CUDA_VISIBLE_DEVICES"] = devices[os.getpid() % len(devices)]
 
 
-def resolve_backend(backend: str, jobs: int, isolate: bool) -> str:
-    """`auto`: in process for one job of a cheap evaluator, worker processes otherwise."""
+def resolve_backend(backend: str, jobs: int, isolate: bool, timeout: float | None = None) -> str:
+    """`auto`: in process for one job of a cheap evaluator without a timeout, worker
+    processes otherwise (only another process can stop an evaluation past its timeout)."""
+    if backend == "sequential" and timeout is not None:
+        raise ConfigError(f"eval_timeout={timeout:g} needs worker processes, and backend 'sequential' "
+                          "evaluates in this one: use backend auto or loky, or drop eval_timeout")
     if backend != "auto":
         return backend
-    return "loky" if (jobs > 1 or isolate) else "sequential"
+    return "loky" if (jobs > 1 or isolate or timeout is not None) else "sequential"
 
 
 class Executor:
@@ -221,7 +271,7 @@ class Executor:
                  devices: Sequence[str] | None = None):
         self.spec = spec
         self.jobs = jobs
-        self.backend = resolve_backend(backend, jobs, isolate)
+        self.backend = resolve_backend(backend, jobs, isolate, timeout)
         self.scheduler = scheduler
         self.timeout = timeout
         self.worker_env = dict(worker_env or {})
@@ -265,7 +315,7 @@ class Executor:
                 self._lock_dir = tempfile.TemporaryDirectory(prefix="gpengine-devices-")
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs, timeout=None, env=env, initializer=_init_worker,
-                initargs=(self._lock_dir.name if devices else None, devices, self.jobs))
+                initargs=(self._lock_dir.name if devices else None, devices, self.jobs, os.getpid()))
             # Start every worker and build its evaluator (imports, data) before any clock
             # runs: the timeout is for the evaluation, not for a worker's start-up.
             warm = [self._pool.submit(_warm_up, self.spec) for _ in range(self.jobs)]

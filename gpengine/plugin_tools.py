@@ -2,7 +2,7 @@
 
 Thin click layers: the scaffold lives in `gpengine.scaffold`, the checks in
 `gpengine.contract` (which plugin authors also import in their own tests).
-check-evaluator prints one PASS/FAIL line per check and exits 0 only when
+check-evaluator prints one PASS/FAIL line for every check (after a failure too) and exits 0 only when
 every check passed (1 otherwise), so CI can run it over each installed plugin.
 """
 

@@ -12,7 +12,7 @@ import inspect
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from gpengine.errors import PluginError
+from gpengine.errors import GpengineError, PluginError
 from gpengine.evaluator import Evaluator
 
 GROUP = "gpengine.evaluators"
@@ -57,5 +57,23 @@ def load_evaluator_class(name: str) -> type[Evaluator]:
     return cls
 
 
+def build_evaluator(name: str, cls: type[Evaluator], options: dict[str, Any]) -> Evaluator:
+    """`cls(**options)`; whatever else its constructor raises becomes one line for the user.
+
+    A GpengineError (a bad option value, missing data) passes as it is. Anything else,
+    say a TypeError from an option value no validator checked, would otherwise show a
+    traceback, or, in a worker, fail every evaluation of the search one by one.
+    """
+    try:
+        return cls(**options)
+    except GpengineError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the plugin's, reported as one line
+        given = ", ".join(f"{k}={v!r}" for k, v in sorted(options.items()) if k != "primitives")
+        detail = (str(exc).strip().splitlines() or [""])[0]
+        raise PluginError(f"evaluator {name!r} cannot be built from its options ({given or 'defaults'}): "
+                          f"{type(exc).__name__}: {detail}") from exc
+
+
 def make_evaluator(name: str, options: dict[str, Any] | None = None) -> Evaluator:
-    return load_evaluator_class(name)(**(options or {}))
+    return build_evaluator(name, load_evaluator_class(name), dict(options or {}))

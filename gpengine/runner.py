@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+from pathlib import Path
 from typing import Any, Iterable
 
 from gpengine.config import build_config
@@ -10,6 +13,8 @@ from gpengine.plugins import load_evaluator_class
 from gpengine.progress import ProgressBar, expected_proposals
 from gpengine.search import Search, SearchOutcome, same_shape
 
+DEFAULT_RUNS_DIR = "runs"  # `gpengine resume`'s --runs-dir default
+
 
 def make_listeners(config, quiet: bool = False, evaluator_cls: Any = None) -> list[Any]:
     """The CLI's own listeners: the progress bar. The MLflow tracker (config.tracking) is the
@@ -17,8 +22,9 @@ def make_listeners(config, quiet: bool = False, evaluator_cls: Any = None) -> li
     return [ProgressBar(total=expected_proposals(config), disable=quiet, max_time=config.max_time)]
 
 
-def run_from_cli(*, evaluator: str | None, config_file: str | None, overrides: Iterable[str], quiet: bool = False,
-                 **explicit: Any) -> SearchOutcome:
+def search_from_cli(*, evaluator: str | None, config_file: str | None, overrides: Iterable[str],
+                    quiet: bool = False, **explicit: Any) -> Search:
+    """A new search, ready to run: the command line's choices checked, listeners attached."""
     # The evaluator's option names let a misspelt --set key fail now, naming both lists.
     name = evaluator
     if name is None and config_file is not None:
@@ -30,12 +36,16 @@ def run_from_cli(*, evaluator: str | None, config_file: str | None, overrides: I
         evaluator=evaluator, config_file=config_file, overrides=overrides,
         evaluator_option_names=option_names(cls.Options) if cls else None, **explicit,
     )
-    search = Search(config, options, listeners=make_listeners(config, quiet=quiet, evaluator_cls=cls))
-    return search.run()
+    return Search(config, options, listeners=make_listeners(config, quiet=quiet, evaluator_cls=cls))
 
 
-def resume_from_cli(search_id: str, *, runs_dir: str = "runs", jobs: int | None = None,
-                    tracking_uri: str | None = None, quiet: bool = False) -> SearchOutcome:
+def run_from_cli(**kwargs: Any) -> SearchOutcome:
+    return search_from_cli(**kwargs).run()
+
+
+def resumed_search(search_id: str, *, runs_dir: str = DEFAULT_RUNS_DIR, jobs: int | None = None,
+                   tracking_uri: str | None = None, quiet: bool = False) -> Search:
+    """A search restored from its journal and checkpoint, ready to run on."""
     from gpengine.checkpoint import load_search_file
     from gpengine.paths import search_dir
 
@@ -51,4 +61,36 @@ def resume_from_cli(search_id: str, *, runs_dir: str = "runs", jobs: int | None 
 
     listeners = make_listeners(attrs.evolve(config, **overrides), quiet=quiet,
                                evaluator_cls=load_evaluator_class(config.evaluator))
-    return Search.resume(search_id, runs_dir=runs_dir, listeners=listeners, overrides=overrides).run()
+    return Search.resume(search_id, runs_dir=runs_dir, listeners=listeners, overrides=overrides)
+
+
+def resume_from_cli(search_id: str, **kwargs: Any) -> SearchOutcome:
+    return resumed_search(search_id, **kwargs).run()
+
+
+def resume_command(search: Search) -> str:
+    """The command that continues `search`, typed from the folder it was started in."""
+    command = f"gpengine resume {search.search_id}"
+    runs_dir = str(search.config.runs_dir)
+    if Path(runs_dir) != Path(DEFAULT_RUNS_DIR):  # `resume` looks in runs/ unless told
+        command += f" --runs-dir {shlex.quote(runs_dir)}"
+    return command
+
+
+def saved_where(search: Search) -> str:
+    """Where the search keeps what it needs to resume, and how: one line's end."""
+    if search.run_dir is None:
+        return "no journal (journal=false): it cannot be resumed"
+    return f"journal and checkpoint in {search.run_dir}{os.sep} ({resume_command(search)})"
+
+
+def started_line(search: Search) -> str:
+    return f"search {search.search_id}: {saved_where(search)}"
+
+
+def interrupted_line(search: Search) -> str:
+    if search.run_dir is None:
+        return f"search {search.search_id} interrupted: no journal (journal=false), nothing to resume from"
+    n = len(search.individuals)
+    return (f"search {search.search_id} interrupted: {n} evaluated individual{'s' if n != 1 else ''} saved in "
+            f"{search.run_dir}{os.sep}; continue with: {resume_command(search)}")

@@ -188,6 +188,12 @@ def names_for(name: str) -> dict[str, str]:
 def scaffold(name: str, directory: str | Path | None = None) -> list[Path]:
     """Write the plugin package; refuses to write into a folder that has files."""
     n = names_for(name)
+    from gpengine.plugins import evaluator_names
+
+    installed = evaluator_names()
+    if name in installed:  # two entry points of one name: one of them is silently never used
+        raise ConfigError(f"evaluator name {name!r} is taken by an installed evaluator "
+                          f"(installed: {', '.join(installed)}); choose another name")
     root = Path(directory) if directory is not None else Path(n["dist"])
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise GpengineError(f"{root} already exists and is not empty; choose another DIR")

@@ -37,7 +37,7 @@ from gpengine.canonical import canonical_text
 from gpengine.checkpoint import load_checkpoint, load_search_file, save_checkpoint, save_search_file
 from gpengine.errors import ConfigError, GpengineError, ParseError
 from gpengine.evaluator import REJECTED
-from gpengine.executor import EvaluatorSpec, Executor, register_local
+from gpengine.executor import EvaluatorSpec, Executor, register_local, resolve_backend
 from gpengine.expr import Expr
 from gpengine.expr_text import parse
 from gpengine.generation_stats import population_stats
@@ -47,7 +47,7 @@ from gpengine.journal import JOURNAL, Journal, read_journal
 from gpengine.outputs import tracker_for
 from gpengine.paths import cache_dir, search_dir
 from gpengine.result_store import ResultStore
-from gpengine.plugins import load_evaluator_class
+from gpengine.plugins import build_evaluator, load_evaluator_class
 from gpengine.variation import Limits, MutationWeights, vary
 from primitives import get_set
 
@@ -98,8 +98,11 @@ class Search:
         self._guess_queue = list(self.guesses)  # the first population's first draw takes them
         # Built once here: validates options (bad ones stop before any work) and
         # serves sequential evaluation without a second construction.
-        self.evaluator = cls(**self.options)
+        self.evaluator = build_evaluator(config.evaluator, cls, self.options)
         self.evaluator_cls = cls
+        # where evaluations run: a contradiction (a timeout in process) stops before anything is written
+        self.backend = resolve_backend(config.backend, config.jobs, self._decide(config.isolate, "isolate"),
+                                       config.eval_timeout)
         self.spec = EvaluatorSpec.of(config.evaluator, self.options)
         register_local(self.spec, self.evaluator)
         self.weights = MutationWeights.from_mapping(config.mutation_weights)
@@ -500,9 +503,8 @@ class Search:
 
     def _loop(self) -> str:
         cfg = self.config
-        isolate = self._decide(cfg.isolate, "isolate")
-        with Executor(self.spec, jobs=cfg.jobs, backend=cfg.backend, scheduler=cfg.scheduler,
-                      timeout=cfg.eval_timeout, isolate=isolate) as executor:
+        with Executor(self.spec, jobs=cfg.jobs, backend=self.backend, scheduler=cfg.scheduler,
+                      timeout=cfg.eval_timeout) as executor:
             if cfg.mode == "async":
                 from gpengine.steady_async import AsyncSteadyState
 

@@ -10,7 +10,7 @@ import attrs
 import numpy as np
 import pytest
 
-from gpengine.contract import ContractError, check_evaluator, failing_expr, run_checks, sample_expr
+from gpengine.contract import CHECKS, ContractError, check_evaluator, failing_expr, run_checks, sample_expr
 from gpengine.errors import ConfigError, PluginError
 from gpengine.evaluator import Evaluator, Result
 from primitives import get_set
@@ -71,6 +71,18 @@ class WithOptions(Honest):
         scale: float = attrs.field(default=1.0, validator=attrs.validators.instance_of(float))
 
 
+class UntypedNumber(Honest):
+    @attrs.define(kw_only=True)
+    class Options:
+        points: int = 9  # no validator: --set points=abc would reach evaluate
+
+
+class RaisesWhenBuilt(Honest):
+    def __init__(self, **options):
+        super().__init__(**options)
+        raise RuntimeError("no data")
+
+
 def failed_names(cls, options=None):
     return [c.name for c in run_checks(cls, options) if not c.passed]
 
@@ -102,6 +114,7 @@ def test_an_honest_class_passes_without_being_installed():
         (Unpicklable, "pickle"),
         (NanIsOk, "failure"),
         (RefusesSmallBudgets, "budget"),
+        (UntypedNumber, "options"),
     ],
 )
 def test_each_broken_promise_is_named(cls, broken):
@@ -123,7 +136,25 @@ def test_class_that_is_not_an_evaluator_fails_to_load():
             return Result(0.0)
 
     checks = run_checks(NotAPlugin)
-    assert [(c.name, c.passed) for c in checks] == [("loads", False)]
+    assert [(c.name, c.passed) for c in checks] == [(name, False) for name in CHECKS]
+    assert all(c.message == "not run: the class did not load" for c in checks[1:])
+
+
+def test_a_wrongly_typed_number_option_must_be_a_config_error():
+    (options,) = [c for c in run_checks(UntypedNumber) if c.name == "options"]
+    assert not options.passed
+    assert options.message.startswith("points='gpengine-contract-not-a-number' was accepted")
+    (options,) = [c for c in run_checks(WithOptions) if c.name == "options"]
+    assert options.passed and options.message.endswith("a string for scale -> ConfigError")
+
+
+def test_every_check_is_reported_even_after_a_failure():
+    checks = run_checks(Raises)
+    assert [c.name for c in checks] == list(CHECKS)
+    assert [c.name for c in checks if not c.passed] == ["evaluates", "deterministic", "budget", "failure"]
+    checks = run_checks(RaisesWhenBuilt)
+    assert [(c.name, c.passed) for c in checks][:3] == [("loads", True), ("options", True), ("builds", False)]
+    assert [c.message for c in checks[3:]] == ["not run: the evaluator did not build"] * 5
 
 
 @pytest.mark.parametrize("set_name", ["arith", "gaaf"])

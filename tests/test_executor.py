@@ -143,3 +143,46 @@ def test_a_search_with_worker_processes_ends_without_a_resource_warning(tmp_path
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "leaked" not in out.stderr, out.stderr
+
+
+def test_a_timeout_or_isolation_chooses_worker_processes_and_sequential_refuses_a_timeout():
+    from gpengine.errors import ConfigError
+    from gpengine.executor import resolve_backend
+
+    assert resolve_backend("auto", 1, False) == "sequential"
+    assert resolve_backend("auto", 1, False, 2.0) == "loky"  # only another process can stop a hang
+    assert resolve_backend("auto", 1, True) == "loky"
+    assert resolve_backend("auto", 2, False) == "loky"
+    assert resolve_backend("dask", 1, False, 2.0) == "dask"
+    with pytest.raises(ConfigError, match="eval_timeout=2 needs worker processes"):
+        resolve_backend("sequential", 1, False, 2.0)
+
+
+WORKERS_THEN_SLEEP = """
+import json, sys, time
+from gpengine.executor import EvaluatorSpec, Executor
+with Executor(EvaluatorSpec.of("faults", {"primitives": "arith"}), jobs=2, backend="loky") as ex:
+    print(json.dumps([w["pid"] for w in ex.workers()]), flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_a_killed_main_process():
+    # After kill -9 of a search, loky's workers lived on (parent pid 1), a GPU one training
+    # beside the search that resumed it.
+    import json
+    import signal
+    import subprocess
+
+    main = subprocess.Popen([sys.executable, "-c", WORKERS_THEN_SLEEP], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = json.loads(main.stdout.readline())
+        assert len(set(pids)) == 2 and all(_alive(pid) for pid in pids)
+    finally:
+        main.send_signal(signal.SIGKILL)
+        main.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids)

@@ -60,3 +60,38 @@ def test_failures_are_journaled_with_reasons(tmp_path):
     records = read_journal(tmp_path / "runs" / out.search_id / "journal.jsonl")
     assert [r.id for r in records] == [i.id for i in out.individuals]
     assert any("injected failure" in r.result.message for r in records)
+
+
+def test_eval_timeout_alone_moves_evaluations_out_of_process(tmp_path):
+    """One job, no isolate: a timeout can only be enforced from another process, so it makes one.
+
+    A subprocess with its own deadline: in process, the hang would hold the search for an hour.
+    """
+    import subprocess
+    import sys
+
+    from gpengine.journal import read_journal
+
+    cmd = [sys.executable, "-m", "gpengine.cli", "run", "-e", "faults", "-q", "--no-tracking",
+           "--set", "fault=hang", "--set", "eval_timeout=1", "--set", "population=6", "--set", "generations=0",
+           "--set", "max_failures=100"]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (journal,) = (tmp_path / "runs").glob("*/journal.jsonl")
+    records = read_journal(journal)
+    hung = [r for r in records if "cos(" in r.canonical and not r.cached]
+    assert hung and all(r.result.message == "timeout: evaluation ran past 1s" for r in hung)
+    assert any(r.result.ok for r in records)
+
+
+def test_eval_timeout_with_backend_sequential_is_refused_before_anything_is_written(tmp_path):
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    res = CliRunner().invoke(main, ["run", "-e", "faults", "--backend", "sequential", "--no-tracking", "-q",
+                                    "--set", "eval_timeout=2"])
+    assert res.exit_code == 2
+    (line,) = res.output.strip().splitlines()
+    assert line.startswith("error: eval_timeout=2 needs worker processes") and "sequential" in line
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

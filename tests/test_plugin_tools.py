@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,15 @@ def test_names_and_bad_names():
             names_for(bad)
 
 
+def test_new_evaluator_refuses_a_name_already_installed(tmp_path):
+    # the new package's entry point would be shadowed by the installed one, silently
+    result = CliRunner().invoke(main, ["new-evaluator", "symreg", str(tmp_path / "pkg")])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: evaluator name 'symreg' is taken by an installed evaluator (installed: ")
+    assert not (tmp_path / "pkg").exists()
+
+
 def test_scaffold_refuses_a_folder_with_files(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("mine")
@@ -67,7 +77,12 @@ def test_check_evaluator_on_builtin_symreg():
 def test_check_evaluator_fails_a_plugin_that_raises():
     result = CliRunner().invoke(main, ["check-evaluator", "faults", "--set", "fault=raise", "--set", "trigger=*"])
     assert result.exit_code == 1
-    assert any(line.startswith("FAIL  evaluates") for line in result.output.splitlines())
+    lines = result.output.splitlines()
+    # every check runs and says what it found, not only those before the first failure
+    assert [line.split()[:2] for line in lines[:-1]] == [
+        ["PASS", "loads"], ["PASS", "options"], ["PASS", "builds"], ["FAIL", "evaluates"], ["PASS", "pickle"],
+        ["FAIL", "deterministic"], ["FAIL", "budget"], ["FAIL", "failure"]]
+    assert lines[-1] == "faults: contract broken (4/8)"
 
 
 def test_check_evaluator_user_errors_exit_2():
@@ -100,3 +115,67 @@ def test_new_plugin_from_scaffold_to_search(tmp_path):
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", f"gpengine-{name}"],
                        capture_output=True, text=True)
     assert name not in gpengine("evaluators").stdout
+
+
+def _readme_plugin_example(repo_root) -> str:
+    text = (repo_root / "README.md").read_text()
+    section = text[text.index("## Writing an evaluator plugin"):]
+    return section[section.index("```python") + len("```python"):section.index("```\n", section.index("```python"))]
+
+
+BUILD_FAILS = '''
+from gpengine.evaluator import Evaluator, Result
+
+class BuildFails(Evaluator):
+    description = "a constructor that trips over an option"
+    def __init__(self, **options):
+        super().__init__(**options)
+        int("twelve")  # a plugin's own parsing, not an attrs validator
+    def evaluate(self, expr, *, budget=1.0, seed=0):
+        return Result(0.0)
+'''
+
+
+@pytest.fixture
+def installed(tmp_path, monkeypatch, repo_root):
+    """The README's `square` example and a `build-fails` plugin, as if pip-installed."""
+    from importlib.metadata import EntryPoint
+
+    import gpengine.plugins as plugins
+
+    (tmp_path / "readme_square.py").write_text(_readme_plugin_example(repo_root))
+    (tmp_path / "build_fails.py").write_text(BUILD_FAILS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = plugins._entry_points
+    extra = {"square": EntryPoint("square", "readme_square:Square", plugins.GROUP),
+             "build-fails": EntryPoint("build-fails", "build_fails:BuildFails", plugins.GROUP)}
+    monkeypatch.setattr(plugins, "_entry_points", lambda: {**real(), **extra})
+
+
+def one_error_line(result) -> str:
+    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+def test_the_readme_plugin_example_refuses_a_mistyped_option_in_one_line(installed, tmp_path):
+    from gpengine.contract import check_evaluator
+
+    assert all(c.passed for c in check_evaluator("square"))
+    runner = CliRunner()
+    line = one_error_line(runner.invoke(main, ["evaluate", "x*x", "-e", "square", "--set", "points=abc"]))
+    assert "points" in line and "'abc'" in line
+    line = one_error_line(runner.invoke(main, ["run", "-e", "square", "--set", "points=abc", "-q", "--no-tracking"]))
+    assert "points" in line
+    assert not (tmp_path / "runs").exists()  # refused before any evaluation
+    ok = runner.invoke(main, ["evaluate", "x*x", "-e", "square", "--set", "points=5", "--json"])
+    assert ok.exit_code == 0 and json.loads(ok.output)["fitness"] == 0.0
+
+
+def test_a_constructor_that_raises_is_one_line_exit_2(installed, tmp_path):
+    runner = CliRunner()
+    for args in (["evaluate", "x", "-e", "build-fails"], ["run", "-e", "build-fails", "-q", "--no-tracking"]):
+        line = one_error_line(runner.invoke(main, args))
+        assert line == ("error: evaluator 'build-fails' cannot be built from its options (defaults): "
+                        "ValueError: invalid literal for int() with base 10: 'twelve'"), line
+    assert not (tmp_path / "runs").exists()
