@@ -80,3 +80,17 @@ def test_unwritable_runs_folder_is_one_line_exit_2(tmp_path):
     lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: cannot write to runs folder")
     assert blocker.read_text() == "keep me"
+
+
+def test_tracking_false_in_set_or_config_file_turns_tracking_off(tmp_path):
+    # the default store would be runs/mlflow.db under the working directory (a tmp dir here)
+    res = invoke("run", "-e", "symreg", "-q", "--set", "population=4", "--set", "generations=0",
+                 "--set", "tracking=false")
+    assert res.exit_code == 0, res.output
+    toml = tmp_path / "search.toml"
+    toml.write_text('evaluator = "symreg"\npopulation = 4\ngenerations = 0\ntracking = false\n')
+    res = invoke("run", "--config", str(toml), "-q")
+    assert res.exit_code == 0, res.output
+    searches = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    assert len(searches) == 2  # both searches ran and journaled ...
+    assert not (tmp_path / "runs" / "mlflow.db").exists()  # ... and neither wrote to MLflow
