@@ -304,3 +304,18 @@ def test_auto_mode_switches_when_the_store_falls_behind(uri, client):
     logged = {int(r.data.tags["gp.id"]) for r in readback.child_runs(client, run)}
     assert 0 in logged and ancestors(inds, end.best.id) <= logged and len(logged) < 30
     assert len(readback.load_individuals(client, run)) == 30
+
+
+def test_check_uri_refuses_a_file_store_unless_mlflow_allows_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    for uri in (str(tmp_path / "mlruns"), "file://" + str(tmp_path / "mlruns")):
+        with pytest.raises(GpengineError, match="file store") as err:
+            store.check_uri(uri)
+        assert "\n" not in str(err.value) and "sqlite:///" in str(err.value)
+    for ok in ("sqlite:///" + str(tmp_path / "a.db"), "http://127.0.0.1:5000", "postgresql+psycopg2://u@h/db"):
+        assert store.check_uri(ok) == ok
+    with pytest.raises(GpengineError, match="unknown scheme 'nosuch'"):
+        store.check_uri("nosuch://x")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # the user's explicit opt-in to MLflow's old store
+    assert store.check_uri(str(tmp_path / "mlruns")) == str(tmp_path / "mlruns")
+    assert not (tmp_path / "mlruns").exists()  # a check writes nothing

@@ -95,7 +95,12 @@ class MlflowTracker:
     ):
         if child_runs not in CHILD_RUN_MODES:
             raise ConfigError(f"unknown child_runs mode {child_runs!r} (allowed: {', '.join(CHILD_RUN_MODES)})")
-        self.tracking_uri = store.resolve_uri(tracking_uri)
+        self.tracking_uri = store.check_uri(store.resolve_uri(tracking_uri))
+        # Checked here, before the search makes its folder or spends any compute: a store MLflow refuses,
+        # or a server that is down, is nearly always a typo or a server not started yet. Stopping at once
+        # with one line costs the user nothing; carrying on (as an outage mid-search rightly does, see
+        # `writer`) would run the whole search with no search run to write to, for a resume to repair.
+        store.check_reachable(self.tracking_uri)
         self.child_runs = child_runs
         self.notable_threshold = int(notable_threshold)
         self.max_backlog = int(max_backlog)
