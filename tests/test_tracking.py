@@ -319,3 +319,39 @@ def test_check_uri_refuses_a_file_store_unless_mlflow_allows_it(tmp_path, monkey
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # the user's explicit opt-in to MLflow's old store
     assert store.check_uri(str(tmp_path / "mlruns")) == str(tmp_path / "mlruns")
     assert not (tmp_path / "mlruns").exists()  # a check writes nothing
+
+
+def test_evaluator_resolved_settings_go_to_mlflow_params_and_search_json_and_a_resume_records_changes(
+        uri, client, tmp_path, monkeypatch):
+    import json
+
+    from gpengine.config import build_config
+    from gpengine.search import Search
+    from evaluators.symreg import SymbolicRegression
+
+    cfg, opts = build_config(evaluator="symreg", overrides=["population=6", "generations=1", "points=7"], seed=3,
+                             runs_dir=str(tmp_path / "runs"))
+    first = Search(cfg, opts, listeners=[MlflowTracker(uri, child_runs="notable")])
+    first.run()
+    saved = json.loads((tmp_path / "runs" / first.search_id / "search.json").read_text())
+    # what the user set stays apart from what the evaluator ran with (defaults included)
+    assert saved["evaluator_options"] == {"points": 7}
+    assert saved["evaluator_resolved"] == {"target": "x**4+x**3+x**2+x", "data": None, "points": 7, "low": -1.0,
+                                           "high": 1.0, "metric": "neg_mse"}
+    params = readback.find_search(client, first.search_id).data.params
+    assert params["evaluator.points"] == "7"
+    assert (params["evaluator.resolved.points"], params["evaluator.resolved.high"],
+            params["evaluator.resolved.metric"], params["evaluator.resolved.data"]) == ("7", "1.0", "neg_mse", "None")
+    from gpengine import saved_search  # read back from MLflow alone, the record is not taken for options
+
+    assert saved_search.load(first.search_id, runs_dir=tmp_path / "elsewhere", tracking_uri=uri).evaluator_options == {
+        "points": 7}
+
+    # the code resumed with resolves differently (a profile redefined): params keep the original, a tag says so
+    monkeypatch.setattr(SymbolicRegression, "resolved_settings",
+                        lambda self: {**attrs.asdict(self.options), "high": 2.0, "grid": [1, 2]})
+    Search.resume(first.search_id, runs_dir=str(tmp_path / "runs"),
+                  listeners=[MlflowTracker(uri, child_runs="notable")], overrides={"generations": 2}).run()
+    run = readback.find_search(client, first.search_id)
+    assert run.data.params["evaluator.resolved.high"] == "1.0" and run.data.params["evaluator.resolved.grid"] == "[1, 2]"
+    assert "evaluator.resolved.high" in run.data.tags["gp.resume1.changed"].split(",")

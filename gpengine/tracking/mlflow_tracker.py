@@ -15,6 +15,7 @@ store. Subscribe an instance to the search's `EventBus`.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import tempfile
 import time
@@ -32,6 +33,7 @@ CHILD_RUN_MODES = ("auto", "all", "notable")
 MAX_PARAM_LEN, MAX_TAG_LEN, MAX_KEY_LEN = 6000, 8000, 250
 MAX_BATCH_METRICS, MAX_BATCH_PARAMS = 1000, 100
 MAX_DIGEST_LEN = 36
+RESOLVED_PREFIX = "evaluator.resolved."  # params of Evaluator.resolved_settings(), beside the user's options
 ENGINE_METRICS = ("fitness", "generation", "size", "depth", "cost", "budget")
 _POP_KEYS = ("population", "population_size", "pop_size")
 _GEN_KEYS = ("generations", "n_generations", "max_generations")
@@ -45,6 +47,15 @@ def _now() -> int:
 def _clip(text: Any, n: int) -> str:
     text = str(text)
     return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _params(event: SearchStarted) -> dict[str, Any]:
+    """The search run's params: the flat config, then the evaluator's resolved settings."""
+    params = dict(event.config)
+    for k, v in event.evaluator_settings.items():
+        # scalars print as the config's params do (str); a list or table as JSON
+        params[RESOLVED_PREFIX + k] = json.dumps(v) if isinstance(v, (list, dict)) else v
+    return params
 
 
 def run_name(ind: Any) -> str:
@@ -236,7 +247,7 @@ class MlflowTracker:
         }
         run = self.client.create_run(self.experiment_id, start_time=_now(), tags=tags, run_name=event.search_id)
         self.run_id = run.info.run_id
-        params = [Param(_clip(k, MAX_KEY_LEN), _clip(v, MAX_PARAM_LEN)) for k, v in sorted(event.config.items())]
+        params = [Param(_clip(k, MAX_KEY_LEN), _clip(v, MAX_PARAM_LEN)) for k, v in sorted(_params(event).items())]
         for i in range(0, len(params), MAX_BATCH_PARAMS):
             self.client.log_batch(self.run_id, params=params[i : i + MAX_BATCH_PARAMS])
         if event.dataset is not None:
@@ -263,18 +274,21 @@ class MlflowTracker:
 
         self.run_id = run.info.run_id
         self.client.update_run(self.run_id, status="RUNNING")
+        wanted = _params(event)
         new = [
             Param(_clip(k, MAX_KEY_LEN), _clip(v, MAX_PARAM_LEN))
-            for k, v in sorted(event.config.items())
+            for k, v in sorted(wanted.items())
             if _clip(k, MAX_KEY_LEN) not in run.data.params
         ]
         for i in range(0, len(new), MAX_BATCH_PARAMS):
             self.client.log_batch(self.run_id, params=new[i : i + MAX_BATCH_PARAMS])
+        # MLflow params are immutable: record which settings the resume changed (a resolved setting
+        # changes when the code resumed with resolves a profile or "auto" differently)
         changed = sorted(
             k
-            for k, v in event.config.items()
+            for k, v in wanted.items()
             if run.data.params.get(_clip(k, MAX_KEY_LEN), _clip(v, MAX_PARAM_LEN)) != _clip(v, MAX_PARAM_LEN)
-        )  # MLflow params are immutable: record which settings the resume changed
+        )
         resumes = int(run.data.tags.get("gp.resumes", "0")) + 1
         tags = {"gp.resumes": str(resumes)}
         if changed:
