@@ -72,9 +72,10 @@ def test_all_mode_logs_every_individual_with_lineage(uri, client):
     for name in ("mean", "median", "diversity", "evaluations", "failures", "cost"):
         assert len(client.get_metric_history(run.info.run_id, name)) == 4
     # what tracking itself cost, measured: the main thread's event time plus the writer's store calls
-    spent = run.data.metrics["tracking_seconds"]
+    spent, end_s = run.data.metrics["tracking_seconds"], run.data.metrics["tracking_end_seconds"]
     assert 0 < spent <= tracker.main_seconds + tracker.queue_seconds + 60
-    assert run.data.metrics["tracking_share"] == pytest.approx(spent / run.data.metrics["elapsed"])
+    assert 0 < end_s <= tracker.main_seconds  # the end's wait is main-thread time, counted once
+    assert run.data.metrics["tracking_share"] == pytest.approx(min(1.0, spent / (run.data.metrics["elapsed"] + end_s)))
     assert {a.path for a in client.list_artifacts(run.info.run_id)} == {
         "lineage.csv", "genealogy.html", "best_ancestry.svg", "fitness.png"}
     assert tags["gp.best_id"] == str(end.best.id)
@@ -355,3 +356,22 @@ def test_evaluator_resolved_settings_go_to_mlflow_params_and_search_json_and_a_r
     run = readback.find_search(client, first.search_id)
     assert run.data.params["evaluator.resolved.high"] == "1.0" and run.data.params["evaluator.resolved.grid"] == "[1, 2]"
     assert "evaluator.resolved.high" in run.data.tags["gp.resume1.changed"].split(",")
+
+
+def test_notable_mode_bounds_the_ancestors_it_writes_and_counts_the_end_once(uri, client):
+    start, gens, end, inds = synthetic_search(60, search_id="s-capped")
+    line = ancestors(inds, end.best.id) - {end.best.id}
+    assert len(line) > 5  # a lineage longer than the cap below
+    tracker = MlflowTracker(uri, child_runs="notable", max_ancestors=5)
+    replay(tracker, start, gens, end)
+    run = readback.find_search(client, "s-capped")
+    got = {int(r.data.tags["gp.id"]) for r in readback.child_runs(client, run)}
+    others = {h.id for h in end.hall_of_fame} | {g.stats.best_id for _, g in gens if g.stats.best_id >= 0}
+    others |= {end.best.id}
+    assert got - others <= line and len(got & (line - others)) <= 5 and others <= got
+    assert run.data.tags["gp.notable_ancestors"] == f"5 nearest of {len(line)} (all in lineage.csv)"
+    rows = readback.load_individuals(client, run, source="csv")
+    assert [r["id"] for r in rows] == [i.id for i in inds]  # everyone is still in the lineage table
+    # the writer's time at the end is inside the end's wait: counted once, never above the wall time
+    m = run.data.metrics
+    assert m["tracking_seconds"] <= m["elapsed"] + m["tracking_end_seconds"] + 1e-6
