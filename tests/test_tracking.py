@@ -354,7 +354,8 @@ def test_evaluator_resolved_settings_go_to_mlflow_params_and_search_json_and_a_r
     Search.resume(first.search_id, runs_dir=str(tmp_path / "runs"),
                   listeners=[MlflowTracker(uri, child_runs="notable")], overrides={"generations": 2}).run()
     run = readback.find_search(client, first.search_id)
-    assert run.data.params["evaluator.resolved.high"] == "1.0" and run.data.params["evaluator.resolved.grid"] == "[1, 2]"
+    params = run.data.params
+    assert params["evaluator.resolved.high"] == "1.0" and params["evaluator.resolved.grid"] == "[1, 2]"
     assert "evaluator.resolved.high" in run.data.tags["gp.resume1.changed"].split(",")
 
 
