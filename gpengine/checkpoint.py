@@ -58,9 +58,13 @@ def load_checkpoint(directory: Path) -> dict[str, Any] | None:
 
 
 def save_search_file(directory: Path, search_id: str, config: SearchConfig, options: dict[str, Any],
-                     engine_version: str) -> None:
+                     engine_version: str, resolved: dict[str, Any] | None = None) -> None:
+    """`options` as the user gave them; `resolved`, what the evaluator made of them (informative only:
+    a resume rebuilds the evaluator from `options`)."""
     data = {"search_id": search_id, "engine_version": engine_version,
             "config": attrs.asdict(config), "evaluator_options": options}
+    if resolved is not None:
+        data["evaluator_resolved"] = resolved
     _atomic_write(directory / SEARCH_FILE, json.dumps(data, indent=2, default=str).encode())
 
 

@@ -62,9 +62,11 @@ def run(evaluator, config_file, overrides, seed, jobs, backend, scheduler, track
     """Run a search."""
     from gpengine.runner import search_from_cli
 
+    # --no-tracking only ever turns tracking off; without it, `tracking` in the config file or --set decides
     search = search_from_cli(
         evaluator=evaluator, config_file=config_file, overrides=overrides, seed=seed, jobs=jobs,
-        backend=backend, scheduler=scheduler, tracking_uri=tracking_uri, tracking=not no_tracking, quiet=quiet,
+        backend=backend, scheduler=scheduler, tracking_uri=tracking_uri, tracking=False if no_tracking else None,
+        quiet=quiet,
     )
     _drive(search, quiet)
 

@@ -130,6 +130,16 @@ class Evaluator(abc.ABC):
         """The data fitness is measured on, if any."""
         return None
 
+    def resolved_settings(self) -> dict[str, Any]:
+        """The settings this evaluator really runs with, as JSON values (default: the options as given).
+
+        Recorded with every search (MLflow params ``evaluator.resolved.<key>`` and
+        ``evaluator_resolved`` in ``runs/<id>/search.json``), so a run stays unambiguous when
+        defaults or profiles change between versions. Override it when options resolve to
+        something else ("auto", a named profile, a device chosen at start).
+        """
+        return options_dict(self.options)
+
     def config_key(self) -> str:
         """Digest of everything that changes fitness values: keys the persistent cache."""
         blob = json.dumps(
@@ -143,6 +153,16 @@ class Evaluator(abc.ABC):
             default=str,
         )
         return hashlib.blake2b(blob.encode(), digest_size=10).hexdigest()
+
+
+def resolved_settings_of(evaluator: "Evaluator") -> dict[str, Any]:
+    """`evaluator.resolved_settings()` as plain JSON values (what json cannot hold becomes its str)."""
+    hook = getattr(evaluator, "resolved_settings", None)
+    settings = hook() if hook is not None else {}
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"{type(evaluator).__name__}.resolved_settings() must return a dict "
+                          f"(got {type(settings).__name__})")
+    return json.loads(json.dumps({str(k): v for k, v in settings.items()}, default=str))
 
 
 def options_dict(options: Any) -> dict[str, Any]:

@@ -26,6 +26,7 @@ class SearchStarted:
     seed: int
     dataset: DatasetInfo | None = None
     resumed: bool = False
+    evaluator_settings: Mapping[str, Any] = attrs.field(factory=dict)  # Evaluator.resolved_settings()
 
 
 @attrs.frozen

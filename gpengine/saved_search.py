@@ -146,6 +146,7 @@ def _find_run(search: str, tracking_uri: str | None, required: bool) -> tuple[An
 def _from_mlflow(client: Any, run: Any) -> SavedSearch:
     from gpengine.config import parse_value
     from gpengine.tracking import readback
+    from gpengine.tracking.mlflow_tracker import RESOLVED_PREFIX
 
     summary = readback.search_summary(run)
     config: dict[str, Any] = {}
@@ -154,6 +155,8 @@ def _from_mlflow(client: Any, run: Any) -> SavedSearch:
         value = None if text == "None" else parse_value(text)
         if text in ("True", "False"):
             value = text == "True"
+        if key.startswith(RESOLVED_PREFIX):
+            continue  # what the evaluator made of the options: a record, not an option to rebuild it from
         if key.startswith(_EVALUATOR_PREFIX):
             options[key[len(_EVALUATOR_PREFIX):]] = value
         elif "." in key:

@@ -36,7 +36,7 @@ from gpengine.events import (
 from gpengine.canonical import canonical_text
 from gpengine.checkpoint import load_checkpoint, load_search_file, save_checkpoint, save_search_file
 from gpengine.errors import ConfigError, GpengineError, ParseError
-from gpengine.evaluator import REJECTED
+from gpengine.evaluator import REJECTED, resolved_settings_of
 from gpengine.executor import EvaluatorSpec, Executor, register_local, resolve_backend
 from gpengine.expr import Expr
 from gpengine.expr_text import parse
@@ -103,6 +103,7 @@ class Search:
         # where evaluations run: a contradiction (a timeout in process) stops before anything is written
         self.backend = resolve_backend(config.backend, config.jobs, self._decide(config.isolate, "isolate"),
                                        config.eval_timeout)
+        self.resolved_settings = resolved_settings_of(self.evaluator)  # recorded in search.json and MLflow
         self.spec = EvaluatorSpec.of(config.evaluator, self.options)
         register_local(self.spec, self.evaluator)
         self.weights = MutationWeights.from_mapping(config.mutation_weights)
@@ -122,7 +123,8 @@ class Search:
         if self.run_dir is not None:
             self.bus.listeners.insert(0, Journal(self.run_dir))  # first: durable before anything else
             if not resume:
-                save_search_file(self.run_dir, self.search_id, config, self.user_options, gpengine.__version__)
+                save_search_file(self.run_dir, self.search_id, config, self.user_options, gpengine.__version__,
+                                 resolved=self.resolved_settings)
         self.candidates = CandidateEvaluator(
             pset=self.pset,
             search_seed=config.seed,
@@ -470,6 +472,7 @@ class Search:
                 seed=cfg.seed,
                 dataset=self.evaluator.dataset(),
                 resumed=self.resumed,
+                evaluator_settings=self.resolved_settings,
             )
         )
         for k, ind in enumerate(self.individuals):  # resumed: let listeners complete their records

@@ -152,3 +152,64 @@ def test_ctrl_c_saves_says_how_to_resume_and_exits_130(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"search {sid}: stopped by generations" in done.stdout
+
+
+def test_tracking_false_in_set_or_config_file_turns_tracking_off(tmp_path):
+    # the default store would be runs/mlflow.db under the working directory (a tmp dir here)
+    res = invoke("run", "-e", "symreg", "-q", "--set", "population=4", "--set", "generations=0",
+                 "--set", "tracking=false")
+    assert res.exit_code == 0, res.output
+    toml = tmp_path / "search.toml"
+    toml.write_text('evaluator = "symreg"\npopulation = 4\ngenerations = 0\ntracking = false\n')
+    res = invoke("run", "--config", str(toml), "-q")
+    assert res.exit_code == 0, res.output
+    searches = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    assert len(searches) == 2  # both searches ran and journaled ...
+    assert not (tmp_path / "runs" / "mlflow.db").exists()  # ... and neither wrote to MLflow
+
+
+def _one_error_line(res):
+    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), res.output
+    return lines[0]
+
+
+def test_refused_tracking_uri_stops_before_the_search_with_one_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    for uri in (str(tmp_path / "store"), (tmp_path / "store").as_uri(), "nosuch://host/x"):
+        line = _one_error_line(CliRunner().invoke(
+            main, ["run", "-e", "symreg", "-q", "--tracking-uri", uri, "--set", "population=4",
+                   "--set", "generations=0"]))
+        assert repr(uri) in line and "sqlite:///" in line and "http(s)://" in line
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "store").exists()  # nothing left behind
+
+
+def test_resume_with_a_refused_tracking_uri_is_one_line(tmp_path):
+    res = invoke("run", "-e", "symreg", "-q", "--no-tracking", "--set", "population=4", "--set", "generations=0")
+    search_id = res.output.split()[1].rstrip(":")
+    # as the old code left it: a search that tracks to a folder (its run stopped at the start)
+    saved = tmp_path / "runs" / search_id / "search.json"
+    data = json.loads(saved.read_text())
+    data["config"].update(tracking=True, tracking_uri=str(tmp_path / "x"))
+    saved.write_text(json.dumps(data))
+    journal = (tmp_path / "runs" / search_id / "journal.jsonl").read_text()
+    line = _one_error_line(CliRunner().invoke(main, ["resume", search_id, "-q"]))
+    assert repr(str(tmp_path / "x")) in line and "file store" in line
+    assert (tmp_path / "runs" / search_id / "journal.jsonl").read_text() == journal  # the search is intact
+
+
+def test_tracking_server_down_at_start_fails_fast_with_one_line(tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.perf_counter()
+    res = CliRunner().invoke(main, ["run", "-e", "symreg", "-q", "--tracking-uri", f"http://127.0.0.1:{port}",
+                                    "--set", "population=4", "--set", "generations=0"])
+    took = time.perf_counter() - t0
+    line = _one_error_line(res)
+    assert f"http://127.0.0.1:{port} is not reachable" in line and "--no-tracking" in line
+    assert took < 15, f"took {took:.0f}s: MLflow's own retries would take minutes"
+    assert not (tmp_path / "runs").exists()

@@ -72,9 +72,10 @@ def test_all_mode_logs_every_individual_with_lineage(uri, client):
     for name in ("mean", "median", "diversity", "evaluations", "failures", "cost"):
         assert len(client.get_metric_history(run.info.run_id, name)) == 4
     # what tracking itself cost, measured: the main thread's event time plus the writer's store calls
-    spent = run.data.metrics["tracking_seconds"]
+    spent, end_s = run.data.metrics["tracking_seconds"], run.data.metrics["tracking_end_seconds"]
     assert 0 < spent <= tracker.main_seconds + tracker.queue_seconds + 60
-    assert run.data.metrics["tracking_share"] == pytest.approx(spent / run.data.metrics["elapsed"])
+    assert 0 < end_s <= tracker.main_seconds  # the end's wait is main-thread time, counted once
+    assert run.data.metrics["tracking_share"] == pytest.approx(min(1.0, spent / (run.data.metrics["elapsed"] + end_s)))
     assert {a.path for a in client.list_artifacts(run.info.run_id)} == {
         "lineage.csv", "genealogy.html", "best_ancestry.svg", "fitness.png"}
     assert tags["gp.best_id"] == str(end.best.id)
@@ -304,3 +305,74 @@ def test_auto_mode_switches_when_the_store_falls_behind(uri, client):
     logged = {int(r.data.tags["gp.id"]) for r in readback.child_runs(client, run)}
     assert 0 in logged and ancestors(inds, end.best.id) <= logged and len(logged) < 30
     assert len(readback.load_individuals(client, run)) == 30
+
+
+def test_check_uri_refuses_a_file_store_unless_mlflow_allows_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    for uri in (str(tmp_path / "mlruns"), "file://" + str(tmp_path / "mlruns")):
+        with pytest.raises(GpengineError, match="file store") as err:
+            store.check_uri(uri)
+        assert "\n" not in str(err.value) and "sqlite:///" in str(err.value)
+    for ok in ("sqlite:///" + str(tmp_path / "a.db"), "http://127.0.0.1:5000", "postgresql+psycopg2://u@h/db"):
+        assert store.check_uri(ok) == ok
+    with pytest.raises(GpengineError, match="unknown scheme 'nosuch'"):
+        store.check_uri("nosuch://x")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # the user's explicit opt-in to MLflow's old store
+    assert store.check_uri(str(tmp_path / "mlruns")) == str(tmp_path / "mlruns")
+    assert not (tmp_path / "mlruns").exists()  # a check writes nothing
+
+
+def test_evaluator_resolved_settings_go_to_mlflow_params_and_search_json_and_a_resume_records_changes(
+        uri, client, tmp_path, monkeypatch):
+    import json
+
+    from gpengine.config import build_config
+    from gpengine.search import Search
+    from evaluators.symreg import SymbolicRegression
+
+    cfg, opts = build_config(evaluator="symreg", overrides=["population=6", "generations=1", "points=7"], seed=3,
+                             runs_dir=str(tmp_path / "runs"))
+    first = Search(cfg, opts, listeners=[MlflowTracker(uri, child_runs="notable")])
+    first.run()
+    saved = json.loads((tmp_path / "runs" / first.search_id / "search.json").read_text())
+    # what the user set stays apart from what the evaluator ran with (defaults included)
+    assert saved["evaluator_options"] == {"points": 7}
+    assert saved["evaluator_resolved"] == {"target": "x**4+x**3+x**2+x", "data": None, "points": 7, "low": -1.0,
+                                           "high": 1.0, "metric": "neg_mse"}
+    params = readback.find_search(client, first.search_id).data.params
+    assert params["evaluator.points"] == "7"
+    assert (params["evaluator.resolved.points"], params["evaluator.resolved.high"],
+            params["evaluator.resolved.metric"], params["evaluator.resolved.data"]) == ("7", "1.0", "neg_mse", "None")
+    from gpengine import saved_search  # read back from MLflow alone, the record is not taken for options
+
+    assert saved_search.load(first.search_id, runs_dir=tmp_path / "elsewhere", tracking_uri=uri).evaluator_options == {
+        "points": 7}
+
+    # the code resumed with resolves differently (a profile redefined): params keep the original, a tag says so
+    monkeypatch.setattr(SymbolicRegression, "resolved_settings",
+                        lambda self: {**attrs.asdict(self.options), "high": 2.0, "grid": [1, 2]})
+    Search.resume(first.search_id, runs_dir=str(tmp_path / "runs"),
+                  listeners=[MlflowTracker(uri, child_runs="notable")], overrides={"generations": 2}).run()
+    run = readback.find_search(client, first.search_id)
+    params = run.data.params
+    assert params["evaluator.resolved.high"] == "1.0" and params["evaluator.resolved.grid"] == "[1, 2]"
+    assert "evaluator.resolved.high" in run.data.tags["gp.resume1.changed"].split(",")
+
+
+def test_notable_mode_bounds_the_ancestors_it_writes_and_counts_the_end_once(uri, client):
+    start, gens, end, inds = synthetic_search(60, search_id="s-capped")
+    line = ancestors(inds, end.best.id) - {end.best.id}
+    assert len(line) > 5  # a lineage longer than the cap below
+    tracker = MlflowTracker(uri, child_runs="notable", max_ancestors=5)
+    replay(tracker, start, gens, end)
+    run = readback.find_search(client, "s-capped")
+    got = {int(r.data.tags["gp.id"]) for r in readback.child_runs(client, run)}
+    others = {h.id for h in end.hall_of_fame} | {g.stats.best_id for _, g in gens if g.stats.best_id >= 0}
+    others |= {end.best.id}
+    assert got - others <= line and len(got & (line - others)) <= 5 and others <= got
+    assert run.data.tags["gp.notable_ancestors"] == f"5 nearest of {len(line)} (all in lineage.csv)"
+    rows = readback.load_individuals(client, run, source="csv")
+    assert [r["id"] for r in rows] == [i.id for i in inds]  # everyone is still in the lineage table
+    # the writer's time at the end is inside the end's wait: counted once, never above the wall time
+    m = run.data.metrics
+    assert m["tracking_seconds"] <= m["elapsed"] + m["tracking_end_seconds"] + 1e-6

@@ -189,6 +189,24 @@ class BnnCifar(Evaluator):
             n_validation=len(d.eval_y),
         )
 
+    def resolved_settings(self) -> dict[str, Any]:
+        """The options with every "auto" and profile knob replaced by what this machine and version chose.
+
+        `compile` is the choice for a full-budget run (`compile=auto` decides per run: a low rung of
+        successive halving may train eagerly); `validate=auto` likewise stays as given.
+        """
+        return {
+            **super().resolved_settings(),
+            "profile": self.profile,
+            **self.settings,
+            "data_folder": str(self.folder),
+            "device": self.device,
+            "amp": "on" if self.amp else ("binary" if self.binary_bf16 else "off"),
+            "channels_last": "on" if self.channels_last else "off",
+            "compile": "on" if self.compile else "off",
+            "compile_mode": self.compile_mode,
+        }
+
     def config_key(self) -> str:
         """Keyed on the resolved settings, so 'auto' on a CPU and on a GPU never share a cache."""
         blob = json.dumps(

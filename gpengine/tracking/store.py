@@ -123,6 +123,75 @@ def _create_wal_database(db: Path) -> None:
         raise GpengineError(f"cannot create tracking database {db}: {exc}") from None
 
 
+ACCEPTED = ("an sqlite:///PATH.db URI (or a path ending in .db), a database URI "
+            "(postgresql://, mysql://, mssql://) or an http(s):// tracking server")
+
+
+def check_uri(uri: str) -> str:
+    """Refuse, in one line, a URI that MLflow would refuse only once the search has started.
+
+    Pure: touches no file and no network. A plain folder or ``file:`` URI is MLflow's
+    file store, which MLflow 3 refuses unless ``MLFLOW_ALLOW_FILE_STORE`` is set;
+    an unknown scheme is checked against MLflow's own list of store kinds.
+    """
+    scheme = urlparse(uri).scheme.lower() if "://" in uri else ""
+    if scheme in ("", "file"):
+        from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
+
+        if MLFLOW_ALLOW_FILE_STORE.get():
+            return uri
+        raise GpengineError(f"tracking URI {uri!r} is a folder (MLflow's file store), which this MLflow refuses; "
+                            f"use {ACCEPTED}")
+    known = _store_schemes()
+    if known is not None and scheme.split("+")[0] not in known:
+        raise GpengineError(f"tracking URI {uri!r} has an unknown scheme {scheme!r}; use {ACCEPTED}")
+    return uri
+
+
+def _store_schemes() -> set[str] | None:
+    """The URI schemes MLflow (plugins included) can store to; None if this MLflow hides them."""
+    try:
+        from mlflow.tracking._tracking_service.utils import _tracking_store_registry
+
+        return {str(k).lower() for k in _tracking_store_registry._registry}
+    except (ImportError, AttributeError):  # a private registry: if it moves, MLflow's own error remains
+        return None
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """For an http(s) store, one quick request without retries; one clear line when nothing answers.
+
+    Any HTTP answer counts (even 401 or 404: someone is there). Without this, MLflow's own
+    client retries a refused connection for minutes (7 retries, backoff factor 2) before it
+    says anything, and the search sat silent all that time.
+    """
+    if urlparse(uri).scheme.lower() not in ("http", "https"):
+        return
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    try:
+        http_request(get_default_host_creds(uri), "/health", "GET", max_retries=0, timeout=timeout,
+                     raise_on_status=False)
+    except Exception as exc:  # noqa: BLE001 - connection refused, DNS, timeout, TLS: all say "not reachable"
+        raise GpengineError(f"tracking server {uri} is not reachable ({_root_cause(exc)}); start it, "
+                            "fix --tracking-uri, or pass --no-tracking") from None
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost error of a chain ("Connection refused", not three layers of urllib3 wrapping)."""
+    seen = set()
+    while id(exc) not in seen and (exc.__cause__ or exc.__context__) is not None:
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return _clip_line(str(exc.args[-1] if isinstance(exc, OSError) and exc.args else exc) or type(exc).__name__)
+
+
+def _clip_line(text: str, n: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
 def client(uri: str | None = None, create: bool = True):
     """An MlflowClient on the resolved store (folders created when `create`).
 
@@ -130,8 +199,9 @@ def client(uri: str | None = None, create: bool = True):
     that noise is for MLflow developers, so it is lowered to WARNING here.
     """
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
-    resolved = resolve_uri(uri)
+    resolved = check_uri(resolve_uri(uri))
     if create:
         prepare(resolved)
     else:
@@ -140,4 +210,7 @@ def client(uri: str | None = None, create: bool = True):
             raise GpengineError(f"no tracking store at {db}; run a search first or pass --tracking-uri")
     for name in ("mlflow.store.db.utils", "alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    return MlflowClient(tracking_uri=resolved)
+    try:
+        return MlflowClient(tracking_uri=resolved)  # builds the store: MLflow refuses a bad one here
+    except MlflowException as exc:
+        raise GpengineError(f"MLflow refuses tracking URI {resolved!r}: {_clip_line(exc.message)}") from None
