@@ -147,11 +147,14 @@ class AsyncSteadyState:
         expr, operator, parents = children[0]
         return (expr, operator, parents, s.rungs[0])
 
-    def _submit(self, proposal: tuple, answered: Individual | None = None, result: Result | None = None) -> None:
-        """Start a proposal; `answered`/`result`: what it already got before a checkpoint (resume)."""
+    def _submit(self, proposal: tuple, answered: Individual | None = None, result: Result | None = None,
+                generation: int | None = None) -> None:
+        """Start a proposal; `answered`/`result`/`generation`: what it already got, and the generation it
+        was proposed in, before a checkpoint (resume)."""
         s = self.s
         expr, operator, parents, budget = proposal
-        ind = Individual(id=-1 - self.seq, expr=expr, generation=s.generation, operator=operator,
+        generation = s.generation if generation is None else generation
+        ind = Individual(id=-1 - self.seq, expr=expr, generation=generation, operator=operator,
                          parent_ids=parents, budget=budget)
         base, _ = s.candidates.describe(ind)
         slot = Slot(self.seq, proposal, base, s.candidates.key(base))
@@ -284,7 +287,8 @@ class AsyncSteadyState:
     # -- state -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """For checkpoints: the proposals in flight, in order, with what they already got."""
-        pending = [(sl.proposal, sl.answered, sl.result if sl.waits_for is None else None) for sl in self.slots]
+        pending = [(sl.proposal, sl.answered, sl.result if sl.waits_for is None else None, sl.base.generation)
+                   for sl in self.slots]
         return {"pending": pending, "count": self.count, "init_queue": list(self.init_queue),
                 "init_rounds": self.init_rounds, "in_init": self.in_init}
 
@@ -293,12 +297,16 @@ class AsyncSteadyState:
         self.init_queue = list(state["init_queue"])
         self.init_rounds = state["init_rounds"]
         self.in_init = state["in_init"]
-        for proposal, answered, result in state["pending"]:
+        for proposal, answered, result, *generation in state["pending"]:  # no generation: an older checkpoint
             if self.s.config.strategy == "gaaf":
                 from gpengine.init import to_genes
 
                 self.s._seen_genomes.add(to_genes(proposal[0]))
-            self._submit(proposal, answered, result)
+            self._submit(proposal, answered, result, *generation)
+        if self.count >= self.s.config.population and not self.in_init:
+            # checkpointed by _generation_end, which advances the generation only after saving: do it here
+            self.s.generation += 1
+            self.count = 0
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> str:
