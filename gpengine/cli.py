@@ -186,7 +186,8 @@ def primitives(set_name):
 @main.command()
 @click.argument("expression")
 @click.option("--evaluator", "-e", required=True, help="Evaluator plugin name.")
-@set_option
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Set an evaluator option (repeatable; search keys do not apply here).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--budget", type=float, default=1.0, show_default=True, help="Fraction of a full evaluation.")
 @click.option("--split", type=click.Choice(["validation", "test"]), help="Data split, for evaluators that have one.")
@@ -213,12 +214,18 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
     expr = parse(expression, pset)
     ev = build_evaluator(evaluator, cls, {**options, "primitives": pset.name})
     result = ev.evaluate(expr, budget=budget, seed=seed)
+    data = ev.dataset()  # which split was scored matters: a test-set figure must say so
     if as_json:
-        click.echo(json.dumps({"expr": str(expr), "fitness": result.fitness, "status": result.status,
+        click.echo(json.dumps({"expr": str(expr), "data": data.name if data else None,
+                               "fitness": result.fitness, "status": result.status,
                                "message": result.message, "metrics": dict(result.metrics),
                                "curves": {k: list(v) for k, v in result.curves.items()}, "cost": result.cost}))
         return
     click.echo(f"expr     {expr}")
+    if data is not None:
+        sizes = ", ".join(f"{n} {what}" for n, what in ((data.n_train, "training"), (data.n_validation, "scored"))
+                          if n)
+        click.echo(f"data     {data.name}" + (f" ({sizes})" if sizes else ""))
     click.echo(f"status   {result.status}" + (f" ({result.message})" if result.message else ""))
     click.echo(f"fitness  {result.fitness:.6g}" if math.isfinite(result.fitness) else "fitness  nan")
     for k, v in sorted(result.metrics.items()):

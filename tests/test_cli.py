@@ -44,6 +44,19 @@ def test_evaluate_prints_fitness_and_metrics():
     assert abs(data["fitness"]) < 1e-12 and data["status"] == "ok" and abs(data["metrics"]["r2"] - 1) < 1e-12
 
 
+def test_evaluate_names_the_split_it_scored(tmp_path):
+    from tests.bnn_fakes import write_fake_cifar
+
+    write_fake_cifar(tmp_path, per_batch=60, n_test=50)
+    args = ["evaluate", "x", "-e", "bnn-cifar", "--set", f"data_dir={tmp_path}", "--set", "profile=smoke",
+            "--set", "width=4", "--set", "epochs=1", "--set", "train_size=192", "--set", "val_size=100",
+            "--set", "abort=off", "--set", "compile=off"]
+    lines = invoke(*args, "--split", "test").output.splitlines()
+    assert lines[1] == "data     CIFAR-10 (test split) (192 training, 50 scored)"
+    assert json.loads(invoke(*args, "--json").output)["data"] == "CIFAR-10 (validation split)"
+    assert "search keys do not apply" in " ".join(invoke("evaluate", "--help").output.split())
+
+
 def test_run_small_search_prints_summary():
     res = invoke("run", "-e", "symreg", "--set", "population=20", "--set", "generations=2", "--no-tracking",
                  "-q", "--seed", "1")
