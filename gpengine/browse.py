@@ -173,7 +173,15 @@ def summary_lines(client: Any, run: Any, rows: Sequence[dict[str, Any]], top: in
 
     s = readback.search_summary(run)
     exp = client.get_experiment(s["experiment_id"])
-    took = (s["end_time"] - s["start_time"]) / 1000 if s["end_time"] and s["start_time"] else None
+    wall = (s["end_time"] - s["start_time"]) / 1000 if s["end_time"] and s["start_time"] else None
+    # The search's own clock: a resumed run's start and end times also span the time it lay stopped.
+    searched = run.data.metrics.get("elapsed")
+    if searched is not None:
+        took = f", took {searched:.1f}s of search"
+        if wall is not None and wall > searched + 60:
+            took += f" ({wall:.0f}s from start to end, stops included)"
+    else:
+        took = f", took {wall:.1f}s" if wall is not None else ""
     n_runs = sum(1 for r in rows if r.get("run_id"))
     status = s["status"] + (f", ended by {s['end_reason']}" if s["end_reason"] else "")
     mode = f" (mode {s['child_runs']})" if s["child_runs"] else ""
@@ -181,7 +189,7 @@ def summary_lines(client: Any, run: Any, rows: Sequence[dict[str, Any]], top: in
         ("search", s["search_id"]),
         ("run", f"{s['run_id']}  (experiment {exp.name if exp else s['experiment_id']})"),
         ("status", status),
-        ("started", _when(s["start_time"]) + (f", took {took:.1f}s" if took is not None else "")),
+        ("started", _when(s["start_time"]) + took),
         ("individuals", f"{len(rows)}, {n_runs} with a child run{mode}"),
         ("by status", _counts(rows, "status")),
         ("by operator", _counts(rows, "operator")),

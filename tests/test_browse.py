@@ -108,6 +108,7 @@ def test_show_summarises_the_latest_or_a_named_search(logged):
     n_cross = sum(i.operator == "crossover" for i in inds)
     assert f"crossover {n_cross}" in out
     assert "genealogy.html" in out and "lineage.csv" in out
+    assert f"took {end.elapsed:.1f}s of search" in out  # the search's clock, not the run's start to end
     best_lines = [line for line in out.splitlines() if line.startswith("  ") and "#" in line]
     assert len(best_lines) == 3
 
