@@ -6,6 +6,7 @@ import math
 import os
 
 import attrs
+import numpy as np
 import pytest
 
 from gpengine.errors import ConfigError, GpengineError
@@ -244,6 +245,20 @@ def test_writer_rides_out_an_outage_and_catches_up(capsys):
     assert done == [0, 1, 2]
     err = capsys.readouterr().err
     assert "tracking store unreachable" in err and "reachable again" in err
+
+
+def test_the_fitness_plot_keeps_best_and_median_in_view_when_one_mean_runs_off(tmp_path):
+    from gpengine.tracking.plots import fitness_view, plot_fitness
+
+    best, median = np.array([-0.3, -0.01, -1e-4]), np.array([-0.9, -0.5, -0.2])
+    lo, hi, mean_shown = fitness_view(best, median, np.array([-8e4, -3.0, -1.1]))
+    assert not mean_shown and -0.99 < lo < -0.9 and 0 < hi < 0.05  # the -MSE curves, not the outlier's scale
+    lo, hi, mean_shown = fitness_view(best, median, np.array([-1.2, -0.7, -0.3]))
+    assert mean_shown and lo < -1.2 and hi > -1e-4  # a mean near the rest is in view too
+    assert fitness_view(np.array([np.nan]), np.array([np.nan]), np.array([np.nan])) is None
+    stats = [{"generation": g, "best": b, "mean": m, "median": d}
+             for g, (b, m, d) in enumerate(zip(best, [-8e4, -3.0, -1.1], median))]
+    assert plot_fitness(stats, tmp_path / "f.png").stat().st_size > 1000
 
 
 def test_activation_plot(tmp_path):

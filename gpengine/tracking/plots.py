@@ -96,16 +96,42 @@ def _field(s: Any, name: str) -> float:
     return float(v) if v is not None else math.nan
 
 
+def fitness_view(best: np.ndarray, median: np.ndarray, mean: np.ndarray) -> tuple[float, float, bool] | None:
+    """The y range to show: best and median always, the mean only where it stays near them.
+
+    One wild individual drags a generation's mean far off (an MSE of 1e5 beside fits of 1e-3), and an
+    axis scaled to it flattens the best curve into a line; the median does not move that way.
+    Returns (low, high, mean shown), or None to leave the axis to matplotlib."""
+    core = np.concatenate([best, median])
+    core = core[np.isfinite(core)]
+    if core.size == 0:
+        return None
+    lo, hi = float(core.min()), float(core.max())
+    span = hi - lo or max(abs(hi), 1.0) * 0.1
+    means = mean[np.isfinite(mean)]
+    if means.size == 0 or (means.min() >= lo - 2 * span and means.max() <= hi + 2 * span):
+        lo, hi = min([lo, *means]), max([hi, *means])
+        return lo - 0.05 * (hi - lo or span), hi + 0.05 * (hi - lo or span), True
+    return lo - 0.05 * span, hi + 0.05 * span, False
+
+
 def plot_fitness(stats_list: Sequence[Any] | Iterable[Any], path: str | Path, title: str = "fitness") -> Path:
     """PNG of best, mean and median fitness per generation (GenerationStats or dicts)."""
     stats = sorted(stats_list, key=lambda s: _field(s, "generation"))
     gens = [_field(s, "generation") for s in stats]
-    fig = _figure()
-    ax = fig.add_subplot(1, 1, 1)
-    for name, style in (("best", "-"), ("mean", ":"), ("median", "--")):
+    curves = {}
+    for name in ("best", "mean", "median"):
         ys = np.array([_field(s, name) for s in stats], dtype=np.float64)
         ys[~np.isfinite(ys)] = np.nan
-        ax.plot(gens, ys, style, marker="o" if len(gens) < 30 else None, ms=3, label=name)
+        curves[name] = ys
+    fig = _figure()
+    ax = fig.add_subplot(1, 1, 1)
+    view = fitness_view(curves["best"], curves["median"], curves["mean"])
+    for name, style in (("best", "-"), ("mean", ":"), ("median", "--")):
+        label = name if name != "mean" or view is None or view[2] else "mean (off the scale)"
+        ax.plot(gens, curves[name], style, marker="o" if len(gens) < 30 else None, ms=3, label=label)
+    if view is not None:
+        ax.set_ylim(view[0], view[1])
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
