@@ -269,6 +269,19 @@ def test_activation_plot(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_an_activation_plot_says_when_it_shows_learnable_parameters_at_their_start(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from gpengine.expr_text import parse
+
+    labels = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: labels.append(fig.axes[0].get_xlabel()))
+    gaaf = get_set("gaaf")
+    plot_activation(parse("shift(shift(x)) * sigmoid(x)", gaaf), gaaf, tmp_path / "b.png")
+    plot_activation(parse("sin(x) + x", gaaf), gaaf, tmp_path / "c.png")
+    assert labels == ["x   (2 learnable parameters at their initial values)", "x"]
+
+
 @pytest.mark.parametrize("child_runs", ["all", "notable"])
 def test_real_symreg_search_is_rebuilt_from_mlflow_alone(uri, child_runs):
     """End to end: the engine's own records equal what MLflow holds, read with a fresh client."""
