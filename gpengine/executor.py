@@ -293,11 +293,11 @@ class Executor:
             self._dask.close()
             self._dask = None
         if self._pool is not None:
-            # After a clean end nothing runs: let the workers exit, so loky releases its locks
-            # (killed, they left a "leaked semlock objects" warning after every search).
-            # On an error or Ctrl-C a worker may be mid-evaluation: kill it.
-            clean = exc_info[0] is None
-            self._pool.shutdown(wait=clean, kill_workers=not clean)
+            # After a clean end nothing runs: let the workers exit. On an error or Ctrl-C a worker
+            # may be mid-evaluation: kill it. Either way wait for loky's manager thread to finish,
+            # which releases the pool's locks: without the wait they were left to loky's resource
+            # tracker, which printed "leaked semlock objects" warnings after the search's last line.
+            self._pool.shutdown(wait=True, kill_workers=exc_info[0] is not None)
             self._pool = None
         if self._lock_dir is not None:
             self._lock_dir.cleanup()
