@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 
@@ -27,6 +28,21 @@ def start_ui(uri: str, port: int) -> subprocess.Popen:
     code = f"from gpengine.browse import serve; serve({uri!r}, '127.0.0.1', {port})"
     return subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _read_until(pipe, text: str, timeout: float) -> str:
+    """What `pipe` gives until `text` shows up (or `timeout` passes). Reads the file descriptor itself:
+    the text wrapper's buffer would hide lines from `select`."""
+    import select
+
+    fd, seen, deadline = pipe.fileno(), b"", time.monotonic() + timeout
+    while text.encode() not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            seen += chunk
+    return seen.decode()
 
 
 def start_remote(folder, port: int) -> subprocess.Popen:
@@ -162,6 +178,9 @@ def test_ui_serves_the_store_over_rest(servers):
         with urllib.request.urlopen(f"{url}/get-artifact?{query}", timeout=20) as r:
             page = r.read().decode()
         assert "gp-data" in page and f'"id":{end.best.id},' in page
+        # serve() polls /health on its own every 0.25 s: stopping it before its poll saw the
+        # server up would leave "ready" unprinted (a race of this test, not of the command)
+        seen = _read_until(proc.stdout, "ready", SERVER_TIMEOUT)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)  # serve() stops its server group on SIGTERM
@@ -174,7 +193,7 @@ def test_ui_serves_the_store_over_rest(servers):
     with socket.socket() as s:  # nothing listens on the port any more: no orphaned server
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
-    output = proc.stdout.read()  # returns only once every process holding the pipe is gone
+    output = seen + proc.stdout.read()  # returns only once every process holding the pipe is gone
     assert f"http://127.0.0.1:{port}" in output and "ready" in output
 
 
