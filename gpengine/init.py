@@ -82,9 +82,15 @@ def _n_terminal_kinds(pset: "PrimitiveSet") -> int:
 def smallest_size(pset: "PrimitiveSet", depth: int) -> int:
     """Nodes of the smallest tree whose every leaf lies at depth `depth` or deeper: each internal
     node has the set's smallest arity (a chain with unary primitives, 2**depth - 1 with binary only)."""
-    arities = [p.arity for p in pset if p.arity > 0]
-    a = min(arities) if arities else 1
-    return depth if a == 1 else (a**depth - 1) // (a - 1)
+    return _smallest(_min_arity(pset), depth)
+
+
+def _min_arity(pset: "PrimitiveSet") -> int:
+    return min((p.arity for p in pset if p.arity > 0), default=1)
+
+
+def _smallest(arity: int, depth: int) -> int:
+    return depth if arity == 1 else (arity**depth - 1) // (arity - 1)
 
 
 def _build(rng, pset, max_depth: int, min_depth: int, p_const: float, full_tree: bool,
@@ -101,8 +107,10 @@ def _build(rng, pset, max_depth: int, min_depth: int, p_const: float, full_tree:
     if max_depth > 1 and len(pset) == 0:
         raise ValueError(f"primitive set {pset.name!r} has no primitives to build a tree deeper than 1")
 
+    arity = _min_arity(pset)  # once: need() runs for every node drawn
+
     def need(level: int) -> int:  # smallest subtree a node at `level` must grow
-        return smallest_size(pset, (max_depth if full_tree else max(min_depth, 1)) - level) if (
+        return _smallest(arity, (max_depth if full_tree else max(min_depth, 1)) - level) if (
             full_tree or level + 1 < min_depth) else 1
 
     if max_size is not None and need(0) > max_size:
