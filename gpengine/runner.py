@@ -16,7 +16,7 @@ from gpengine.search import Search, SearchOutcome, same_shape
 DEFAULT_RUNS_DIR = "runs"  # `gpengine resume`'s --runs-dir default
 
 
-def make_listeners(config, quiet: bool = False, evaluator_cls: Any = None) -> list[Any]:
+def make_listeners(config, quiet: bool = False) -> list[Any]:
     """The CLI's own listeners: the progress bar. The MLflow tracker (config.tracking) is the
     search's own (gpengine.outputs), as it is for a search started from Python."""
     return [ProgressBar(total=expected_proposals(config), disable=quiet, max_time=config.max_time)]
@@ -36,7 +36,7 @@ def search_from_cli(*, evaluator: str | None, config_file: str | None, overrides
         evaluator=evaluator, config_file=config_file, overrides=overrides,
         evaluator_option_names=option_names(cls.Options) if cls else None, **explicit,
     )
-    return Search(config, options, listeners=make_listeners(config, quiet=quiet, evaluator_cls=cls))
+    return Search(config, options, listeners=make_listeners(config, quiet=quiet))
 
 
 def run_from_cli(**kwargs: Any) -> SearchOutcome:
@@ -57,10 +57,7 @@ def resumed_search(search_id: str, *, runs_dir: str = DEFAULT_RUNS_DIR, jobs: in
         overrides["tracking_uri"] = tracking_uri
     import attrs
 
-    from gpengine.plugins import load_evaluator_class
-
-    listeners = make_listeners(attrs.evolve(config, **overrides), quiet=quiet,
-                               evaluator_cls=load_evaluator_class(config.evaluator))
+    listeners = make_listeners(attrs.evolve(config, **overrides), quiet=quiet)
     return Search.resume(search_id, runs_dir=runs_dir, listeners=listeners, overrides=overrides)
 
 
