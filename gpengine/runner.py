@@ -11,7 +11,7 @@ from gpengine.config import build_config
 from gpengine.evaluator import option_names
 from gpengine.plugins import load_evaluator_class
 from gpengine.progress import ProgressBar, expected_proposals
-from gpengine.search import Search, SearchOutcome, same_shape
+from gpengine.search import Search, same_shape
 
 DEFAULT_RUNS_DIR = "runs"  # `gpengine resume`'s --runs-dir default
 
@@ -39,10 +39,6 @@ def search_from_cli(*, evaluator: str | None, config_file: str | None, overrides
     return Search(config, options, listeners=make_listeners(config, quiet=quiet))
 
 
-def run_from_cli(**kwargs: Any) -> SearchOutcome:
-    return search_from_cli(**kwargs).run()
-
-
 def resumed_search(search_id: str, *, runs_dir: str = DEFAULT_RUNS_DIR, jobs: int | None = None,
                    tracking_uri: str | None = None, quiet: bool = False) -> Search:
     """A search restored from its journal and checkpoint, ready to run on."""
@@ -59,10 +55,6 @@ def resumed_search(search_id: str, *, runs_dir: str = DEFAULT_RUNS_DIR, jobs: in
 
     listeners = make_listeners(attrs.evolve(config, **overrides), quiet=quiet)
     return Search.resume(search_id, runs_dir=runs_dir, listeners=listeners, overrides=overrides)
-
-
-def resume_from_cli(search_id: str, **kwargs: Any) -> SearchOutcome:
-    return resumed_search(search_id, **kwargs).run()
 
 
 def resume_command(search: Search) -> str:
