@@ -101,7 +101,8 @@ def serve(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int = 
     """Run the MLflow UI on the store until interrupted; returns the server's exit status.
 
     The server gets its own process group so that Ctrl-C, SIGTERM or SIGHUP
-    here stops it and all its workers, and never leaves an orphan holding the port.
+    here stops it and all its workers, and never leaves an orphan holding the port;
+    `gpengine.server_guard` leads that group and stops it if this process is SIGKILLed.
     """
     from gpengine.tracking import store
 
@@ -113,7 +114,9 @@ def serve(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int = 
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     if host not in LOOPBACK:
         echo(f"warning: serving on {host}: anyone who can reach this machine can read and change the store")
-    proc = subprocess.Popen(server_command(uri, host, port), env=server_env(), start_new_session=True)
+    # the guard leads the server's group, and stops it if this process is killed outright
+    guarded = [sys.executable, "-m", "gpengine.server_guard", str(os.getpid()), "--", *server_command(uri, host, port)]
+    proc = subprocess.Popen(guarded, env=server_env(), start_new_session=True)
     echo(f"MLflow UI for {uri}\n  {url}   (starting; Ctrl-C to stop)")
 
     def _terminate(signum, frame):  # turn SIGTERM/SIGHUP into a clean stop below

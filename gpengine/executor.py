@@ -45,9 +45,7 @@ import concurrent.futures as cf
 import math
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -61,6 +59,7 @@ from joblib.externals.loky import ProcessPoolExecutor
 from gpengine.errors import ConfigError
 from gpengine.evaluator import FAILED, Result
 from gpengine.expr import Expr
+from gpengine.parent_death import die_with_parent
 
 _EVALUATORS: dict[str, Any] = {}  # per-process cache: (name, options) -> evaluator
 _BUILT = 0  # evaluators this process has constructed (observability: once per worker)
@@ -186,38 +185,10 @@ def _init_worker(lock_dir: str | None, devices: tuple[str, ...], slots: int, par
     from joblib.externals.loky import process_executor
 
     if parent is not None:
-        die_with_parent(parent)
+        die_with_parent(parent)  # SIGKILL: a worker holds nothing to save, only the main process writes
     process_executor._USE_PSUTIL = False
     if devices:
         _claim_device(lock_dir, devices, slots)
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def die_with_parent(parent: int) -> bool:
-    """Have the kernel SIGKILL this process when `parent` dies (Linux; False elsewhere).
-
-    loky has no such watchdog: after a `kill -9` of the search its workers lived on,
-    a bnn-cifar worker training beside the search that resumed it. A check between
-    tasks would miss a worker mid-evaluation; the kernel's signal does not. SIGKILL,
-    because a worker holds nothing to save (only the main process writes). The signal
-    follows the thread that started the worker: loky starts them from the thread that
-    submits, the search's own.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            return False
-    except (OSError, AttributeError):
-        return False
-    if os.getppid() != parent:  # the parent died before the request: nobody will signal
-        os._exit(1)
-    return True
 
 
 def _claim_device(lock_dir: str, devices: tuple[str, ...], slots: int) -> None:

@@ -197,6 +197,30 @@ def test_ui_serves_the_store_over_rest(servers):
     assert f"http://127.0.0.1:{port}" in output and "ready" in output
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_ui_server_stops_when_the_command_is_killed_outright(tmp_path):
+    """SIGKILL gives serve() no chance to stop its server: the guard leading the server's group does."""
+    uri = "sqlite:///" + str(tmp_path / "runs" / "mlflow.db")
+    port = free_port()
+    proc = start_ui(uri, port)
+    try:
+        assert "ready" in _read_until(proc.stdout, "ready", SERVER_TIMEOUT), "MLflow UI did not come up"
+        os.kill(proc.pid, signal.SIGKILL)  # serve() alone; its server runs in a session of its own
+        proc.wait()
+        deadline, freed = time.monotonic() + 30, False
+        while not freed and time.monotonic() < deadline:
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", port))
+                    freed = True
+                except OSError:
+                    time.sleep(0.2)
+        assert freed, "the MLflow server outlived `gpengine ui` and still holds the port"
+    finally:
+        kill_group(proc)
+
+
 def test_ui_refuses_a_busy_port_and_a_server_uri(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -45,10 +45,15 @@ EXPRS = ["x", "sin(x) + x", "gate(x, x)", "blend(sin(x), x)"]
 class ResearchAF(nn.Module):
     """The activation written out by hand, parameters expanded to the input's shape."""
 
+    KINDS = ("x", "sin(x) + x", "gate(x, x)", "blend(sin(x), x)", "shift(x)")
+
     def __init__(self, kind: str, channels: int) -> None:
         super().__init__()
+        if kind not in self.KINDS:
+            raise ValueError(f"no research-code form of {kind!r}; written by hand: {', '.join(self.KINDS)}")
         self.kind = kind
         self.beta = nn.Parameter(torch.ones(1, channels, 1, 1)) if kind == "blend(sin(x), x)" else None
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1)) if kind == "shift(x)" else None
 
     def forward(self, x):
         if self.kind == "x":
@@ -57,6 +62,8 @@ class ResearchAF(nn.Module):
             return torch.sin(x) + x
         if self.kind == "gate(x, x)":
             return x * torch.sigmoid(x)
+        if self.kind == "shift(x)":
+            return x + self.bias.expand_as(x)
         beta = self.beta.expand_as(x)
         return beta * torch.sin(x) + (1 - beta) * x
 

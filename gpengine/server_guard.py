@@ -1,0 +1,63 @@
+"""Run a server command so that it stops when the process that started it dies.
+
+    python -m gpengine.server_guard PARENT_PID -- COMMAND...
+
+`gpengine ui` starts MLflow's server in a process group of its own (so that a
+Ctrl-C in the terminal reaches `gpengine ui` alone, which then stops the whole
+group cleanly). If `gpengine ui` is itself killed with SIGKILL, nothing would
+stop that group, and the server would keep the port. This guard leads the
+group: the kernel sends it SIGTERM when PARENT_PID dies (PR_SET_PDEATHSIG), and
+on SIGTERM, SIGHUP or SIGINT it stops its group (the server and the workers it
+started), waiting a grace period before SIGKILL. It exits with the server's status.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from gpengine.parent_death import die_with_parent
+
+GRACE_SECONDS = 10.0
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum, frame):
+    raise _Stop
+
+
+def stop_group(child: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
+    """SIGTERM to this process group, then SIGKILL once `grace` passes without the child ending."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the group's signal reaches this process too
+    try:
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+        child.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(os.getpgrp(), signal.SIGKILL)  # this process included: nothing is left to do
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 3 or args[1] != "--" or not args[0].isdigit():
+        print("usage: python -m gpengine.server_guard PARENT_PID -- COMMAND...", file=sys.stderr)
+        return 2
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, _raise_stop)
+    die_with_parent(int(args[0]), signal.SIGTERM)  # SIGTERM, not SIGKILL: this process has a group to stop
+    child = None
+    try:
+        child = subprocess.Popen(args[2:])
+        return child.wait()
+    except _Stop:
+        if child is not None:
+            stop_group(child)
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
