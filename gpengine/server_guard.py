@@ -21,6 +21,7 @@ import sys
 from gpengine.parent_death import die_with_parent
 
 GRACE_SECONDS = 10.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 class _Stop(Exception):
@@ -33,7 +34,8 @@ def _raise_stop(signum, frame):
 
 def stop_group(child: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
     """SIGTERM to this process group, then SIGKILL once `grace` passes without the child ending."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the group's signal reaches this process too
+    for sig in STOP_SIGNALS:  # the group's SIGTERM reaches this process too; a second Ctrl-C changes nothing
+        signal.signal(sig, signal.SIG_IGN)
     try:
         os.killpg(os.getpgrp(), signal.SIGTERM)
         child.wait(grace)
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) < 3 or args[1] != "--" or not args[0].isdigit():
         print("usage: python -m gpengine.server_guard PARENT_PID -- COMMAND...", file=sys.stderr)
         return 2
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, _raise_stop)
     die_with_parent(int(args[0]), signal.SIGTERM)  # SIGTERM, not SIGKILL: this process has a group to stop
     child = None
