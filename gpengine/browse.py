@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import click
 
+from gpengine import server_guard
 from gpengine.errors import GpengineError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -83,17 +84,9 @@ def wait_until_up(url: str, proc: subprocess.Popen | None = None, timeout: float
 
 
 def stop_server(proc: subprocess.Popen, grace: float = 10.0) -> None:
-    """Stop the server and its worker processes (it runs in its own process group)."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        pass
+    """Stop the server and its worker processes (its guard leads a process group of their own)."""
+    if proc.poll() is None:
+        server_guard.stop_group(proc.pid, proc, grace)
 
 
 def serve(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int = 5000,

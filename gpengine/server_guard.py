@@ -32,15 +32,16 @@ def _raise_stop(signum, frame):
     raise _Stop
 
 
-def stop_group(child: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
-    """SIGTERM to this process group, then SIGKILL once `grace` passes without the child ending."""
-    for sig in STOP_SIGNALS:  # the group's SIGTERM reaches this process too; a second Ctrl-C changes nothing
-        signal.signal(sig, signal.SIG_IGN)
+def stop_group(pgid: int, proc: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
+    """SIGTERM to process group `pgid`, then SIGKILL if `proc`, one of its members, has not ended after `grace` s."""
     try:
-        os.killpg(os.getpgrp(), signal.SIGTERM)
-        child.wait(grace)
+        os.killpg(pgid, signal.SIGTERM)
+        proc.wait(grace)
     except subprocess.TimeoutExpired:
-        os.killpg(os.getpgrp(), signal.SIGKILL)  # this process included: nothing is left to do
+        os.killpg(pgid, signal.SIGKILL)  # the guard's own group: this process too, and nothing is left to do
+        proc.wait()
+    except ProcessLookupError:  # the group has already gone
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         return child.wait()
     except _Stop:
         if child is not None:
-            stop_group(child)
+            for sig in STOP_SIGNALS:  # the group's SIGTERM reaches this process too; a second Ctrl-C changes nothing
+                signal.signal(sig, signal.SIG_IGN)
+            stop_group(os.getpgrp(), child)
         return 0
 
 
