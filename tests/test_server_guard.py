@@ -57,8 +57,7 @@ def _children_of(pid: int) -> list[int]:
 
 
 def test_the_guarded_group_stops_when_its_starter_is_killed_outright():
-    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": os.getcwd()})
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
     guard = int(parent.stdout.readline())
     try:
         (server,) = _children_of(guard)  # the guarded command has started
