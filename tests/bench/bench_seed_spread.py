@@ -40,6 +40,8 @@ def predictions(ev, expr_text: str, seed: int):
     from evaluators.bnn_cifar.train import train
     from gpengine.expr_text import parse
 
+    if ev.options.threads:  # as `evaluate` does: train() alone would take every core
+        torch.set_num_threads(ev.options.threads)
     data = ev.data()
     cfg = ev.train_config(ev.settings["epochs"])
     model = ev.build_model(parse(expr_text, ev.pset), seed)
