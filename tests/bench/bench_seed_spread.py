@@ -15,8 +15,15 @@ covariances between images. For two independently trained networks,
 E[(c_i - c'_i)^2] = 2 Var(c_i), so the share d of images on which two networks
 disagree about being right gives the first term: sqrt(d / (2n)) is the spread
 that comes from which images a network happens to get right, before any
-difference in how good the networks are. No training recipe lowers it except
-by making networks agree more; a larger validation split does (1/sqrt(n)).
+difference in how good the networks are, if a network's outcomes on different
+images were uncorrelated.
+
+They are not: `--subsets` scores the same networks on nested parts of one
+larger split, and with `--set val_size=40000` the spread stayed at 0.39-0.46
+points from 5,000 to 40,000 images while sqrt(d / 2n) fell from 0.44 to 0.16
+(BENCHMARKS.md, session 21). A network that gets more of one kind of image
+right gets fewer of another, so its errors cancel within a split; the spread
+is how differently the networks learned, which a larger split cannot narrow.
 """
 
 from __future__ import annotations
