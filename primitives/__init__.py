@@ -2,13 +2,16 @@
 
 Built-in sets are made by explicit functions; third-party sets come from the
 entry-point group ``gpengine.primitives`` (each entry a zero-argument callable
-returning a `PrimitiveSet`). Unknown names fail with the list of known ones.
+returning a `PrimitiveSet`, which takes the entry point's name). Unknown names
+fail with the list of known ones.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import entry_points
 from typing import Callable
+
+import attrs
 
 from primitives.arith import POW, arith_set
 from primitives.gaaf import gaaf_set
@@ -46,6 +49,8 @@ def get_set(name: str) -> PrimitiveSet:
         if base not in factories:
             raise PluginError(f"unknown primitive set {base!r} (known: {', '.join(sorted(factories))})")
         pset = factories[base]()
+        if pset.name != base:  # a plugin's set is known by its entry-point name, in workers too
+            pset = attrs.evolve(pset, name=base)
         if sep:
             wanted = [op.strip() for op in ops.split(",") if op.strip()]
             unknown = [op for op in wanted if op not in pset.primitives]

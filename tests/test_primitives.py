@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gpengine.errors import PluginError
-from primitives import formula_set, get_set, set_names
+from primitives import Primitive, PrimitiveSet, formula_set, get_set, set_names
 
 torch = pytest.importorskip("torch")
 
@@ -130,3 +130,30 @@ def test_a_set_spec_with_operators_keeps_only_those():
         get_set("arith:")
     with pytest.raises(PluginError, match="unknown primitive set 'nope'"):
         get_set("nope:add")
+
+
+class _FakeEntryPoint:
+    def __init__(self, name, factory):
+        self.name, self._factory = name, factory
+
+    def load(self):
+        return self._factory
+
+
+def _plugin_set():
+    relu = Primitive("relu", 1, lambda a: np.maximum(a, 0.0), None, doc="max(a, 0)")
+    return PrimitiveSet("relus", [*get_set("arith").with_arity(2), relu], constant_range=(-1.0, 1.0))
+
+
+def test_a_plugin_set_is_known_by_its_entry_point_name(monkeypatch):
+    # the search passes `pset.name` to the evaluator, which looks the set up again (in workers
+    # too): a set named unlike its entry point failed every evaluation with "unknown primitive set"
+    import primitives
+
+    monkeypatch.setattr(primitives, "entry_points", lambda group: [_FakeEntryPoint("my-set", _plugin_set)])
+    monkeypatch.setattr(primitives, "_CACHE", {})
+    assert "my-set" in set_names()
+    pset = get_set("my-set")
+    assert pset.name == "my-set" and "relu" in pset
+    assert get_set(pset.name) is pset
+    assert get_set("my-set:add,relu").name == "my-set:add,relu"
