@@ -113,13 +113,14 @@ def _load(target: str | type) -> tuple[str, type]:
 
 
 def _class_attributes(cls: type) -> list[str]:
-    from primitives import set_names
+    from primitives import ENTRY_POINT_GROUP, set_names
 
     problems = []
     if not isinstance(cls.description, str) or not cls.description.strip():
         problems.append("description must be a one-line string")
     if cls.primitive_set not in set_names():
-        problems.append(f"primitive_set {cls.primitive_set!r} is not a known set ({', '.join(set_names())})")
+        problems.append(f"primitive_set {cls.primitive_set!r} is not a known set ({', '.join(set_names())}; "
+                        f"a plugin adds one under the entry-point group {ENTRY_POINT_GROUP!r})")
     if not isinstance(cls.fidelity_unit, str):
         problems.append("fidelity_unit must be a string")
     mb = cls.min_budget

@@ -47,7 +47,8 @@ def get_set(name: str) -> PrimitiveSet:
         base, sep, ops = name.partition(":")
         factories = _factories()
         if base not in factories:
-            raise PluginError(f"unknown primitive set {base!r} (known: {', '.join(sorted(factories))})")
+            raise PluginError(f"unknown primitive set {base!r} (known: {', '.join(sorted(factories))}; "
+                              f"a plugin adds one under the entry-point group {ENTRY_POINT_GROUP!r})")
         pset = factories[base]()
         if pset.name != base:  # a plugin's set is known by its entry-point name, in workers too
             pset = attrs.evolve(pset, name=base)

@@ -140,6 +140,16 @@ def test_class_that_is_not_an_evaluator_fails_to_load():
     assert all(c.message == "not run: the class did not load" for c in checks[1:])
 
 
+def test_an_unknown_primitive_set_says_where_an_authors_own_set_goes():
+    class OwnSet(Honest):
+        primitive_set = "unregistered"  # written, but not registered as a plugin set
+
+    (loads,) = [c for c in run_checks(OwnSet) if c.name == "loads"]
+    assert not loads.passed
+    assert "primitive_set 'unregistered' is not a known set (" in loads.message
+    assert "entry-point group 'gpengine.primitives'" in loads.message
+
+
 def test_a_wrongly_typed_number_option_must_be_a_config_error():
     (options,) = [c for c in run_checks(UntypedNumber) if c.name == "options"]
     assert not options.passed

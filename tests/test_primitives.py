@@ -97,6 +97,7 @@ def test_unknown_set_lists_known_names():
         get_set("nope")
     message = str(info.value)
     assert "'nope'" in message and "gaaf" in message and "arith" in message
+    assert "entry-point group 'gpengine.primitives'" in message  # where an author's own set goes
 
 
 def test_unknown_primitive_lists_known_names():
