@@ -54,7 +54,7 @@ README = """\
 
 A [gpengine](https://pypi.org/project/gpengine/) evaluator plugin, `$name`.
 
-    pip install -e .
+    pip install -e ".[test]"                # the plugin, and pytest for its tests
     gpengine evaluators                     # lists $name
     gpengine check-evaluator $name          # the contract checks
     gpengine run --evaluator $name --set population=20 --set generations=5

@@ -66,6 +66,14 @@ def test_scaffolded_evaluator_passes_the_contract_before_install(tmp_path, monke
     assert all(c.passed for c in check_evaluator(TmplEval, {"target": "swish", "points": 8}))
 
 
+def test_scaffold_readme_installs_pytest_before_running_the_tests(tmp_path):
+    # `pip install -e .` then `python -m pytest` failed in a fresh venv: pytest is the `test` extra
+    scaffold("readme-probe", tmp_path / "pkg")
+    readme = (tmp_path / "pkg" / "README.md").read_text()
+    assert 'test = ["pytest"]' in (tmp_path / "pkg" / "pyproject.toml").read_text()
+    assert readme.index('pip install -e ".[test]"') < readme.index("python -m pytest")
+
+
 def test_check_evaluator_on_builtin_symreg():
     result = CliRunner().invoke(main, ["check-evaluator", "symreg", "--set", "points=12"])
     assert result.exit_code == 0, result.output
