@@ -50,9 +50,10 @@ def test_new_evaluator_refuses_a_name_already_installed(tmp_path):
 def test_scaffold_refuses_a_folder_with_files(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("mine")
+    # not the guide's `my-eval`: an author who followed it has that one installed, and a taken name is refused first
     with pytest.raises(GpengineError, match="not empty"):
-        scaffold("my-eval", tmp_path / "taken")
-    result = CliRunner().invoke(main, ["new-evaluator", "my-eval", str(tmp_path / "taken")])
+        scaffold("folder-probe", tmp_path / "taken")
+    result = CliRunner().invoke(main, ["new-evaluator", "folder-probe", str(tmp_path / "taken")])
     assert result.exit_code == 2 and "not empty" in result.output
 
 
