@@ -1,7 +1,7 @@
 """How much of bnn-cifar's seed-to-seed spread is the validation split's own sampling noise?
 
     python tests/bench/bench_seed_spread.py [--expr x] [--seeds 0 1 2 3] [--set key=value ...]
-        [--subsets 5000 10000 ...] [--save a.npy]
+        [--subsets 5000 10000 ...] [--draws 200] [--save a.npy]
     python tests/bench/bench_seed_spread.py --combine a.npy b.npy [--subsets ...]
 
 Trains the activation once per seed (the `quick` profile unless `--set
@@ -15,15 +15,11 @@ covariances between images. For two independently trained networks,
 E[(c_i - c'_i)^2] = 2 Var(c_i), so the share d of images on which two networks
 disagree about being right gives the first term: sqrt(d / (2n)) is the spread
 that comes from which images a network happens to get right, before any
-difference in how good the networks are, if a network's outcomes on different
-images were uncorrelated.
-
-They are not: `--subsets` scores the same networks on nested parts of one
-larger split, and with `--set val_size=40000` the spread stayed at 0.39-0.46
-points from 5,000 to 40,000 images while sqrt(d / 2n) fell from 0.44 to 0.16
-(BENCHMARKS.md, session 21). A network that gets more of one kind of image
-right gets fewer of another, so its errors cancel within a split; the spread
-is how differently the networks learned, which a larger split cannot narrow.
+difference in how good the networks are. A larger validation split does
+narrow that part (1/sqrt(n)), but not the spread of the networks themselves:
+`--subsets` rescores the same networks on random parts of one larger split
+(`--set val_size=40000`), which separates the two (BENCHMARKS.md, session 21:
+0.44 of sampling and 0.43 of the networks' own at 5,000 images).
 """
 
 from __future__ import annotations
@@ -61,25 +57,27 @@ def predictions(ev, expr_text: str, seed: int):
     return pred.cpu(), data.eval_y.cpu(), out.final_accuracy
 
 
-def report(right: np.ndarray, subsets: list[int]) -> None:
+def report(right: np.ndarray, subsets: list[int], draws: int) -> None:
     """Spread and disagreement of the networks whose per-image outcomes are the rows of `right`."""
-    def stats(r: np.ndarray) -> tuple[np.ndarray, float]:
-        accs = 100.0 * r.mean(axis=1)
-        d = statistics.fmean(float((a != b).mean()) for a, b in itertools.combinations(r, 2))
-        return accs, d
-
-    accs, d = stats(right)
+    accs = 100.0 * right.mean(axis=1)
     n = right.shape[1]
+    d = statistics.fmean(float((a != b).mean()) for a, b in itertools.combinations(right, 2))
     print(f"mean {accs.mean():.2f}%, sd over {len(accs)} seeds {accs.std(ddof=1):.2f} points")
     print(f"two networks disagree about being right on {100 * d:.1f}% of the {n} validation images: "
           f"the sampling part of the spread is sqrt(d / 2n) = {100 * math.sqrt(d / (2 * n)):.2f} points")
-    # One shuffle shared by every seed, so each size scores all networks on the same images, as a
-    # validation split of that size would.
-    order = np.random.default_rng(0).permutation(n)
+    # Random subsets, the same for every network, as a validation split of that size would be.
+    # One draw is not enough: the spread of 8 networks on one subset varies by a factor of two.
     for size in subsets:
-        accs_n, d_n = stats(right[:, order[:size]])
-        print(f"  first {size} images of a shuffle: mean {accs_n.mean():.2f}%, sd {accs_n.std(ddof=1):.2f} "
-              f"points, sampling part {100 * math.sqrt(d_n / (2 * size)):.2f}")
+        sds, dev_vars = [], []
+        for k in range(draws):
+            sub = 100.0 * right[:, np.random.default_rng(k).permutation(n)[:size]].mean(axis=1)
+            sds.append(sub.std(ddof=1))
+            dev_vars.append((sub - accs).var(ddof=1))
+        sds = np.array(sds)
+        # a subset's score against the whole split's; 1 - size/n undoes drawing from a finite split
+        sampling = math.sqrt(statistics.fmean(dev_vars) / (1 - size / n)) if size < n else math.nan
+        print(f"  {size} images ({draws} random draws): sd over seeds rms {np.sqrt((sds ** 2).mean()):.2f} "
+              f"(10-90% {np.percentile(sds, 10):.2f}-{np.percentile(sds, 90):.2f}), sampling part {sampling:.2f}")
 
 
 def main() -> None:
@@ -88,13 +86,14 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3])
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="bnn-cifar options")
     ap.add_argument("--subsets", nargs="*", type=int, default=[], metavar="N",
-                    help="also the spread on the first N images of one fixed shuffle of the validation split")
+                    help="also the spread on random subsets of N images of the validation split")
+    ap.add_argument("--draws", type=int, default=200, help="random subsets per --subsets size")
     ap.add_argument("--save", metavar="FILE.npy", help="keep each seed's per-image outcomes, for --combine")
     ap.add_argument("--combine", nargs="+", metavar="FILE.npy",
                     help="train nothing: report over the seeds of these --save files (same settings)")
     args = ap.parse_args()
     if args.combine:
-        report(np.concatenate([np.load(f) for f in args.combine]), args.subsets)
+        report(np.concatenate([np.load(f) for f in args.combine]), args.subsets, args.draws)
         return
 
     from evaluators.bnn_cifar import BnnCifar
@@ -112,7 +111,7 @@ def main() -> None:
               f"{time.process_time() - t:.0f} CPU-s", flush=True)
         if args.save:
             np.save(args.save, np.stack(right))
-    report(np.stack(right), args.subsets)
+    report(np.stack(right), args.subsets, args.draws)
 
 
 if __name__ == "__main__":
