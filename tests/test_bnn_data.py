@@ -60,6 +60,34 @@ def test_stratified_split_is_disjoint_balanced_and_seeded():
     assert len(rest) == len(labels) - 120 and np.array_equal(val2, val)
 
 
+def test_extra_scoring_images_follow_the_split_and_change_neither_it_nor_the_training_images():
+    labels = np.repeat(np.arange(10), [100, 100, 100, 100, 100, 100, 100, 100, 100, 300])
+    train, val = D.stratified_split(labels, n_val=120, n_train=240, seed=3)
+    train2, scored = D.stratified_split(labels, n_val=120, n_train=240, seed=3, n_extra=360)
+    assert np.array_equal(train2, train) and np.array_equal(scored[:120], val)
+    extra = scored[120:]
+    assert len(extra) == 360 and not set(extra) & (set(train) | set(val))
+    assert np.bincount(labels[extra], minlength=10).tolist() == [30] * 9 + [90]  # stratified too
+    with pytest.raises(DataError, match="all other training images \\+ 10 more to score"):
+        D.stratified_split(labels, n_val=120, n_train=None, seed=3, n_extra=10)
+    with pytest.raises(DataError, match="\\+ 900 more to score, the training set has 1200"):
+        D.stratified_split(labels, n_val=120, n_train=240, seed=3, n_extra=900)
+
+
+def test_load_cifar10_final_images_extend_the_validation_split(tmp_path):
+    folder = write_fake_cifar(tmp_path, per_batch=60, n_test=50)
+    d = D.load_cifar10(folder, n_train=100, n_val=50)
+    e = D.load_cifar10(folder, n_train=100, n_val=50, n_final=150)
+    assert e.n_split == 50 and len(e.eval_y) == 150 and d.n_split is None
+    assert torch.equal(e.train_x, d.train_x) and torch.equal(e.eval_x[:50], d.eval_x)
+    only = e.split_only()
+    assert torch.equal(only.eval_x, d.eval_x) and only.n_split is None and only.digest not in (d.digest, e.digest)
+    assert d.split_only() is d
+    # the official test set is scored whole: nothing to extend
+    t = D.load_cifar10(folder, n_train=100, n_val=50, split="test", n_final=150)
+    assert t.n_split is None and len(t.eval_y) == 50
+
+
 def test_split_larger_than_the_data_is_a_data_error():
     with pytest.raises(DataError, match="training set has 50"):
         D.stratified_split(np.arange(50) % 10, n_val=40, n_train=20, seed=0)

@@ -231,6 +231,33 @@ def test_the_abort_floor_of_a_data_rung_is_measured_on_its_images(make, monkeypa
     assert (192, 1) in seen  # the full rung measures its own floor
 
 
+def test_final_val_size_scores_a_full_runs_last_epoch_on_more_images(make, monkeypatch):
+    """Only the fitness gets the extra images: the other epochs, low rungs and the training stay as they were."""
+    scored = []
+    real = T.evaluate_accuracy
+
+    def spy(model, data, aug, cfg):
+        scored.append(len(data.eval_y))
+        return real(model, data, aug, cfg)
+
+    monkeypatch.setattr(T, "evaluate_accuracy", spy)
+    split = make(train_size=150, val_size=60)
+    wider = make(train_size=150, val_size=60, final_val_size=140)
+    a = split.evaluate(parse("x"), seed=1)
+    assert scored == [60, 60]
+    scored.clear()
+    b = wider.evaluate(parse("x"), seed=1)
+    assert scored == [60, 140]
+    assert a.curves["train_loss"] == b.curves["train_loss"]  # the same training images, the same run
+    assert a.curves["val_accuracy"][0] == b.curves["val_accuracy"][0]  # epoch 1 on the same split
+    assert b.fitness == b.curves["val_accuracy"][-1] and wider.dataset().n_validation == 140
+    assert wider.config_key() != split.config_key()
+    scored.clear()
+    wider.evaluate(parse("x"), budget=0.5, seed=1)  # a low rung: the split alone
+    assert scored == [60]
+    assert make(train_size=150, val_size=60, final_val_size=0).settings["final_val_size"] == 0
+
+
 def test_test_split_only_on_request(make):
     assert make().dataset().name == "CIFAR-10 (validation split)"
     info = make(split="test").dataset()
@@ -502,7 +529,9 @@ def test_act_lr_scale_speeds_up_only_the_activations_own_parameters(make):
                                  dict(split="train"), dict(amp="maybe"), dict(bogus=1), dict(cost_clock="gpu"),
                                  dict(augment="rotate"), dict(train_size=48_000, val_size=5000),
                                  dict(budget_scales="images"), dict(compile_mode="max-autotune"),
-                                 dict(validate="sometimes"), dict(act_lr_scale=0)])
+                                 dict(validate="sometimes"), dict(act_lr_scale=0),
+                                 dict(train_size=10_000, val_size=5000, final_val_size=45_000),
+                                 dict(train_size=0, final_val_size=200), dict(final_val_size=-1)])
 def test_bad_options_are_config_errors(make, bad):
     with pytest.raises(ConfigError):
         make(**bad)

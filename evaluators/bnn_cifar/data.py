@@ -149,18 +149,30 @@ def load_split(folder: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(x), torch.from_numpy(y)
 
 
-def stratified_split(labels: np.ndarray, n_val: int, n_train: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels: np.ndarray, n_val: int, n_train: int | None, seed: int,
+                     n_extra: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, val): `n_val` validation images with the class proportions of `labels`,
-    then `n_train` (None: all the rest) training images, also stratified, from the rest."""
+    then `n_train` (None: all the rest) training images, also stratified, from the rest.
+
+    `n_extra` more scoring images, stratified from what neither part took, follow the split in
+    `val` (sorted within each part). They come from a random stream of their own, so the split
+    and the training images are the same with or without them.
+    """
     labels = np.asarray(labels)
     n = len(labels)
-    if n_val + (n_train or 0) > n:
-        raise DataError(f"asked for {n_val} validation + {n_train} training images, the training set has {n}")
+    if n_val + (n_train or 0) + n_extra > n or (n_extra and n_train is None):
+        wanted = f"{n_val} validation + {n_train if n_train is not None else 'all other'} training images"
+        raise DataError(f"asked for {wanted}{f' + {n_extra} more to score' if n_extra else ''}, "
+                        f"the training set has {n}")
     rng = np.random.default_rng(seed)
     val = _stratified_take(labels, np.arange(n), n_val, rng)
     rest = np.setdiff1d(np.arange(n), val, assume_unique=True)
     train = rest if n_train is None else _stratified_take(labels, rest, n_train, rng)
-    return np.sort(train), np.sort(val)
+    if not n_extra:
+        return np.sort(train), np.sort(val)
+    unused = np.setdiff1d(rest, train, assume_unique=True)
+    extra = _stratified_take(labels, unused, n_extra, np.random.default_rng([seed, 1]))
+    return np.sort(train), np.concatenate([np.sort(val), np.sort(extra)])
 
 
 def _stratified_take(labels: np.ndarray, pool: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -186,6 +198,18 @@ class CifarData:
     eval_y: torch.Tensor
     eval_split: str  # "validation" or "test"
     digest: str
+    # The validation split proper is eval_x[:n_split]; the images after it, held out of training
+    # but not in the split, score only a full run's last epoch, the fitness (`final_val_size`).
+    # None: all of eval_x is the split.
+    n_split: int | None = None
+
+    def split_only(self) -> "CifarData":
+        """The same data scored on the validation split alone (itself when nothing follows the split)."""
+        if self.n_split is None or self.n_split >= len(self.eval_y):
+            return self
+        digest = hashlib.blake2b(f"{self.digest}:split_only".encode(), digest_size=10).hexdigest()
+        return attrs.evolve(self, eval_x=self.eval_x[: self.n_split], eval_y=self.eval_y[: self.n_split],
+                            n_split=None, digest=digest)
 
     def to(self, device: torch.device) -> "CifarData":
         return attrs.evolve(self, **{k: getattr(self, k).to(device) for k in ("train_x", "train_y", "eval_x", "eval_y")})
@@ -203,18 +227,30 @@ class CifarData:
                             digest=digest)
 
 
-def load_cifar10(folder: Path, n_train: int | None, n_val: int, split: str = "validation", split_seed: int = 0) -> CifarData:
-    """The training subset and the scored split: the carved validation set, or the official test set."""
+def load_cifar10(folder: Path, n_train: int | None, n_val: int, split: str = "validation", split_seed: int = 0,
+                 n_final: int | None = None) -> CifarData:
+    """The training subset and the scored split: the carved validation set, or the official test set.
+
+    `n_final` (above `n_val`): the validation split is followed by more images held out of
+    training, up to `n_final` in all, which score a full run's last epoch (`CifarData.n_split`).
+    """
     x, y = load_split(folder, train=True)
-    tr, va = stratified_split(y.numpy(), n_val, n_train, split_seed)
-    if split == "test":  # the whole official test set, only when a user asks for it
-        ex, ey = load_split(folder, train=False)
-    else:
-        ex, ey = x[va], y[va]
+    test = load_split(folder, train=False) if split == "test" else None  # only when a user asks for it
+    return carve(x, y, n_train, n_val, split, split_seed, n_final, test)
+
+
+def carve(x: torch.Tensor, y: torch.Tensor, n_train: int | None, n_val: int, split: str, split_seed: int,
+          n_final: int | None, test: tuple[torch.Tensor, torch.Tensor] | None) -> CifarData:
+    """CifarData from a dataset's training images and labels: the stratified split of `stratified_split`,
+    scored on the carved validation images (with `n_final`'s extra ones), or on `test` when given."""
+    n_extra = max(0, (n_final or 0) - n_val) if test is None else 0
+    tr, va = stratified_split(y.numpy(), n_val, n_train, split_seed, n_extra)
+    ex, ey = test if test is not None else (x[va], y[va])
     h = hashlib.blake2b(digest_size=10)
     for t in (x[tr], y[tr], ex, ey):
         h.update(t.numpy().tobytes())
-    return CifarData(x[tr].contiguous(), y[tr].contiguous(), ex.contiguous(), ey.contiguous(), split, h.hexdigest())
+    return CifarData(x[tr].contiguous(), y[tr].contiguous(), ex.contiguous(), ey.contiguous(), split, h.hexdigest(),
+                     n_split=n_val if n_extra else None)
 
 
 AUGMENTATIONS = ("crop-flip", "flip", "none")

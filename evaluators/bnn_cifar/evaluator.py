@@ -90,6 +90,10 @@ class BnnCifar(Evaluator):
         epochs: int | None = _opt(_positive_int())
         train_size: int | None = _opt([v.instance_of(int), v.ge(0)])  # 0: every image not held out
         val_size: int | None = _opt(_positive_int())
+        # A full run's last epoch, its fitness, is scored on this many images: the validation split
+        # and more held out of training (0: the split alone). Everything else (the other epochs,
+        # the early abort, low rungs) scores the split alone.
+        final_val_size: int | None = _opt([v.instance_of(int), v.ge(0)])
         batch_size: int | None = _opt(_positive_int())
         lr: float | None = _opt([v.instance_of((int, float)), v.gt(0)])
         # the activation's own parameters (shift, scale, constant, blend) learn at lr x this
@@ -136,10 +140,18 @@ class BnnCifar(Evaluator):
         on_gpu = self.device == "cuda"
         self.profile = profiles.resolve_profile(o.profile, on_gpu)
         self.settings = profiles.settings_from(self.profile, attrs.asdict(o))
-        held = (self.settings["train_size"] or 0) + self.settings["val_size"]
+        s = self.settings
+        held = (s["train_size"] or 0) + s["val_size"]
         if held > self.n_train_images:
             raise ConfigError(f"train_size + val_size = {held}, but {self.dataset_name} has "
                               f"{self.n_train_images} training images")
+        if (s["final_val_size"] or 0) > s["val_size"]:
+            if not s["train_size"]:
+                raise ConfigError(f"final_val_size {s['final_val_size']} needs images held out of training: "
+                                  f"set train_size (profile {self.profile} trains on all but the validation split)")
+            if s["train_size"] + s["final_val_size"] > self.n_train_images:
+                raise ConfigError(f"train_size + final_val_size = {s['train_size'] + s['final_val_size']}, but "
+                                  f"{self.dataset_name} has {self.n_train_images} training images")
         # bf16 only where it was measured to pay, a CPU with native bf16, and there only in the
         # binary convolutions (`amp=binary`): their +-1 operands are exact in bf16, and on such a
         # CPU (AVX512-BF16) they trained 1.5x faster at width 16 and 1.9x at width 64, scoring as
@@ -166,12 +178,13 @@ class BnnCifar(Evaluator):
 
     def _load(self) -> CifarData:
         s = self.settings
-        return load_cifar10(self.folder, s["train_size"], s["val_size"], self.options.split, self.options.split_seed)
+        return load_cifar10(self.folder, s["train_size"], s["val_size"], self.options.split, self.options.split_seed,
+                            s["final_val_size"])
 
     def _data_key(self) -> tuple:
         s = self.settings
-        return (type(self).__name__, str(self.folder), s["train_size"], s["val_size"], self.options.split,
-                self.options.split_seed, self.device)
+        return (type(self).__name__, str(self.folder), s["train_size"], s["val_size"], s["final_val_size"],
+                self.options.split, self.options.split_seed, self.device)
 
     def data(self) -> CifarData:
         key = self._data_key()
@@ -250,10 +263,16 @@ class BnnCifar(Evaluator):
 
     def data_for(self, budget: float) -> CifarData:
         """The data of a run at `budget`: all of it, or with `budget_scales=data` that fraction of
-        the training images (at least one batch), the same subset for every candidate."""
+        the training images (at least one batch), the same subset for every candidate. Below the
+        full budget it is scored on the validation split alone, without `final_val_size`'s extra
+        images: a low rung ranks candidates among themselves, and trains eagerly, where a larger
+        validation pass would cost as much as the training."""
         data = self.data()
+        if budget >= 1:
+            return data
+        data = data.split_only()
         n = len(data.train_y)
-        if self.options.budget_scales == "epochs" or budget >= 1:
+        if self.options.budget_scales == "epochs":
             return data
         k = min(n, max(self.settings["batch_size"], round(n * budget)))
         key = (self._data_key(), k)

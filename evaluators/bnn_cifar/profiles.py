@@ -31,6 +31,9 @@ class Profile:
     train_size: int | None
     val_size: int
     batch_size: int = 128
+    # a full run's last epoch (the fitness) is scored on this many images, the split and more held
+    # out of training; None or at most val_size: the split alone (evaluator option final_val_size)
+    final_val_size: int | None = None
     lr: float = 5e-3
     act_lr_scale: float = 1.0  # the activation's own parameters learn at lr x this (train.TrainConfig)
     clip: float = 1.3

@@ -275,7 +275,9 @@ def train(
             return done("failed", f"parameters became NaN or infinite in epoch {epoch}", epoch - 1)
         checks_abort = abort_floor is not None and epoch == 1 and cfg.epochs > 1
         validated = cfg.validate == "every" or epoch == last_epoch or checks_abort
-        acc, val_loss = step_fn.evaluate(data, aug, cfg) if validated else (math.nan, math.nan)
+        # the schedule's last epoch scores every image held for it; the others the split alone
+        scored = data if epoch == cfg.epochs else data.split_only()
+        acc, val_loss = step_fn.evaluate(scored, aug, cfg) if validated else (math.nan, math.nan)
         curves["val_accuracy"].append(acc)
         curves["val_loss"].append(val_loss)
         curves["train_loss"].append(loss_sum.item() / steps_per_epoch)

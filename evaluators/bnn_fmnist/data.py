@@ -16,14 +16,13 @@ from the training set with bnn-cifar's stratified split, seeded by
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from evaluators.bnn_cifar.data import CifarData, stratified_split
+from evaluators.bnn_cifar.data import CifarData, carve
 from gpengine.errors import DataError
 from gpengine.paths import cache_dir
 
@@ -106,12 +105,8 @@ def load_split(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def load_fmnist(folder: Path, n_train: int | None, n_val: int, split: str = "validation",
-                split_seed: int = 0) -> CifarData:
-    """Training subset and scored split (carved validation set, or the official t10k test set)."""
+                split_seed: int = 0, n_final: int | None = None) -> CifarData:
+    """Training subset and scored split (carved validation set, or the official t10k test set);
+    `n_final` as in `load_cifar10`."""
     x, y = load_split(folder, "train")
-    tr, va = stratified_split(y.numpy(), n_val, n_train, split_seed)
-    ex, ey = load_split(folder, "test") if split == "test" else (x[va], y[va])
-    h = hashlib.blake2b(digest_size=10)
-    for t in (x[tr], y[tr], ex, ey):
-        h.update(t.numpy().tobytes())
-    return CifarData(x[tr].contiguous(), y[tr].contiguous(), ex.contiguous(), ey.contiguous(), split, h.hexdigest())
+    return carve(x, y, n_train, n_val, split, split_seed, n_final, load_split(folder, "test") if split == "test" else None)

@@ -39,7 +39,8 @@ class BnnFmnist(cifar.BnnCifar):
 
     def _load(self) -> CifarData:
         s = self.settings
-        return load_fmnist(self.folder, s["train_size"], s["val_size"], self.options.split, self.options.split_seed)
+        return load_fmnist(self.folder, s["train_size"], s["val_size"], self.options.split, self.options.split_seed,
+                           s["final_val_size"])
 
     def build_model(self, expr: Expr, seed: int) -> GreyBinaryResNet18:
         torch.manual_seed(seed)
