@@ -29,7 +29,9 @@ is `population` integrated new candidates (promotions and re-evaluations not
 counted); at each generation's end the
 elites are re-evaluated when `replicates > 1` and a checkpoint is written
 with the proposals in flight, which a resume submits again first (exact in
-deterministic mode). Proposals go through the search's CandidateEvaluator one
+deterministic mode); a proposal whose evaluation the journal already holds
+(run after that checkpoint, before the kill) takes that result instead of
+running again. Proposals go through the search's CandidateEvaluator one
 at a time (memo, pre-screen, persistent store, seeds, counters); one already
 in flight under the same dedup key waits for it instead of running twice.
 
@@ -52,6 +54,7 @@ from gpengine import fidelity, gaaf_ga
 from gpengine.evaluator import Result
 from gpengine.executor import Executor, Task, run_task
 from gpengine.individual import Individual
+from gpengine.noise import REEVAL
 
 if TYPE_CHECKING:
     from gpengine.search import Search
@@ -123,6 +126,21 @@ class AsyncSteadyState:
         self.init_queue: list = []
         self.init_rounds = 0
         self.in_init = True
+        self.journaled = self._journaled(search.known.values())
+
+    @staticmethod
+    def _journaled(records) -> dict[tuple, list[Result]]:
+        """Results a resumed search journaled after its last checkpoint, per (candidate, budget, seed).
+
+        Ids are only given at integration, so a proposal cannot be matched to its record by id
+        as the generational loop does (CandidateEvaluator's `known`): it is matched by what it
+        evaluates. Re-evaluations are matched by id at the generation's end (noise), and the
+        memo, pre-screen or store answer the rest without a run."""
+        out: dict[tuple, list[Result]] = {}
+        for ind in sorted(records, key=lambda i: i.id):
+            if not ind.cached and ind.operator != REEVAL:
+                out.setdefault((ind.expr_hash, float(ind.budget), ind.seed), []).append(ind.result)
+        return out
 
     # -- proposals ---------------------------------------------------------------------
     def _next_proposal(self) -> tuple | None:
@@ -171,7 +189,11 @@ class AsyncSteadyState:
                 slot.answered = s.candidates.evaluate([ind], _Probe())[0]
             except _NeedsRun as need:
                 slot.task = need.tasks[0]
-                self._start(slot)
+                done = self.journaled.get((base.expr_hash, float(base.budget), base.seed))
+                if done:  # evaluated before the search was killed: integrated as it was, not run again
+                    slot.result = done.pop(0)
+                else:
+                    self._start(slot)
         self.slots.append(slot)
 
     def _start(self, slot: Slot) -> None:
