@@ -200,8 +200,18 @@ class AsyncSteadyState:
         slot.started = time.monotonic()
         if self.ex.backend == "sequential":
             slot.result = run_task(self.ex.spec, slot.task)
+            self._arrived(slot)
         else:
             slot.future = self.ex._loky().submit(run_task, self.ex.spec, slot.task)
+
+    def _arrived(self, slot: Slot) -> None:
+        """Commit a result to the persistent store the moment it arrives, as the generational loop
+        does: in deterministic mode it may wait behind the oldest evaluation for a while before it
+        is integrated (and journaled), and a kill meanwhile must not lose it. The resume finds it
+        under this search's id and takes it as its own evaluation."""
+        c = self.s.candidates
+        if c.store is not None and c.dedup != "none":  # "none" keys by id, given only at integration
+            c.store.put(slot.key[0], slot.base.budget, slot.task.seed, slot.result, c.search_id)
 
     # -- waiting -----------------------------------------------------------------------
     def _collect(self) -> None:
@@ -214,6 +224,7 @@ class AsyncSteadyState:
             if slot.future.done():
                 try:
                     slot.result = slot.future.result()
+                    self._arrived(slot)
                 except Exception as exc:  # noqa: BLE001 - the worker died under it (or beside it)
                     slot.deaths += 1
                     broken = True

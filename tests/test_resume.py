@@ -220,3 +220,34 @@ def test_async_resume_runs_nothing_the_journal_holds(tmp_path, extra, at):
     assert journal(tmp_path / "b") == journal(tmp_path / "a")
     rerun = {int(line.split("\t")[1]) for line in log.read_text().splitlines()[ran_before:]}
     assert not rerun & {i.seed for i in after}, "journaled evaluations were run again"
+
+
+@pytest.mark.parametrize("at", [12, 25])
+def test_async_result_waiting_its_turn_survives_an_interrupt(tmp_path, monkeypatch, at):
+    """Deterministic async integrates in submission order, so a finished evaluation may wait behind
+    the oldest one; it is committed to the persistent store as it arrives, not when its turn comes,
+    so an interrupt then loses nothing that finished (it used to be trained again)."""
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    def journal(runs):
+        return [(i.id, str(i.expr), i.generation, i.operator, i.parent_ids, i.seed, i.cached, i.result.fitness)
+                for i in read_journal(Path(runs) / "s" / "journal.jsonl")]
+
+    def config(runs, log):
+        return build_config(evaluator="faults", seed=5, jobs=1, backend="sequential", overrides=[
+            "population=9", "generations=3", "mode=async", "async_window=3", "tracking=false", "cache=true",
+            "points=8", f"log={log}", f"runs_dir={runs}"])
+
+    monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache-a"))
+    Search(*config(tmp_path / "a", tmp_path / "a.log"), search_id="s").run()
+    monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache-b"))  # nothing shared with the reference
+    log = tmp_path / "b.log"
+    with pytest.raises(KeyboardInterrupt):
+        Search(*config(tmp_path / "b", log), listeners=[_InterruptAt(at)], search_id="s").run()
+    ran = [line.split("\t")[1] for line in log.read_text().splitlines()]  # sequential: every one finished
+    Search.resume("s", runs_dir=str(tmp_path / "b")).run()
+    assert journal(tmp_path / "b") == journal(tmp_path / "a")
+    again = [line.split("\t")[1] for line in log.read_text().splitlines()[len(ran):]]
+    assert not set(again) & set(ran), "an evaluation that had finished ran again"
+    assert sorted(ran + again) == sorted(line.split("\t")[1] for line in (tmp_path / "a.log").read_text().splitlines())
