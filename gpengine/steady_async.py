@@ -345,6 +345,10 @@ class AsyncSteadyState:
     def run(self) -> str:
         s, cfg = self.s, self.s.config
         s.async_state = self.state
+        if s.finished == "exhausted":
+            # it ended with nothing to propose; drawing again from the saved generator would go on
+            # as another search (killed after its last checkpoint, it is resumed as it ended)
+            return "exhausted"
         if s._restored and s.async_resume is not None:
             self._restore(s.async_resume)
         elif not s._restored:
