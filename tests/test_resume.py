@@ -251,3 +251,29 @@ def test_async_result_waiting_its_turn_survives_an_interrupt(tmp_path, monkeypat
     again = [line.split("\t")[1] for line in log.read_text().splitlines()[len(ran):]]
     assert not set(again) & set(ran), "an evaluation that had finished ran again"
     assert sorted(ran + again) == sorted(line.split("\t")[1] for line in (tmp_path / "a.log").read_text().splitlines())
+
+
+@pytest.mark.parametrize("mode", ["generational", "steady_state", "async"])
+def test_journaled_reevaluations_count_against_the_budget_after_a_resume(tmp_path, mode):
+    """Ctrl-C among the elites' re-evaluations (replicates=2): the resume takes the journaled ones
+    as they were, and they must count as the evaluations they were. They used to count nothing,
+    so the resumed search ran past max_evaluations and ended as another search."""
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    def journal(runs):
+        return [(i.id, str(i.expr), i.generation, i.operator, i.parent_ids, i.seed, i.result.fitness)
+                for i in read_journal(Path(runs) / "s" / "journal.jsonl")]
+
+    def config(runs):
+        return build_config(evaluator="faults", seed=5, jobs=1, backend="sequential", overrides=[
+            "population=9", "generations=3", "replicates=2", f"mode={mode}", "max_evaluations=30",
+            "tracking=false", "points=8", f"runs_dir={runs}"])
+
+    ref = Search(*config(tmp_path / "a"), search_id="s").run()
+    assert [i.operator for i in ref.individuals[9:12]] == ["reeval"] * 3
+    with pytest.raises(KeyboardInterrupt):  # at the second re-evaluation of generation 0
+        Search(*config(tmp_path / "b"), listeners=[_InterruptAt(11)], search_id="s").run()
+    resumed = Search.resume("s", runs_dir=str(tmp_path / "b")).run()
+    assert [h.evaluations for h in resumed.history] == [h.evaluations for h in ref.history]
+    assert journal(tmp_path / "b") == journal(tmp_path / "a")
