@@ -138,12 +138,16 @@ def reevaluate_elites(executor: Any, candidates: Any, individuals: Sequence[Indi
         else:
             tasks.append(Task(canonicalize(elite.expr, candidates.pset), elite.budget, seed))
             todo.append(k)
-    for k, task, result in zip(todo, tasks, executor.map(tasks)):
+
+    def arrived(i: int, result: Any) -> None:  # committed as it finishes: a crash mid-batch loses none
+        if store is not None:
+            store.put(candidates.key(plans[todo[i]][0])[0], tasks[i].budget, tasks[i].seed, result,
+                      candidates.search_id)
+
+    for k, result in zip(todo, executor.map(tasks, on_result=arrived)):
         raw[k] = result
         candidates.evaluations += 1
         candidates.cost += result.cost
-        if store is not None:
-            store.put(candidates.key(plans[k][0])[0], task.budget, task.seed, result, candidates.search_id)
     done = []
     for k, (elite, chain, r, seed) in enumerate(plans):
         got = raw[k]

@@ -277,3 +277,48 @@ def test_journaled_reevaluations_count_against_the_budget_after_a_resume(tmp_pat
     resumed = Search.resume("s", runs_dir=str(tmp_path / "b")).run()
     assert [h.evaluations for h in resumed.history] == [h.evaluations for h in ref.history]
     assert journal(tmp_path / "b") == journal(tmp_path / "a")
+
+
+def test_replicates_trained_before_an_interrupt_are_kept_in_the_store(tmp_path, monkeypatch):
+    """Ctrl-C in the middle of the elites' re-evaluations, persistent cache on: each replicate is
+    committed to the store as it finishes, as every other evaluation is, so the resume trains only
+    those that had not finished (the whole batch used to be committed at its end, or not at all)."""
+    import gpengine.executor as executor_module
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    def journal(runs):
+        return [(i.id, str(i.expr), i.generation, i.operator, i.parent_ids, i.seed, i.result.fitness)
+                for i in read_journal(Path(runs) / "s" / "journal.jsonl")]
+
+    def config(runs, log):
+        return build_config(evaluator="faults", seed=5, jobs=1, backend="sequential", overrides=[
+            "population=9", "generations=2", "replicates=2", "cache=true", "tracking=false", "points=8",
+            f"log={log}", f"runs_dir={runs}"])
+
+    monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache-a"))
+    ref = Search(*config(tmp_path / "a", tmp_path / "a.log"), search_id="s").run()
+    assert [i.operator for i in ref.individuals[9:12]] == ["reeval"] * 3 and ref.history[0].evaluations == 12
+
+    monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache-b"))
+    calls = []
+    real = executor_module.run_task
+
+    def interrupted(spec, task):  # Ctrl-C once the first replicate of generation 0 is trained
+        calls.append(task)
+        if len(calls) == 11:
+            raise KeyboardInterrupt
+        return real(spec, task)
+
+    monkeypatch.setattr(executor_module, "run_task", interrupted)
+    log = tmp_path / "b.log"
+    with pytest.raises(KeyboardInterrupt):
+        Search(*config(tmp_path / "b", log), search_id="s").run()
+    monkeypatch.setattr(executor_module, "run_task", real)
+    ran = log.read_text().splitlines()
+    resumed = Search.resume("s", runs_dir=str(tmp_path / "b")).run()
+    again = log.read_text().splitlines()[len(ran):]
+    assert not {line.split("\t")[1] for line in again} & {line.split("\t")[1] for line in ran}, \
+        "a replicate trained before the interrupt was trained again"
+    assert journal(tmp_path / "b") == journal(tmp_path / "a")
+    assert [h.evaluations for h in resumed.history] == [h.evaluations for h in ref.history]
