@@ -118,22 +118,36 @@ def reevaluate_elites(executor: Any, candidates: Any, individuals: Sequence[Indi
             plans.append((elite, chain, r, derive_seed(candidates.search_seed, elite.expr_hash, elite.budget, r)))
     store = candidates.store
     raw: dict[int, Any] = {}
+
+    def ran_before(result: Any) -> None:
+        """A replicate this search trained before it was stopped: an evaluation of its budget, as in
+        the uninterrupted search (CandidateEvaluator counts its recovered results the same way)."""
+        candidates.evaluations += 1
+        candidates.cost += result.cost
+
     tasks, todo = [], []
     for k, (elite, _, r, seed) in enumerate(plans):
         old = known.get(next_id + k)
         if old is not None and old.operator == REEVAL and old.seed == seed:
             raw[k] = old
+            ran_before(old.result)
         elif store is not None and (stored := store.get(candidates.key(elite)[0], elite.budget, seed)) is not None:
             raw[k] = stored[0]
+            if stored[1] == candidates.search_id:  # trained by this very search before a crash
+                ran_before(stored[0])
         else:
             tasks.append(Task(canonicalize(elite.expr, candidates.pset), elite.budget, seed))
             todo.append(k)
-    for k, task, result in zip(todo, tasks, executor.map(tasks)):
+
+    def arrived(i: int, result: Any) -> None:  # committed as it finishes: a crash mid-batch loses none
+        if store is not None:
+            store.put(candidates.key(plans[todo[i]][0])[0], tasks[i].budget, tasks[i].seed, result,
+                      candidates.search_id)
+
+    for k, result in zip(todo, executor.map(tasks, on_result=arrived)):
         raw[k] = result
         candidates.evaluations += 1
         candidates.cost += result.cost
-        if store is not None:
-            store.put(candidates.key(plans[k][0])[0], task.budget, task.seed, result, candidates.search_id)
     done = []
     for k, (elite, chain, r, seed) in enumerate(plans):
         got = raw[k]

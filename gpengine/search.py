@@ -149,6 +149,7 @@ class Search:
         self._seen_genomes: set[tuple[str, ...]] = set()  # strategy=gaaf: genomes proposed so far
         self.async_state: Any = None  # mode=async: callable giving the proposals in flight (for checkpoints)
         self.async_resume: dict[str, Any] | None = None
+        self.finished: str | None = None  # resumed: why the search ended, when it had ended
 
     def _parse_guesses(self, texts: tuple[str, ...]) -> tuple[Expr, ...]:
         out = []
@@ -216,6 +217,7 @@ class Search:
         self._restored = True
         self._guess_queue = []  # generation 0 is done: its guesses were proposed then
         self.async_resume = state.get("async")
+        self.finished = state.get("finished")
         for ind in self.individuals:
             self._note(ind)
         self.population = [self._current(p) for p in self.population]

@@ -29,7 +29,9 @@ is `population` integrated new candidates (promotions and re-evaluations not
 counted); at each generation's end the
 elites are re-evaluated when `replicates > 1` and a checkpoint is written
 with the proposals in flight, which a resume submits again first (exact in
-deterministic mode). Proposals go through the search's CandidateEvaluator one
+deterministic mode); a proposal whose evaluation the journal already holds
+(run after that checkpoint, before the kill) takes that result instead of
+running again. Proposals go through the search's CandidateEvaluator one
 at a time (memo, pre-screen, persistent store, seeds, counters); one already
 in flight under the same dedup key waits for it instead of running twice.
 
@@ -52,6 +54,7 @@ from gpengine import fidelity, gaaf_ga
 from gpengine.evaluator import Result
 from gpengine.executor import Executor, Task, run_task
 from gpengine.individual import Individual
+from gpengine.noise import REEVAL
 
 if TYPE_CHECKING:
     from gpengine.search import Search
@@ -123,6 +126,21 @@ class AsyncSteadyState:
         self.init_queue: list = []
         self.init_rounds = 0
         self.in_init = True
+        self.journaled = self._journaled(search.known.values())
+
+    @staticmethod
+    def _journaled(records) -> dict[tuple, list[Result]]:
+        """Results a resumed search journaled after its last checkpoint, per (candidate, budget, seed).
+
+        Ids are only given at integration, so a proposal cannot be matched to its record by id
+        as the generational loop does (CandidateEvaluator's `known`): it is matched by what it
+        evaluates. Re-evaluations are matched by id at the generation's end (noise), and the
+        memo, pre-screen or store answer the rest without a run."""
+        out: dict[tuple, list[Result]] = {}
+        for ind in sorted(records, key=lambda i: i.id):
+            if not ind.cached and ind.operator != REEVAL:
+                out.setdefault((ind.expr_hash, float(ind.budget), ind.seed), []).append(ind.result)
+        return out
 
     # -- proposals ---------------------------------------------------------------------
     def _next_proposal(self) -> tuple | None:
@@ -171,15 +189,29 @@ class AsyncSteadyState:
                 slot.answered = s.candidates.evaluate([ind], _Probe())[0]
             except _NeedsRun as need:
                 slot.task = need.tasks[0]
-                self._start(slot)
+                done = self.journaled.get((base.expr_hash, float(base.budget), base.seed))
+                if done:  # evaluated before the search was killed: integrated as it was, not run again
+                    slot.result = done.pop(0)
+                else:
+                    self._start(slot)
         self.slots.append(slot)
 
     def _start(self, slot: Slot) -> None:
         slot.started = time.monotonic()
         if self.ex.backend == "sequential":
             slot.result = run_task(self.ex.spec, slot.task)
+            self._arrived(slot)
         else:
             slot.future = self.ex._loky().submit(run_task, self.ex.spec, slot.task)
+
+    def _arrived(self, slot: Slot) -> None:
+        """Commit a result to the persistent store the moment it arrives, as the generational loop
+        does: in deterministic mode it may wait behind the oldest evaluation for a while before it
+        is integrated (and journaled), and a kill meanwhile must not lose it. The resume finds it
+        under this search's id and takes it as its own evaluation."""
+        c = self.s.candidates
+        if c.store is not None and c.dedup != "none":  # "none" keys by id, given only at integration
+            c.store.put(slot.key[0], slot.base.budget, slot.task.seed, slot.result, c.search_id)
 
     # -- waiting -----------------------------------------------------------------------
     def _collect(self) -> None:
@@ -192,6 +224,7 @@ class AsyncSteadyState:
             if slot.future.done():
                 try:
                     slot.result = slot.future.result()
+                    self._arrived(slot)
                 except Exception as exc:  # noqa: BLE001 - the worker died under it (or beside it)
                     slot.deaths += 1
                     broken = True
@@ -312,6 +345,10 @@ class AsyncSteadyState:
     def run(self) -> str:
         s, cfg = self.s, self.s.config
         s.async_state = self.state
+        if s.finished == "exhausted":
+            # it ended with nothing to propose; drawing again from the saved generator would go on
+            # as another search (killed after its last checkpoint, it is resumed as it ended)
+            return "exhausted"
         if s._restored and s.async_resume is not None:
             self._restore(s.async_resume)
         elif not s._restored:

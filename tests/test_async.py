@@ -94,3 +94,24 @@ def test_no_child_is_bred_from_a_candidate_the_prescreen_rejected(mode):
     else:  # generational: the first generation's children come from the first population
         gen1 = [c for c in children if c.generation == 1]
         assert gen1 and all(by_id[p].status != "rejected" for c in gen1 for p in c.parent_ids)
+
+
+def test_resuming_a_search_that_ran_out_of_proposals_adds_nothing(tmp_path):
+    """GAAF in async mode ends ("exhausted") when no unseen genome comes out of its redraws; killed
+    after that last checkpoint (while MLflow closes, say) and resumed, it used to draw again from
+    the saved generator and go on as a longer, different search."""
+    from gpengine.journal import read_journal
+
+    def journal():
+        return [(i.id, str(i.expr), i.operator, i.parent_ids, i.result.fitness)
+                for i in read_journal(tmp_path / "s" / "journal.jsonl")]
+
+    cfg, opts = build_config(evaluator="symreg", seed=5, overrides=[
+        "population=9", "generations=6", "strategy=gaaf", "mode=async", "async_window=2", "backend=sequential",
+        "tracking=false", "points=8", f"runs_dir={tmp_path}"])
+    out = Search(cfg, opts, search_id="s").run()
+    assert out.reason == "exhausted", "the arith set's few genomes should run out"
+    before = journal()
+    again = Search.resume("s", runs_dir=str(tmp_path)).run()
+    assert again.reason == "exhausted"
+    assert journal() == before

@@ -191,3 +191,134 @@ def test_ctrl_c_mid_generation_then_resume_gives_the_uninterrupted_search(tmp_pa
     assert 0 < len(read_journal(tmp_path / "b" / "s" / "journal.jsonl")) < len(journal(tmp_path / "a", "s"))
     Search.resume("s", runs_dir=str(tmp_path / "b")).run()
     assert journal(tmp_path / "b", "s") == journal(tmp_path / "a", "s")
+
+
+@pytest.mark.parametrize("extra, at", [([], 14), ([], 22), (["fidelity=sh", "min_budget=0.25"], 20),
+                                       (["replicates=2"], 24)])
+def test_async_resume_runs_nothing_the_journal_holds(tmp_path, extra, at):
+    """Kill -9 mid-generation in async mode, no persistent cache: what was journaled after the last
+    checkpoint is integrated as it was. The resume used to train all of it again (ids are given at
+    integration there, so the generational loop's match by id never found it)."""
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    def journal(runs):
+        return [(i.id, str(i.expr), i.generation, i.operator, i.parent_ids, i.seed, i.cached, i.result.fitness)
+                for i in read_journal(Path(runs) / "s" / "journal.jsonl")]
+
+    log = tmp_path / "evals.log"
+    cfg, opts = build_config(evaluator="faults", seed=5, jobs=1, backend="sequential", overrides=[
+        "population=9", "generations=3", "mode=async", "tracking=false", "cache=false", "points=8",
+        f"log={log}", f"runs_dir={tmp_path / 'a'}", *extra])
+    Search(cfg, opts, listeners=[_SnapshotAt(at, tmp_path / "a" / "s", tmp_path / "b" / "s")], search_id="s").run()
+    kept = read_journal(tmp_path / "b" / "s" / "journal.jsonl")
+    state = __import__("pickle").loads((tmp_path / "b" / "s" / "checkpoint.pkl").read_bytes())
+    after = [i for i in kept[state["n_individuals"]:] if not i.cached and i.status != "rejected"]
+    assert after, "the snapshot should hold evaluations journaled after the checkpoint"
+    ran_before = len(log.read_text().splitlines())
+    Search.resume("s", runs_dir=str(tmp_path / "b")).run()
+    assert journal(tmp_path / "b") == journal(tmp_path / "a")
+    rerun = {int(line.split("\t")[1]) for line in log.read_text().splitlines()[ran_before:]}
+    assert not rerun & {i.seed for i in after}, "journaled evaluations were run again"
+
+
+@pytest.mark.parametrize("at", [12, 25])
+def test_async_result_waiting_its_turn_survives_an_interrupt(tmp_path, monkeypatch, at):
+    """Deterministic async integrates in submission order, so a finished evaluation may wait behind
+    the oldest one; it is committed to the persistent store as it arrives, not when its turn comes,
+    so an interrupt then loses nothing that finished (it used to be trained again)."""
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    def journal(runs):
+        return [(i.id, str(i.expr), i.generation, i.operator, i.parent_ids, i.seed, i.cached, i.result.fitness)
+                for i in read_journal(Path(runs) / "s" / "journal.jsonl")]
+
+    def config(runs, log):
+        return build_config(evaluator="faults", seed=5, jobs=1, backend="sequential", overrides=[
+            "population=9", "generations=3", "mode=async", "async_window=3", "tracking=false", "cache=true",
+            "points=8", f"log={log}", f"runs_dir={runs}"])
+
+    monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache-a"))
+    Search(*config(tmp_path / "a", tmp_path / "a.log"), search_id="s").run()
+    monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache-b"))  # nothing shared with the reference
+    log = tmp_path / "b.log"
+    with pytest.raises(KeyboardInterrupt):
+        Search(*config(tmp_path / "b", log), listeners=[_InterruptAt(at)], search_id="s").run()
+    ran = [line.split("\t")[1] for line in log.read_text().splitlines()]  # sequential: every one finished
+    Search.resume("s", runs_dir=str(tmp_path / "b")).run()
+    assert journal(tmp_path / "b") == journal(tmp_path / "a")
+    again = [line.split("\t")[1] for line in log.read_text().splitlines()[len(ran):]]
+    assert not set(again) & set(ran), "an evaluation that had finished ran again"
+    assert sorted(ran + again) == sorted(line.split("\t")[1] for line in (tmp_path / "a.log").read_text().splitlines())
+
+
+@pytest.mark.parametrize("mode", ["generational", "steady_state", "async"])
+def test_journaled_reevaluations_count_against_the_budget_after_a_resume(tmp_path, mode):
+    """Ctrl-C among the elites' re-evaluations (replicates=2): the resume takes the journaled ones
+    as they were, and they must count as the evaluations they were. They used to count nothing,
+    so the resumed search ran past max_evaluations and ended as another search."""
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    def journal(runs):
+        return [(i.id, str(i.expr), i.generation, i.operator, i.parent_ids, i.seed, i.result.fitness)
+                for i in read_journal(Path(runs) / "s" / "journal.jsonl")]
+
+    def config(runs):
+        return build_config(evaluator="faults", seed=5, jobs=1, backend="sequential", overrides=[
+            "population=9", "generations=3", "replicates=2", f"mode={mode}", "max_evaluations=30",
+            "tracking=false", "points=8", f"runs_dir={runs}"])
+
+    ref = Search(*config(tmp_path / "a"), search_id="s").run()
+    assert [i.operator for i in ref.individuals[9:12]] == ["reeval"] * 3
+    with pytest.raises(KeyboardInterrupt):  # at the second re-evaluation of generation 0
+        Search(*config(tmp_path / "b"), listeners=[_InterruptAt(11)], search_id="s").run()
+    resumed = Search.resume("s", runs_dir=str(tmp_path / "b")).run()
+    assert [h.evaluations for h in resumed.history] == [h.evaluations for h in ref.history]
+    assert journal(tmp_path / "b") == journal(tmp_path / "a")
+
+
+def test_replicates_trained_before_an_interrupt_are_kept_in_the_store(tmp_path, monkeypatch):
+    """Ctrl-C in the middle of the elites' re-evaluations, persistent cache on: each replicate is
+    committed to the store as it finishes, as every other evaluation is, so the resume trains only
+    those that had not finished (the whole batch used to be committed at its end, or not at all)."""
+    import gpengine.executor as executor_module
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    def journal(runs):
+        return [(i.id, str(i.expr), i.generation, i.operator, i.parent_ids, i.seed, i.result.fitness)
+                for i in read_journal(Path(runs) / "s" / "journal.jsonl")]
+
+    def config(runs, log):
+        return build_config(evaluator="faults", seed=5, jobs=1, backend="sequential", overrides=[
+            "population=9", "generations=2", "replicates=2", "cache=true", "tracking=false", "points=8",
+            f"log={log}", f"runs_dir={runs}"])
+
+    monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache-a"))
+    ref = Search(*config(tmp_path / "a", tmp_path / "a.log"), search_id="s").run()
+    assert [i.operator for i in ref.individuals[9:12]] == ["reeval"] * 3 and ref.history[0].evaluations == 12
+
+    monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache-b"))
+    calls = []
+    real = executor_module.run_task
+
+    def interrupted(spec, task):  # Ctrl-C once the first replicate of generation 0 is trained
+        calls.append(task)
+        if len(calls) == 11:
+            raise KeyboardInterrupt
+        return real(spec, task)
+
+    monkeypatch.setattr(executor_module, "run_task", interrupted)
+    log = tmp_path / "b.log"
+    with pytest.raises(KeyboardInterrupt):
+        Search(*config(tmp_path / "b", log), search_id="s").run()
+    monkeypatch.setattr(executor_module, "run_task", real)
+    ran = log.read_text().splitlines()
+    resumed = Search.resume("s", runs_dir=str(tmp_path / "b")).run()
+    again = log.read_text().splitlines()[len(ran):]
+    assert not {line.split("\t")[1] for line in again} & {line.split("\t")[1] for line in ran}, \
+        "a replicate trained before the interrupt was trained again"
+    assert journal(tmp_path / "b") == journal(tmp_path / "a")
+    assert [h.evaluations for h in resumed.history] == [h.evaluations for h in ref.history]
