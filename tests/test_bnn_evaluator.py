@@ -557,9 +557,11 @@ def test_resolved_settings_name_what_the_profile_and_auto_chose(make):
               device="cpu", compile="auto", amp="off")
     got = ev.resolved_settings()
     assert json.loads(json.dumps(got)) == got  # plain JSON, for MLflow params and search.json
-    assert {k: got[k] for k in ("profile", "width", "epochs", "train_size", "val_size", "batch_size", "lr",
-                                "act_lr_scale", "augment", "device", "amp", "channels_last", "compile_mode")} == {
-        "profile": "quick", "width": 16, "epochs": 4, "train_size": 10_000, "val_size": 5000, "batch_size": 64,
+    assert {k: got[k] for k in ("profile", "width", "epochs", "train_size", "val_size", "final_val_size",
+                                "batch_size", "lr", "act_lr_scale", "augment", "device", "amp", "channels_last",
+                                "compile_mode")} == {
+        "profile": "quick", "width": 16, "epochs": 4, "train_size": 10_000, "val_size": 5000,
+        "final_val_size": 20_000, "batch_size": 64,
         "lr": 5e-3, "act_lr_scale": 10.0, "augment": "flip", "device": "cpu", "amp": "off", "channels_last": "off",
         "compile_mode": "default"}
     assert got["compile"] in ("on", "off") and got["threads"] == 1 and got["data_folder"] == str(ev.folder)

@@ -2,7 +2,8 @@
 
     smoke     seconds on a CPU, for tests: width 8, 2,000 images, 2 epochs of batch 64
     quick     a CPU search: width 16, 10,000 stratified training images, 5,000
-              validation images, 4 epochs of batch 64, flips without crops, the
+              validation images (the last epoch, the fitness, on 20,000), 4 epochs
+              of batch 64, flips without crops, the
               activation's own parameters at 10x the learning rate; on a 2-core
               CPU about 65-75 s alone with 2 threads, about 150 s each when a
               search trains two at once with one thread each (the default)
@@ -48,8 +49,12 @@ PROFILES: dict[str, Profile] = {
     # In these 625 steps the activation's learnable shifts, scales and blends barely leave their
     # starting values at the weights' lr; at 10x a learnable threshold, shift(x), scored 49.35 against
     # the identity's 45.51 over 3 seeds (45.65 at 1x); at 100x it diverged (42.46; session 19).
+    # The fitness (the last epoch) is scored on 20,000 images: the 5,000 of the split and 15,000 more
+    # held out of training. A network's score on 5,000 images strays 0.44 points from its score on
+    # 40,000, as much as networks of different seeds differ (0.43); 20,000 take a third off the
+    # fitness variance for one longer validation pass, about 8% more CPU (BENCHMARKS.md, session 21).
     "quick": Profile(width=16, epochs=4, train_size=10_000, val_size=5000, batch_size=64, augment="flip",
-                     act_lr_scale=10.0),
+                     act_lr_scale=10.0, final_val_size=20_000),
     "standard": Profile(width=32, epochs=10, train_size=None, val_size=5000),
     "paper": Profile(width=64, epochs=15, train_size=None, val_size=5000),
 }
