@@ -52,7 +52,7 @@ PROFILES: dict[str, Profile] = {
     # The fitness (the last epoch) is scored on 20,000 images: the 5,000 of the split and 15,000 more
     # held out of training. A network's score on 5,000 images strays 0.44 points from its score on
     # 40,000, as much as networks of different seeds differ (0.43); 20,000 take a third off the
-    # fitness variance for one longer validation pass, about 8% more CPU (BENCHMARKS.md, session 21).
+    # fitness variance for one longer validation pass, about 4% more CPU (BENCHMARKS.md, session 21).
     "quick": Profile(width=16, epochs=4, train_size=10_000, val_size=5000, batch_size=64, augment="flip",
                      act_lr_scale=10.0, final_val_size=20_000),
     "standard": Profile(width=32, epochs=10, train_size=None, val_size=5000),
