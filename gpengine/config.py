@@ -244,7 +244,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {p}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except OSError as exc:  # a folder (`--config ''` names the working directory), no permission
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # TOML is UTF-8 text
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
 
 

@@ -78,6 +78,24 @@ def test_missing_and_bad_toml(tmp_path):
         build_config(config_file=bad)
 
 
+def test_unreadable_config_file_is_one_line_exit_2(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    (tmp_path / "latin1.toml").write_bytes("population = 4 # caf\xe9\n".encode("latin-1"))
+    (tmp_path / "folder.toml").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for given, message in [("latin1.toml", "error: config file latin1.toml is not valid TOML: 'utf-8' codec"),
+                           ("", "error: cannot read config file .: Is a directory")]:
+        res = CliRunner().invoke(main, ["run", "-e", "symreg", "-q", "--no-tracking", "--config", given])
+        lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+        assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith(message), (given, res.output)
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        build_config(config_file=tmp_path / "folder.toml")  # click's --config refuses it before this
+    assert not (tmp_path / "runs").exists()
+
+
 def test_flat_dict_has_every_key():
     flat = SearchConfig(evaluator="symreg").to_flat_dict()
     assert "mutation_weights.point" in flat
