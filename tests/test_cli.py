@@ -226,3 +226,19 @@ def test_tracking_server_down_at_start_fails_fast_with_one_line(tmp_path):
     assert f"http://127.0.0.1:{port} is not reachable" in line and "--no-tracking" in line
     assert took < 15, f"took {took:.0f}s: MLflow's own retries would take minutes"
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_tracking_database_that_is_a_folder_or_no_database_is_one_line(tmp_path):
+    import time
+
+    (tmp_path / "folder.db").mkdir()
+    (tmp_path / "junk.db").write_text("not a database\n")
+    search = ["run", "-e", "symreg", "-q", "--set", "population=4", "--set", "generations=0"]
+    for name, message in [("folder.db", "is not a file"), ("junk.db", "file is not a database")]:
+        uri = f"sqlite:///{tmp_path / name}"
+        for args in ([*search, "--tracking-uri", uri], ["show", "--tracking-uri", uri]):
+            t0 = time.perf_counter()
+            line = _one_error_line(CliRunner().invoke(main, args))
+            assert message in line and name in line, (args, line)
+            assert time.perf_counter() - t0 < 15, "MLflow retries opening a folder for minutes"
+    assert (tmp_path / "junk.db").read_text() == "not a database\n"
