@@ -242,3 +242,9 @@ def test_a_tracking_database_that_is_a_folder_or_no_database_is_one_line(tmp_pat
             assert message in line and name in line, (args, line)
             assert time.perf_counter() - t0 < 15, "MLflow retries opening a folder for minutes"
     assert (tmp_path / "junk.db").read_text() == "not a database\n"
+
+
+def test_evaluate_reads_a_chain_deeper_than_the_recursion_limit():
+    res = invoke("evaluate", "-e", "symreg", "--", "+".join(["x"] * 3000))
+    assert res.exit_code == 0 and "status   ok" in res.output
+    assert res.output.splitlines()[0] == "expr     " + " + ".join(["x"] * 3000)
