@@ -135,6 +135,17 @@ def test_resume_of_a_damaged_journal_names_the_line_and_cuts_nothing(tmp_path):
         assert path.read_bytes() == before  # not even the torn tail is cut
 
 
+def test_resume_of_an_unreadable_search_file_is_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    (tmp_path / "runs" / "odd" / "search.json").mkdir(parents=True)
+    res = CliRunner().invoke(main, ["resume", "odd", "-q"])
+    assert res.exit_code == 2 and res.output.strip().splitlines() == [
+        "error: runs/odd/search.json cannot be read: Is a directory"], res.output
+
+
 class _SnapshotAt:
     """Copies the search's folder when the `n`-th individual is recorded: what kill -9 at that moment
     leaves on disk (journal, last checkpoint), while the search itself runs on as the reference."""
