@@ -50,6 +50,13 @@ def _at_least(low: float, allow_none: bool = False):
     return check
 
 
+def _positive_or_none(inst, attribute, value):
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{attribute.name} must be a number > 0 (got {value!r})")
+
+
 def _probability(inst, attribute, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
         raise ConfigError(f"{attribute.name} must be a probability in [0, 1] (got {value!r})")
@@ -154,7 +161,9 @@ class SearchConfig:
     duplicate_retries: int = attrs.field(default=3, validator=[_int, _at_least(0)])
     prescreen: bool | None = attrs.field(default=None)
     cache: bool | None = attrs.field(default=None)  # persistent result cache; None: the evaluator decides
-    eval_timeout: float | None = attrs.field(default=None, validator=_at_least(0, allow_none=True))
+    # > 0: with 0 every evaluation was late before it started, and the worker pool, replaced at once
+    # each time, printed the tracebacks of its manager threads
+    eval_timeout: float | None = attrs.field(default=None, validator=_positive_or_none)
     isolate: bool | None = attrs.field(default=None)  # worker processes even for one job; None: evaluator decides
     max_failures: int = attrs.field(default=10, validator=[_int, _at_least(1)])  # in a row, then stop
     jobs: int = attrs.field(default=1, validator=[_int, _at_least(1)])
