@@ -236,6 +236,8 @@ def parse_assignment(item: str) -> tuple[str, Any]:
     key = key.strip()
     if not key:
         raise ConfigError(f"--set expects key=value, got {item!r}")
+    if "" in key.split("."):  # "mutation_weights.=2" names no entry of the table
+        raise ConfigError(f"--set key {key!r} has an empty name before or after a dot (got {item!r})")
     return key, parse_value(value.strip())
 
 

@@ -48,6 +48,8 @@ def test_file_then_overrides_then_flags(tmp_path):
         ("mutation_weights.teleport=1", "unknown mutation 'teleport'"),
         ("backend=dask", "needs scheduler"),
         ("nokey", "--set expects key=value"),
+        ("mutation_weights.=2", "--set key 'mutation_weights.' has an empty name before or after a dot"),
+        ("evaluator..lr=2", "--set key 'evaluator..lr' has an empty name before or after a dot"),
     ],
 )
 def test_bad_values_name_the_key(override, fragment):
