@@ -111,7 +111,7 @@ class SearchConfig:
     """Everything that defines a search except the evaluator's own options."""
 
     evaluator: str = attrs.field(validator=_optional_str)
-    seed: int = attrs.field(default=0, validator=_int)
+    seed: int = attrs.field(default=0, validator=[_int, _at_least(0)])  # numpy's generators take no negative seed
     # population and budget
     population: int = attrs.field(default=100, validator=[_int, _at_least(2)])
     generations: int = attrs.field(default=20, validator=[_int, _at_least(0)])

@@ -73,6 +73,7 @@ def test_bad_input_one_line_exit_2():
         ("run", "-e", "symreg", "--set", "colour=red"),
         ("primitives", "nope"),
         ("run", "-e", "symreg", "--config", "/nonexistent.toml"),
+        ("run", "-e", "symreg", "--seed", "-1"),
     ]
     for args in cases:
         res = CliRunner().invoke(main, list(args))

@@ -43,6 +43,7 @@ def test_file_then_overrides_then_flags(tmp_path):
         ("p_crossover=1.5", "p_crossover must be a probability"),
         ("selection=lexicase", "selection must be one of"),
         ("population=ten", "population must be an integer"),
+        ("seed=-1", "seed must be a number >= 0 (got -1)"),
         ("budget=0", "budget must be a fraction in (0, 1]"),
         ("eval_timeout=0", "eval_timeout must be a number > 0 (got 0)"),
         ("mutation_weights.teleport=1", "unknown mutation 'teleport'"),
