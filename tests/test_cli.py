@@ -249,3 +249,12 @@ def test_evaluate_reads_a_chain_deeper_than_the_recursion_limit():
     res = invoke("evaluate", "-e", "symreg", "--", "+".join(["x"] * 3000))
     assert res.exit_code == 0 and "status   ok" in res.output
     assert res.output.splitlines()[0] == "expr     " + " + ".join(["x"] * 3000)
+
+
+def test_evaluate_takes_a_seed_in_the_range_a_search_derives():
+    # bnn-cifar reported 2**64 as a failed evaluation (exit 0), torch's "Overflow when unpacking long long"
+    for seed in (str(2**64), "-1"):
+        res = CliRunner().invoke(main, ["evaluate", "x", "-e", "symreg", "--seed", seed])
+        assert res.exit_code == 2, res.output
+        assert f"Invalid value for '--seed': {seed} is not in the range 0<=x<=4294967295." in res.output
+    assert invoke("evaluate", "x", "-e", "symreg", "--seed", str(2**32 - 1)).exit_code == 0
