@@ -266,3 +266,19 @@ def test_tracker_writes_to_a_remote_mlflow_server(servers):
         assert res.exit_code == 0 and "s-remote" in res.output, res.output
     finally:
         kill_group(proc)
+
+
+def test_reading_from_a_tracking_server_that_is_down_is_one_line_at_once(tmp_path):
+    from gpengine.cli import main
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    for args in (["show"], ["lineage", "3"], ["report", "s-x"], ["export", "s-x"]):
+        t0 = time.perf_counter()
+        res = CliRunner().invoke(main, [*args, "--tracking-uri", uri])
+        assert res.exit_code == 2 and res.output.strip().splitlines() == [
+            f"error: tracking server {uri} is not reachable (Connection refused); start it or fix --tracking-uri"
+        ], (args, res.output)
+        assert time.perf_counter() - t0 < 15, f"{args}: MLflow's own retries take minutes"

@@ -166,8 +166,12 @@ def _store_schemes() -> set[str] | None:
         return None
 
 
-def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """For an http(s) store, one quick request without retries; one clear line when nothing answers.
+SEARCH_REMEDY = "start it, fix --tracking-uri, or pass --no-tracking"
+
+
+def check_reachable(uri: str, timeout: float = 5.0, remedy: str = SEARCH_REMEDY) -> None:
+    """For an http(s) store, one quick request without retries; one clear line when nothing answers
+    (ending with `remedy`: a search can run without tracking, reading a store cannot).
 
     Any HTTP answer counts (even 401 or 404: someone is there). Without this, MLflow's own
     client retries a refused connection for minutes (7 retries, backoff factor 2) before it
@@ -182,8 +186,7 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         http_request(get_default_host_creds(uri), "/health", "GET", max_retries=0, timeout=timeout,
                      raise_on_status=False)
     except Exception as exc:  # noqa: BLE001 - connection refused, DNS, timeout, TLS: all say "not reachable"
-        raise GpengineError(f"tracking server {uri} is not reachable ({_root_cause(exc)}); start it, "
-                            "fix --tracking-uri, or pass --no-tracking") from None
+        raise GpengineError(f"tracking server {uri} is not reachable ({_root_cause(exc)}); {remedy}") from None
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -211,6 +214,8 @@ def client(uri: str | None = None, create: bool = True):
     from sqlalchemy.exc import SQLAlchemyError  # MLflow's SQL stores are built on it
 
     resolved = check_uri(resolve_uri(uri))
+    # a server that is down: one line now, not MLflow's retries for minutes and then a traceback
+    check_reachable(resolved, remedy="start it or fix --tracking-uri")
     if create:
         prepare(resolved)
     else:
