@@ -102,7 +102,9 @@ def serve(tracking_uri: str | None = None, host: str = "127.0.0.1", port: int = 
     uri = store.resolve_uri(tracking_uri)
     if uri.startswith(("http://", "https://")):
         raise GpengineError(f"{uri} is already a tracking server: open it in a browser")
-    store.prepare(uri)
+    # the store's folders created, and a URI or database MLflow cannot use refused in one line here: the
+    # server would print its traceback and exit
+    store.client(uri)
     _check_port(host, port)
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     if host not in LOOPBACK:

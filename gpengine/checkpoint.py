@@ -75,5 +75,7 @@ def load_search_file(directory: Path) -> tuple[str, SearchConfig, dict[str, Any]
     try:
         data = json.loads(path.read_text())
         return data["search_id"], SearchConfig(**data["config"]), dict(data["evaluator_options"])
+    except OSError as exc:  # a folder, no permission
+        raise GpengineError(f"{path} cannot be read: {exc.strerror or exc}") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise GpengineError(f"{path} is damaged: {exc}") from None

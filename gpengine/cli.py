@@ -19,6 +19,7 @@ import threading
 import click
 
 from gpengine.errors import GpengineError
+from gpengine.seeds import MAX_SEED
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT, what scripts test for after Ctrl-C
@@ -188,7 +189,8 @@ def primitives(set_name):
 @click.option("--evaluator", "-e", required=True, help="Evaluator plugin name.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Set an evaluator option (repeatable; search keys do not apply here).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
+              help="Evaluation seed, in the range a search derives them in.")
 @click.option("--budget", type=float, default=1.0, show_default=True, help="Fraction of a full evaluation.")
 @click.option("--split", type=click.Choice(["validation", "test"]), help="Data split, for evaluators that have one.")
 @click.option("--primitives", "primitive_set", help="Primitive set (default: the evaluator's).")

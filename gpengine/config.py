@@ -50,6 +50,13 @@ def _at_least(low: float, allow_none: bool = False):
     return check
 
 
+def _positive_or_none(inst, attribute, value):
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{attribute.name} must be a number > 0 (got {value!r})")
+
+
 def _probability(inst, attribute, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
         raise ConfigError(f"{attribute.name} must be a probability in [0, 1] (got {value!r})")
@@ -104,7 +111,7 @@ class SearchConfig:
     """Everything that defines a search except the evaluator's own options."""
 
     evaluator: str = attrs.field(validator=_optional_str)
-    seed: int = attrs.field(default=0, validator=_int)
+    seed: int = attrs.field(default=0, validator=[_int, _at_least(0)])  # numpy's generators take no negative seed
     # population and budget
     population: int = attrs.field(default=100, validator=[_int, _at_least(2)])
     generations: int = attrs.field(default=20, validator=[_int, _at_least(0)])
@@ -154,7 +161,9 @@ class SearchConfig:
     duplicate_retries: int = attrs.field(default=3, validator=[_int, _at_least(0)])
     prescreen: bool | None = attrs.field(default=None)
     cache: bool | None = attrs.field(default=None)  # persistent result cache; None: the evaluator decides
-    eval_timeout: float | None = attrs.field(default=None, validator=_at_least(0, allow_none=True))
+    # > 0: with 0 every evaluation was late before it started, and the worker pool, replaced at once
+    # each time, printed the tracebacks of its manager threads
+    eval_timeout: float | None = attrs.field(default=None, validator=_positive_or_none)
     isolate: bool | None = attrs.field(default=None)  # worker processes even for one job; None: evaluator decides
     max_failures: int = attrs.field(default=10, validator=[_int, _at_least(1)])  # in a row, then stop
     jobs: int = attrs.field(default=1, validator=[_int, _at_least(1)])
@@ -227,6 +236,8 @@ def parse_assignment(item: str) -> tuple[str, Any]:
     key = key.strip()
     if not key:
         raise ConfigError(f"--set expects key=value, got {item!r}")
+    if "" in key.split("."):  # "mutation_weights.=2" names no entry of the table
+        raise ConfigError(f"--set key {key!r} has an empty name before or after a dot (got {item!r})")
     return key, parse_value(value.strip())
 
 
@@ -244,7 +255,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {p}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except OSError as exc:  # a folder (`--config ''` names the working directory), no permission
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # TOML is UTF-8 text
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
 
 

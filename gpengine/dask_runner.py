@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import queue
 import threading
 import time
@@ -106,6 +107,20 @@ def _lost_if_cancelled(index: int, out: Any) -> Any:
 _END = object()  # the joblib call returned (or raised)
 
 
+def _connect(client_class: Any, scheduler: str | None) -> Any:
+    """A Dask client of `scheduler`; GpengineError, one line, for an address that is malformed or
+    that nothing answers at (Dask gives up after its connect timeout, 30 s by default).
+    """
+    try:
+        return client_class(scheduler, set_as_default=False)
+    except (OSError, ValueError) as exc:  # TimeoutError is an OSError
+        problem = f"{type(exc).__name__}: {exc}"
+    # A client that failed to start is left in a reference cycle; collected only at interpreter
+    # exit, its __del__ waited a minute on an event loop already gone, then printed a traceback.
+    gc.collect()
+    raise GpengineError(f"cannot connect to the Dask scheduler {scheduler!r}: {problem}")
+
+
 class DaskRunner:
     def __init__(self, spec: EvaluatorSpec, scheduler: str | None, timeout: float | None):
         from distributed import Client  # optional dependency: gpengine[dask]
@@ -113,7 +128,7 @@ class DaskRunner:
         self.spec = spec
         self.scheduler = scheduler
         self.timeout = timeout
-        self._client = Client(scheduler, set_as_default=False)
+        self._client = _connect(Client, scheduler)
         self._topic = f"gpengine-started-{uuid.uuid4().hex}"  # evaluation starts, for the timeout
         self._started: dict[int, _Started] = {}  # task index -> its latest start
         self._client.subscribe_topic(self._topic, self._on_started)

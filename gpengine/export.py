@@ -160,11 +160,11 @@ def module_source(expr: Expr, pset: Any, *, clip: float = DEFAULT_CLIP, origin: 
 
 
 def export_activation(expr: Expr, pset: Any, path: str | Path, **kwargs: Any) -> Path:
-    path = Path(path)
+    from gpengine.paths import write_output
+
     text = module_source(expr, pset, **kwargs)
     compile(text, str(path), "exec")  # a syntax check of our own output; nothing is run
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_output(path, text)
 
 
 # ------------------------------------------------------------------------ CLI

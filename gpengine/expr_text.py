@@ -75,17 +75,16 @@ def format_node(node: Node, kids: Sequence[tuple[str, int, bool]]) -> tuple[str,
     return f"{node.name}({', '.join(k[0] for k in kids)})", ATOM_PREC
 
 
-def _fmt(expr: Expr, i: int) -> tuple[str, int]:
-    """Text of the subtree at i and its precedence."""
-    kids = []
-    for c in expr.children(i):
-        text, prec = _fmt(expr, c)
-        kids.append((text, prec, expr.nodes[c].kind == CONST))
-    return format_node(expr.nodes[i], kids)
-
-
 def to_text(expr: Expr) -> str:
-    return _fmt(expr, 0)[0]
+    """Printed bottom-up over the prefix array with a stack, not by recursion: the parser reads a
+    chain such as `x + x + ... + x` in a loop, into a tree deeper than Python's recursion limit."""
+    stack: list[tuple[str, int, bool]] = []
+    pop = stack.pop
+    for node in reversed(expr.nodes):
+        kids = [pop() for _ in range(node.arity)] if node.arity else ()  # first child on top
+        text, prec = format_node(node, kids)
+        stack.append((text, prec, node.kind == CONST))
+    return stack[0][0]
 
 
 # -- parsing ----------------------------------------------------------------------------

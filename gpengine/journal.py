@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from gpengine.errors import GpengineError
 from gpengine.events import IndividualEvaluated, SearchStarted
 from gpengine.expr_text import parse
 from gpengine.individual import Individual
@@ -58,18 +59,33 @@ def individual_from_json(line: str) -> Individual:
 
 
 def read_journal(path: str | Path, repair: bool = False) -> list[Individual]:
-    """Every complete record; with `repair`, cut a partial last line off the file."""
+    """Every complete record; with `repair`, cut a partial last line off the file.
+
+    A complete line that cannot be read is no torn write: GpengineError names the file and the line,
+    and nothing is cut.
+    """
     p = Path(path)
     if not p.exists():
         return []
-    data = p.read_bytes()
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise GpengineError(f"journal {p} cannot be read: {exc.strerror or exc}") from None
     end = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
+    records = []
+    for number, line in enumerate(data[:end].split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(individual_from_json(line.decode()))
+        except (ValueError, KeyError, TypeError) as exc:  # UnicodeDecodeError and ParseError are ValueErrors
+            raise GpengineError(f"journal {p} is damaged at line {number} ({type(exc).__name__}: {exc})") from None
     if repair and end != len(data):
         with p.open("r+b") as fh:
             fh.truncate(end)
             fh.flush()
             os.fsync(fh.fileno())
-    return [individual_from_json(line) for line in data[:end].decode().splitlines() if line.strip()]
+    return records
 
 
 class Journal:

@@ -27,3 +27,13 @@ def search_dir(runs_dir: str | Path, search_id: str, create: bool = False) -> Pa
         except OSError as exc:
             raise GpengineError(f"cannot write to runs folder {path}: {exc.strerror or exc}") from None
     return path
+
+
+def write_output(path: str | Path, text: str) -> Path:
+    """Write a file the user named (`--out` of export and report); one line when it cannot be written."""
+    path = Path(path)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:  # a missing folder, a file where a folder belongs, no permission
+        raise GpengineError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path

@@ -230,6 +230,7 @@ def pictures(saved: Any, best: list[dict[str, Any]], gens: list[dict[str, float]
 # ---------------------------------------------------------------------- build
 def build_report(saved: Any, path: str | Path) -> Path:
     """Write the report of `saved` (a `saved_search.SavedSearch`) to `path`."""
+    from gpengine.paths import write_output
     from gpengine.report_page import render
     from gpengine.tracking.genealogy import Genealogy, ancestry_svg
 
@@ -242,9 +243,7 @@ def build_report(saved: Any, path: str | Path) -> Path:
     svg = ancestry_svg(g, best[0]["id"]) if best else ""
     text = render(saved=saved, best=best, stats=replicate_stats(saved.rows), gens=gens, pictures=pics,
                   genealogy_svg=svg, command=command, toml=toml)
-    path = Path(path)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_output(path, text)
 
 
 def log_to_mlflow(saved: Any, path: Path) -> bool:

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from gpengine.errors import GpengineError
 from gpengine.evaluator import Result
 
 
@@ -40,15 +41,20 @@ def result_from_json(text: str | dict) -> Result:
 class ResultStore:
     def __init__(self, path: str | Path, config_key: str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.config_key = config_key
-        self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, result TEXT NOT NULL, "
-            "search_id TEXT, created REAL)"
-        )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, result TEXT NOT NULL, "
+                "search_id TEXT, created REAL)"
+            )
+        except (OSError, sqlite3.Error) as exc:  # $GPENGINE_CACHE a file, a read-only home, a damaged database
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise GpengineError(f"cannot open the result cache {self.path}: {reason}; point $GPENGINE_CACHE "
+                                "at a writable folder, or set cache=false") from None
 
     def _key(self, fingerprint: str, budget: float, seed: int) -> str:
         return f"{self.config_key}|{fingerprint}|{float(budget)!r}|{seed}"

@@ -66,7 +66,7 @@ def load(search: str, runs_dir: str | Path = "runs", tracking_uri: str | None = 
         if want_run:
             saved.client, saved.run = _find_run(saved.search_id, tracking_uri, required=False)
         return saved
-    client, run = _find_run(search, tracking_uri, required=True)
+    client, run = _find_run(search, tracking_uri, required=True, folder=folder)
     if run is None:
         raise GpengineError(f"no search {search!r}: neither {folder}/search.json nor a run in the tracking store")
     return _from_mlflow(client, run)
@@ -124,15 +124,16 @@ def _primitives(evaluator: str, config: dict[str, Any]) -> str:
     return load_evaluator_class(evaluator).primitive_set
 
 
-def _find_run(search: str, tracking_uri: str | None, required: bool) -> tuple[Any, Any]:
-    """(client, run) of the search in the store, or (None, None) when there is none and it is not required."""
+def _find_run(search: str, tracking_uri: str | None, required: bool, folder: Path | None = None) -> tuple[Any, Any]:
+    """(client, run) of the search in the store, or (None, None) when there is none and it is not required
+    (`folder`: where the search was looked for first, for the message)."""
     from gpengine.tracking import readback, store
 
     uri = store.resolve_uri(tracking_uri)
     db = store.sqlite_path(uri)
     if db is not None and not db.exists():
         if required:
-            raise GpengineError(f"no search {search!r} in runs/ and no tracking store at {db}")
+            raise GpengineError(f"no search {search!r}: neither {folder}/search.json nor a tracking store at {db}")
         return None, None
     try:
         client = store.client(uri)

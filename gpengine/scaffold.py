@@ -207,7 +207,10 @@ def scaffold(name: str, directory: str | Path | None = None) -> list[Path]:
     written = []
     for rel, text in files.items():
         path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(Template(text).substitute(n), encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(Template(text).substitute(n), encoding="utf-8")
+        except OSError as exc:  # a read-only or missing mount, no permission
+            raise GpengineError(f"cannot write {path}: {exc.strerror or exc}; choose another DIR") from None
         written.append(path)
     return written

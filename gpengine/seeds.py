@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 
 
+MAX_SEED = 2**32 - 1  # derive_seed's four bytes: every evaluation seed of a search is in [0, MAX_SEED]
+
+
 def derive_seed(search_seed: int, expr_hash: str, budget: float, replicate: int = 0) -> int:
     text = f"{search_seed}|{expr_hash}|{float(budget)!r}|{replicate}"
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "little")

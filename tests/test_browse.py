@@ -235,6 +235,18 @@ def test_ui_refuses_a_busy_port_and_a_server_uri(tmp_path):
     assert cmd[cmd.index("--default-artifact-root") + 1] == "file:///data/runs/artifacts"
 
 
+def test_ui_refuses_a_store_mlflow_cannot_use_in_one_line_before_starting_a_server(tmp_path):
+    from gpengine.cli import main
+
+    (tmp_path / "junk.db").write_text("not a database\n")
+    for uri, message in (("nosuch://host/x", "has an unknown scheme 'nosuch'"),
+                         (f"sqlite:///{tmp_path / 'junk.db'}", "file is not a database")):
+        res = CliRunner().invoke(main, ["ui", "--tracking-uri", uri, "--port", "1"])
+        lines = res.output.strip().splitlines()
+        assert res.exit_code == 2 and len(lines) == 1 and message in lines[0], res.output
+        assert "MLflow UI for" not in res.output  # no server was started
+
+
 def test_tracker_writes_to_a_remote_mlflow_server(servers):
     proc, remote, folder = servers["remote"]
     try:
@@ -254,3 +266,19 @@ def test_tracker_writes_to_a_remote_mlflow_server(servers):
         assert res.exit_code == 0 and "s-remote" in res.output, res.output
     finally:
         kill_group(proc)
+
+
+def test_reading_from_a_tracking_server_that_is_down_is_one_line_at_once(tmp_path):
+    from gpengine.cli import main
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    for args in (["show"], ["lineage", "3"], ["report", "s-x"], ["export", "s-x"]):
+        t0 = time.perf_counter()
+        res = CliRunner().invoke(main, [*args, "--tracking-uri", uri])
+        assert res.exit_code == 2 and res.output.strip().splitlines() == [
+            f"error: tracking server {uri} is not reachable (Connection refused); start it or fix --tracking-uri"
+        ], (args, res.output)
+        assert time.perf_counter() - t0 < 15, f"{args}: MLflow's own retries take minutes"

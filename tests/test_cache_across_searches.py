@@ -63,3 +63,22 @@ def test_prescreen_rejections_are_recorded_with_their_reason(tmp_path):
     assert not any(p.status == "rejected" for p in s.population)
     journal = read_journal(tmp_path / "runs" / out.search_id / "journal.jsonl")
     assert [j.result.message for j in journal if j.status == "rejected"] == [r.result.message for r in rejected]
+
+
+def test_a_cache_folder_that_cannot_hold_the_store_is_one_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    (tmp_path / "a-file").write_text("mine")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "results.sqlite").write_text("not a database\n")
+    for cache, reason in ((tmp_path / "a-file", "File exists"), (tmp_path / "junk", "file is not a database")):
+        monkeypatch.setenv("GPENGINE_CACHE", str(cache))
+        res = CliRunner().invoke(main, ["run", "-e", "symreg", "-q", "--no-tracking", "--set", "population=4",
+                                        "--set", "cache=true"])
+        assert res.exit_code == 2 and res.output.strip().splitlines() == [
+            f"error: cannot open the result cache {cache / 'results.sqlite'}: {reason}; point $GPENGINE_CACHE "
+            "at a writable folder, or set cache=false"], res.output
+    assert (tmp_path / "a-file").read_text() == "mine"
+    assert (tmp_path / "junk" / "results.sqlite").read_text() == "not a database\n"

@@ -73,6 +73,7 @@ def test_bad_input_one_line_exit_2():
         ("run", "-e", "symreg", "--set", "colour=red"),
         ("primitives", "nope"),
         ("run", "-e", "symreg", "--config", "/nonexistent.toml"),
+        ("run", "-e", "symreg", "--seed", "-1"),
     ]
     for args in cases:
         res = CliRunner().invoke(main, list(args))
@@ -226,3 +227,34 @@ def test_tracking_server_down_at_start_fails_fast_with_one_line(tmp_path):
     assert f"http://127.0.0.1:{port} is not reachable" in line and "--no-tracking" in line
     assert took < 15, f"took {took:.0f}s: MLflow's own retries would take minutes"
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_tracking_database_that_is_a_folder_or_no_database_is_one_line(tmp_path):
+    import time
+
+    (tmp_path / "folder.db").mkdir()
+    (tmp_path / "junk.db").write_text("not a database\n")
+    search = ["run", "-e", "symreg", "-q", "--set", "population=4", "--set", "generations=0"]
+    for name, message in [("folder.db", "is not a file"), ("junk.db", "file is not a database")]:
+        uri = f"sqlite:///{tmp_path / name}"
+        for args in ([*search, "--tracking-uri", uri], ["show", "--tracking-uri", uri]):
+            t0 = time.perf_counter()
+            line = _one_error_line(CliRunner().invoke(main, args))
+            assert message in line and name in line, (args, line)
+            assert time.perf_counter() - t0 < 15, "MLflow retries opening a folder for minutes"
+    assert (tmp_path / "junk.db").read_text() == "not a database\n"
+
+
+def test_evaluate_reads_a_chain_deeper_than_the_recursion_limit():
+    res = invoke("evaluate", "-e", "symreg", "--", "+".join(["x"] * 3000))
+    assert res.exit_code == 0 and "status   ok" in res.output
+    assert res.output.splitlines()[0] == "expr     " + " + ".join(["x"] * 3000)
+
+
+def test_evaluate_takes_a_seed_in_the_range_a_search_derives():
+    # bnn-cifar reported 2**64 as a failed evaluation (exit 0), torch's "Overflow when unpacking long long"
+    for seed in (str(2**64), "-1"):
+        res = CliRunner().invoke(main, ["evaluate", "x", "-e", "symreg", "--seed", seed])
+        assert res.exit_code == 2, res.output
+        assert f"Invalid value for '--seed': {seed} is not in the range 0<=x<=4294967295." in res.output
+    assert invoke("evaluate", "x", "-e", "symreg", "--seed", str(2**32 - 1)).exit_code == 0

@@ -43,10 +43,14 @@ def test_file_then_overrides_then_flags(tmp_path):
         ("p_crossover=1.5", "p_crossover must be a probability"),
         ("selection=lexicase", "selection must be one of"),
         ("population=ten", "population must be an integer"),
+        ("seed=-1", "seed must be a number >= 0 (got -1)"),
         ("budget=0", "budget must be a fraction in (0, 1]"),
+        ("eval_timeout=0", "eval_timeout must be a number > 0 (got 0)"),
         ("mutation_weights.teleport=1", "unknown mutation 'teleport'"),
         ("backend=dask", "needs scheduler"),
         ("nokey", "--set expects key=value"),
+        ("mutation_weights.=2", "--set key 'mutation_weights.' has an empty name before or after a dot"),
+        ("evaluator..lr=2", "--set key 'evaluator..lr' has an empty name before or after a dot"),
     ],
 )
 def test_bad_values_name_the_key(override, fragment):
@@ -76,6 +80,24 @@ def test_missing_and_bad_toml(tmp_path):
     bad.write_text("population = = 3")
     with pytest.raises(ConfigError, match="not valid TOML"):
         build_config(config_file=bad)
+
+
+def test_unreadable_config_file_is_one_line_exit_2(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    (tmp_path / "latin1.toml").write_bytes("population = 4 # caf\xe9\n".encode("latin-1"))
+    (tmp_path / "folder.toml").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for given, message in [("latin1.toml", "error: config file latin1.toml is not valid TOML: 'utf-8' codec"),
+                           ("", "error: cannot read config file .: Is a directory")]:
+        res = CliRunner().invoke(main, ["run", "-e", "symreg", "-q", "--no-tracking", "--config", given])
+        lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+        assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith(message), (given, res.output)
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        build_config(config_file=tmp_path / "folder.toml")  # click's --config refuses it before this
+    assert not (tmp_path / "runs").exists()
 
 
 def test_flat_dict_has_every_key():

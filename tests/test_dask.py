@@ -194,3 +194,14 @@ def test_only_a_task_its_worker_still_processes_is_late(monkeypatch):
     late = runner._late(pending={0, 1, 2})
     assert list(late) == [0] and runner._client.cancelled == ["hung-key"]
     assert list(runner._started) == [2]  # the finished one stops its clock; the fresh one keeps it
+
+
+@pytest.mark.parametrize("address", ["nothost", "foo://localhost:1", "tcp://127.0.0.1:1"])
+def test_a_scheduler_that_cannot_be_reached_is_one_line_exit_2(address):
+    # a malformed address fails at once; for one nobody answers at, Dask's connect timeout cut to 2 s
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        res = CliRunner().invoke(main, ["run", "-e", "symreg", "--no-tracking", "-q", "--set", "population=4",
+                                        "--backend", "dask", "--scheduler", address])
+    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert lines[0].startswith(f"error: cannot connect to the Dask scheduler {address!r}: "), res.output

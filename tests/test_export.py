@@ -260,3 +260,14 @@ def test_cli_errors_are_one_line(tmp_path):
         res = runner.invoke(main, args)
         assert res.exit_code == 2 and message in res.output, res.output
     assert json.loads((tmp_path / "runs" / "s-bad" / "search.json").read_text())["search_id"] == "s-bad"
+
+
+def test_an_out_file_that_cannot_be_written_is_one_line(tmp_path):
+    write_search(tmp_path / "runs", "s-out", [("sin(x)", 40.0)])
+    (tmp_path / "a-file").write_text("keep me")
+    for command in (["export", "s-out"], ["report", "s-out", "--no-mlflow"]):
+        for out, reason in (("no-folder/f.txt", "No such file or directory"), ("a-file/f.txt", "Not a directory")):
+            res = CliRunner().invoke(main, [*command, "--out", out])
+            lines = res.output.strip().splitlines()
+            assert res.exit_code == 2 and lines == [f"error: cannot write {out}: {reason}"], (command, res.output)
+    assert (tmp_path / "a-file").read_text() == "keep me"

@@ -150,6 +150,13 @@ def test_deep_nesting_is_a_parse_error():
             parse(text)
 
 
+def test_a_chain_deeper_than_the_recursion_limit_prints_and_reads_back():
+    # the parser reads `x + x + ... + x` in a loop; printing it recursed once per level
+    for op in ("+", "*", "-"):
+        e = parse(f" {op} ".join(["x"] * 5000))
+        assert e.depth == 5000 and parse(str(e)) == e
+
+
 def test_not_a_string():
     with pytest.raises(ParseError):
         parse(3.0)

@@ -95,3 +95,15 @@ def test_eval_timeout_with_backend_sequential_is_refused_before_anything_is_writ
     (line,) = res.output.strip().splitlines()
     assert line.startswith("error: eval_timeout=2 needs worker processes") and "sequential" in line
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_an_eval_timeout_of_zero_is_refused_in_one_line_before_anything_runs(tmp_path):
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    res = CliRunner().invoke(main, ["run", "-e", "symreg", "--no-tracking", "-q", "--set", "population=6",
+                                    "--set", "eval_timeout=0"])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines() == ["error: eval_timeout must be a number > 0 (got 0)"], res.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -57,6 +57,15 @@ def test_scaffold_refuses_a_folder_with_files(tmp_path):
     assert result.exit_code == 2 and "not empty" in result.output
 
 
+def test_new_evaluator_in_a_folder_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "a-file").write_text("mine")
+    result = CliRunner().invoke(main, ["new-evaluator", "my-eval", str(tmp_path / "a-file" / "pkg")])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: cannot write {tmp_path / 'a-file' / 'pkg' / 'pyproject.toml'}: Not a directory; choose another DIR"]
+    assert (tmp_path / "a-file").read_text() == "mine"
+
+
 def test_scaffolded_evaluator_passes_the_contract_before_install(tmp_path, monkeypatch):
     scaffold("tmpl-eval", tmp_path / "pkg")
     monkeypatch.syspath_prepend(str(tmp_path / "pkg"))

@@ -121,6 +121,14 @@ def test_unknown_search_is_one_line(tmp_path):
     assert res.exit_code == 2 and "no search" in res.output
 
 
+def test_unknown_search_names_the_runs_folder_it_looked_in(tmp_path):
+    for command in ("report", "export"):
+        res = CliRunner().invoke(main, [command, "s-x", "--runs-dir", "elsewhere"])
+        assert res.exit_code == 2 and res.output.strip().splitlines() == [
+            "error: no search 's-x': neither elsewhere/s-x/search.json nor a tracking store at "
+            f"{tmp_path.resolve() / 'runs' / 'mlflow.db'}"], res.output
+
+
 def _config_of_command(command: str):
     """The configuration `gpengine run` builds from `command`: parsed by the CLI's own click command."""
     from gpengine.cli import run as run_command

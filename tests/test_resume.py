@@ -115,6 +115,37 @@ def test_resume_of_unknown_search_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and err.strip().splitlines()[-1].startswith("error: no search at")
 
 
+def test_resume_of_a_damaged_journal_names_the_line_and_cuts_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    res = CliRunner().invoke(main, ["run", "-e", "symreg", "-q", "--no-tracking", "--set", "population=6",
+                                    "--set", "generations=1"])
+    assert res.exit_code == 0, res.output
+    path = tmp_path / "runs" / search_id(tmp_path) / "journal.jsonl"
+    lines = path.read_bytes().split(b"\n")
+    for damage in (b"{not json", b'{"id": 3}', b"\xff\xfe"):
+        path.write_bytes(b"\n".join(lines[:2] + [damage] + lines[3:]) + b'{"id": 9, "expr"')  # and a torn tail
+        before = path.read_bytes()
+        res = CliRunner().invoke(main, ["resume", search_id(tmp_path), "-q"])
+        out = res.output.strip().splitlines()
+        assert res.exit_code == 2 and len(out) == 1, res.output
+        assert out[0].startswith(f"error: journal {path.relative_to(tmp_path)} is damaged at line 3 ("), out[0]
+        assert path.read_bytes() == before  # not even the torn tail is cut
+
+
+def test_resume_of_an_unreadable_search_file_is_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    (tmp_path / "runs" / "odd" / "search.json").mkdir(parents=True)
+    res = CliRunner().invoke(main, ["resume", "odd", "-q"])
+    assert res.exit_code == 2 and res.output.strip().splitlines() == [
+        "error: runs/odd/search.json cannot be read: Is a directory"], res.output
+
+
 class _SnapshotAt:
     """Copies the search's folder when the `n`-th individual is recorded: what kill -9 at that moment
     leaves on disk (journal, last checkpoint), while the search itself runs on as the reference."""

@@ -97,11 +97,19 @@ def prepare(uri: str) -> str:
                 f"tracking folder {folder} is not writable; "
                 f"fix its permissions or pass --tracking-uri / set {ENV_VAR}"
             )
+    _check_database_file(db)
     if db.exists() and not os.access(db, os.R_OK | os.W_OK):
         raise GpengineError(f"tracking database {db} is not writable; fix its permissions or pass --tracking-uri")
     if not db.exists():
         _create_wal_database(db)
     return uri
+
+
+def _check_database_file(db: Path) -> None:
+    """A database path that names a folder (or a device) fails at once: MLflow retried opening it
+    for almost two minutes and then showed SQLAlchemy's traceback."""
+    if db.exists() and not db.is_file():
+        raise GpengineError(f"tracking database {db} is not a file; pass --tracking-uri sqlite:///PATH.db")
 
 
 def _create_wal_database(db: Path) -> None:
@@ -158,8 +166,12 @@ def _store_schemes() -> set[str] | None:
         return None
 
 
-def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """For an http(s) store, one quick request without retries; one clear line when nothing answers.
+SEARCH_REMEDY = "start it, fix --tracking-uri, or pass --no-tracking"
+
+
+def check_reachable(uri: str, timeout: float = 5.0, remedy: str = SEARCH_REMEDY) -> None:
+    """For an http(s) store, one quick request without retries; one clear line when nothing answers
+    (ending with `remedy`: a search can run without tracking, reading a store cannot).
 
     Any HTTP answer counts (even 401 or 404: someone is there). Without this, MLflow's own
     client retries a refused connection for minutes (7 retries, backoff factor 2) before it
@@ -174,8 +186,7 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         http_request(get_default_host_creds(uri), "/health", "GET", max_retries=0, timeout=timeout,
                      raise_on_status=False)
     except Exception as exc:  # noqa: BLE001 - connection refused, DNS, timeout, TLS: all say "not reachable"
-        raise GpengineError(f"tracking server {uri} is not reachable ({_root_cause(exc)}); start it, "
-                            "fix --tracking-uri, or pass --no-tracking") from None
+        raise GpengineError(f"tracking server {uri} is not reachable ({_root_cause(exc)}); {remedy}") from None
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -200,17 +211,24 @@ def client(uri: str | None = None, create: bool = True):
     """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError  # MLflow's SQL stores are built on it
 
     resolved = check_uri(resolve_uri(uri))
+    # a server that is down: one line now, not MLflow's retries for minutes and then a traceback
+    check_reachable(resolved, remedy="start it or fix --tracking-uri")
     if create:
         prepare(resolved)
     else:
         db = sqlite_path(resolved)
         if db is not None and not db.exists():
             raise GpengineError(f"no tracking store at {db}; run a search first or pass --tracking-uri")
+        if db is not None:
+            _check_database_file(db)
     for name in ("mlflow.store.db.utils", "alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return MlflowClient(tracking_uri=resolved)  # builds the store: MLflow refuses a bad one here
     except MlflowException as exc:
         raise GpengineError(f"MLflow refuses tracking URI {resolved!r}: {_clip_line(exc.message)}") from None
+    except SQLAlchemyError as exc:  # a file that is not a database; SQLAlchemy's text adds the SQL and a link
+        raise GpengineError(f"cannot open tracking store {resolved!r}: {_clip_line(str(exc.orig or exc))}") from None
