@@ -2,9 +2,9 @@
 
     smoke     seconds on a CPU, for tests: width 8, 2,000 images, 2 epochs of batch 64
     quick     a CPU search: width 16, 10,000 stratified training images, 5,000
-              validation images (the last epoch, the fitness, on 20,000), 4 epochs
-              of batch 64, flips without crops, the
-              activation's own parameters at 10x the learning rate; on a 2-core
+              validation images (the last epoch, the fitness, on 20,000), 4
+              epochs of batch 64, flips without crops, the activation's own
+              parameters at 10x the learning rate; on a 2-core
               CPU about 65-75 s alone with 2 threads, about 150 s each when a
               search trains two at once with one thread each (the default)
     standard  width 32, the whole training set less the validation split, 10 epochs

@@ -239,6 +239,8 @@ def train(
     last_epoch = cfg.epochs if stop_after is None else min(stop_after, cfg.epochs)
 
     step_fn = _Step(model, cfg)
+    # the schedule's last epoch scores every image held for it (final_val_size); the others the split alone
+    split_only = data.split_only()
 
     def done(status: str, message: str, epoch: int) -> Outcome:
         ips = images / train_time if train_time > 0 else 0.0
@@ -275,8 +277,7 @@ def train(
             return done("failed", f"parameters became NaN or infinite in epoch {epoch}", epoch - 1)
         checks_abort = abort_floor is not None and epoch == 1 and cfg.epochs > 1
         validated = cfg.validate == "every" or epoch == last_epoch or checks_abort
-        # the schedule's last epoch scores every image held for it; the others the split alone
-        scored = data if epoch == cfg.epochs else data.split_only()
+        scored = data if epoch == cfg.epochs else split_only
         acc, val_loss = step_fn.evaluate(scored, aug, cfg) if validated else (math.nan, math.nan)
         curves["val_accuracy"].append(acc)
         curves["val_loss"].append(val_loss)
