@@ -25,14 +25,34 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT, what scripts test for after Ctrl-C
 
 
+def _usage_line(exc: click.UsageError) -> str:
+    """click's usage error as one line: its message and where the help is.
+
+    click prints four (a usage line, a hint, a blank line, the error); a user looking
+    for what went wrong, or a script grepping stderr, wants the error alone.
+    """
+    path = exc.ctx.command_path if exc.ctx is not None else "gpengine"
+    return f"error: {exc.format_message()} See '{path} --help'."
+
+
 class GpengineGroup(click.Group):
-    """Turns user errors into one clear line and exit status 2."""
+    """Turns user errors, ours and click's usage errors alike, into one clear line and exit status 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:  # the group's own options: `gpengine --bogus`
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            click.echo(_usage_line(exc), err=True)
+            raise click.exceptions.Exit(EXIT_USAGE) from None
 
     def invoke(self, ctx: click.Context):
-        try:
+        try:  # an unknown command, and each command's arguments, are parsed in here
             return super().invoke(ctx)
         except GpengineError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_USAGE)
+        except click.UsageError as exc:
+            click.echo(_usage_line(exc), err=True)
             ctx.exit(EXIT_USAGE)
 
 

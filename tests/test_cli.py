@@ -82,6 +82,22 @@ def test_bad_input_one_line_exit_2():
         assert len(lines) == 1 and lines[0].startswith("error: "), (args, res.output)
 
 
+def test_click_usage_errors_are_one_line_naming_the_help_exit_2():
+    # click's own layout is four lines (usage, hint, blank, error); ours is the error and where help is
+    cases = {
+        ("run", "--foo"): "error: No such option '--foo'. See 'gpengine run --help'.",
+        ("bogus",): "error: No such command 'bogus'. See 'gpengine --help'.",
+        ("--bogus",): "error: No such option '--bogus'. See 'gpengine --help'.",
+        ("run", "--jobs", "x"): "error: Invalid value for '--jobs' / '-j': 'x' is not a valid integer. "
+                                "See 'gpengine run --help'.",
+        ("evaluate",): "error: Missing argument 'EXPRESSION'. See 'gpengine evaluate --help'.",
+    }
+    for args, line in cases.items():
+        res = CliRunner().invoke(main, list(args), prog_name="gpengine")
+        assert res.exit_code == 2, (args, res.output)
+        assert res.output.strip().splitlines() == [line], (args, res.output)
+
+
 def test_evaluate_split_needs_an_evaluator_with_splits():
     res = CliRunner().invoke(main, ["evaluate", "x", "-e", "symreg", "--split", "test"])
     assert res.exit_code == 2 and "no data splits" in res.output
