@@ -190,6 +190,9 @@ class SearchConfig:
             raise ConfigError(f"elitism ({self.elitism}) must be smaller than population ({self.population})")
         if self.backend == "dask" and not self.scheduler:
             raise ConfigError("backend 'dask' needs scheduler=tcp://HOST:PORT")
+        if self.scheduler and self.backend != "dask":  # it would be ignored, and the search run locally
+            raise ConfigError(f"scheduler={self.scheduler} is used only by backend 'dask' "
+                              f"(got backend {self.backend!r}): add --backend dask, or drop the scheduler")
         if self.mode == "async" and self.backend == "dask":
             raise ConfigError("mode 'async' runs on backend auto, sequential or loky (got backend 'dask')")
         if self.strategy == "gaaf" and self.init in ("grow", "full"):

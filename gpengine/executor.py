@@ -67,6 +67,9 @@ _BUILD_LOCK = threading.Lock()  # a Dask worker may run several tasks in threads
 _DEVICE_LOCK: list[int] = []  # a loky worker's claim on its device slot, held for life
 MAX_RETRIES = 2  # an evaluation that was running when a worker died is retried this often
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# Local worker processes allowed per CPU: evaluations are compute-bound, so more only queue up,
+# and a slip like --jobs 99999 would fork until the machine stopped answering
+JOBS_PER_CPU = 4
 
 
 @attrs.frozen
@@ -220,9 +223,15 @@ def resolve_backend(backend: str, jobs: int, isolate: bool, timeout: float | Non
     if backend == "sequential" and timeout is not None:
         raise ConfigError(f"eval_timeout={timeout:g} needs worker processes, and backend 'sequential' "
                           "evaluates in this one: use backend auto or loky, or drop eval_timeout")
-    if backend != "auto":
-        return backend
-    return "loky" if (jobs > 1 or isolate or timeout is not None) else "sequential"
+    resolved = backend if backend != "auto" else (
+        "loky" if (jobs > 1 or isolate or timeout is not None) else "sequential")
+    # Checked here, where the processes start, not in the config: a search saved on a larger
+    # machine must still load on a smaller one, to be resumed there with a smaller --jobs.
+    limit = JOBS_PER_CPU * joblib.cpu_count()
+    if resolved == "loky" and jobs > limit:
+        raise ConfigError(f"jobs={jobs} would start that many worker processes on this machine: "
+                          f"at most {limit} here ({JOBS_PER_CPU} per CPU), or use backend 'dask'")
+    return resolved
 
 
 class Executor:

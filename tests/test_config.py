@@ -48,6 +48,7 @@ def test_file_then_overrides_then_flags(tmp_path):
         ("eval_timeout=0", "eval_timeout must be a number > 0 (got 0)"),
         ("mutation_weights.teleport=1", "unknown mutation 'teleport'"),
         ("backend=dask", "needs scheduler"),
+        ("scheduler=tcp://h:8786", "scheduler=tcp://h:8786 is used only by backend 'dask' (got backend 'auto')"),
         ("nokey", "--set expects key=value"),
         ("mutation_weights.=2", "--set key 'mutation_weights.' has an empty name before or after a dot"),
         ("evaluator..lr=2", "--set key 'evaluator..lr' has an empty name before or after a dot"),
@@ -153,14 +154,31 @@ def test_an_attrs_validator_failure_reads_as_one_line_naming_the_option():
         profile: str = attrs.field(default="auto", validator=attrs.validators.in_(("auto", "quick")))
         width: int = attrs.field(default=16, validator=attrs.validators.instance_of(int))
 
-    with pytest.raises(ConfigError) as bad_choice:
-        build_options(Options, {"profile": "fast"}, owner="Demo")
-    assert str(bad_choice.value) == "bad option for Demo: 'profile' must be in ('auto', 'quick') (got 'fast')"
-    with pytest.raises(ConfigError) as bad_type:
-        build_options(Options, {"width": "wide"}, owner="Demo")
-    message = str(bad_type.value)
-    assert message.startswith("bad option for Demo: 'width' must be <class 'int'>") and "Attribute(" not in message
-    assert "\n" not in message
+        depth: int = attrs.field(default=2, validator=attrs.validators.ge(1))
+        rate: float = attrs.field(default=1.0, validator=attrs.validators.instance_of((int, float)))
+
+    cases = {
+        "profile": ("fast", "profile must be in ('auto', 'quick') (got 'fast')"),
+        "width": ("wide", "width must be an int (got 'wide')"),
+        "depth": (-3, "depth must be >= 1 (got -3)"),
+        "rate": ("x", "rate must be an int or a float (got 'x')"),
+    }
+    for key, (value, message) in cases.items():
+        with pytest.raises(ConfigError) as bad:
+            build_options(Options, {key: value}, owner="Demo")
+        assert str(bad.value) == f"bad option for Demo: {message}"
+
+
+def test_an_evaluator_option_error_names_the_evaluator_as_users_type_it():
+    from gpengine.plugins import make_evaluator
+
+    # by its entry-point name, not its Python class (BnnCifar, Symreg)
+    with pytest.raises(ConfigError) as bad:
+        make_evaluator("bnn-cifar", {"width": 0, "download": "off", "data_dir": "/nonexistent"})
+    assert str(bad.value) == "bad option for evaluator 'bnn-cifar': width must be >= 1 (got 0)"
+    with pytest.raises(ConfigError) as unknown:
+        make_evaluator("symreg", {"colour": 1})
+    assert str(unknown.value).startswith("unknown option 'colour' for evaluator 'symreg' (allowed: ")
 
 
 @settings(max_examples=40, deadline=None)

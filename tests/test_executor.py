@@ -158,6 +158,23 @@ def test_a_timeout_or_isolation_chooses_worker_processes_and_sequential_refuses_
         resolve_backend("sequential", 1, False, 2.0)
 
 
+def test_local_workers_are_capped_per_cpu_where_they_start_not_in_a_saved_config(tmp_path):
+    import joblib
+
+    from gpengine.config import SearchConfig
+    from gpengine.errors import ConfigError
+    from gpengine.executor import JOBS_PER_CPU, resolve_backend
+
+    limit = JOBS_PER_CPU * joblib.cpu_count()
+    assert resolve_backend("auto", limit, False) == "loky"
+    for backend in ("auto", "loky"):
+        with pytest.raises(ConfigError, match=f"jobs={limit + 1} would start that many worker processes.*at most {limit}"):
+            resolve_backend(backend, limit + 1, False)
+    assert resolve_backend("dask", 10**5, False) == "dask"  # a cluster's size is not this machine's
+    # a search saved with more jobs than this machine allows still loads, to resume with a smaller --jobs
+    assert SearchConfig(evaluator="symreg", jobs=limit + 1).jobs == limit + 1
+
+
 WORKERS_THEN_SLEEP = """
 import json, sys, time
 from gpengine.executor import EvaluatorSpec, Executor
