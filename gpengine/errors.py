@@ -26,6 +26,18 @@ class ConfigError(GpengineError, ValueError):
     """A configuration key or value that is not allowed; names the key."""
 
 
+class OptionError(ConfigError):
+    """A bad evaluator option. `owner` names the evaluator: its class until the plugin loader,
+    which knows the name users type, renames it (`renamed`)."""
+
+    def __init__(self, template: str, owner: str):
+        self.template, self.owner = template, owner  # the template holds "{owner}" where the name goes
+        super().__init__(template.replace("{owner}", owner))
+
+    def renamed(self, owner: str) -> "OptionError":
+        return OptionError(self.template, owner)
+
+
 class PluginError(GpengineError):
     """An evaluator or primitive set that cannot be found or does not honour the contract."""
 

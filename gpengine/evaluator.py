@@ -25,11 +25,12 @@ import abc
 import hashlib
 import json
 import math
+import re
 from typing import Any, ClassVar, Mapping
 
 import attrs
 
-from gpengine.errors import ConfigError
+from gpengine.errors import ConfigError, OptionError
 from gpengine.expr import Expr
 
 OK, FAILED, REJECTED, ABORTED = "ok", "failed", "rejected", "aborted"
@@ -174,22 +175,45 @@ def option_names(options_cls: type) -> list[str]:
 
 
 def build_options(options_cls: type, values: Mapping[str, Any], owner: str = "evaluator") -> Any:
-    """Build an Options instance; unknown keys and bad values raise ConfigError naming the key."""
+    """Build an Options instance; unknown keys and bad values raise OptionError naming the key."""
     allowed = option_names(options_cls)
     for key in values:
         if key not in allowed:
-            raise ConfigError(
-                f"unknown option {key!r} for {owner} (allowed: {', '.join(allowed) if allowed else 'none'})"
+            raise OptionError(
+                f"unknown option {key!r} for {{owner}} (allowed: {', '.join(allowed) if allowed else 'none'})", owner
             )
     try:
         return options_cls(**values)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError(f"bad option for {owner}: {_validator_message(exc)}") from None
+        raise OptionError(f"bad option for {{owner}}: {_validator_message(exc)}", owner) from None
+
+
+def _with_article(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 def _validator_message(exc: Exception) -> str:
-    """attrs' validators raise with (message, attribute, allowed, value) as args; keep the message only."""
-    first = exc.args[0] if exc.args else exc
-    return first if isinstance(first, str) else str(exc)
+    """attrs' validators raise with (message, attribute, allowed, value) as args: one line naming the option.
+
+    Their messages read "'width' must be >= 1: -1" or "'width' must be <class 'int'> (got 'x' that
+    is a <class 'str'>)"; users read "width must be >= 1 (got -1)", "width must be an int (got 'x')".
+    """
+    args = exc.args
+    if len(args) == 4 and isinstance(args[0], str) and isinstance(getattr(args[1], "name", None), str):
+        message, attribute, allowed, value = args
+        name = attribute.name
+        if isinstance(exc, TypeError) and isinstance(allowed, (type, tuple)):
+            kinds = " or ".join(_with_article(k.__name__) for k in (allowed if isinstance(allowed, tuple) else (allowed,)))
+            return f"{name} must be {kinds} (got {value!r})"
+        message = message.replace(f"'{name}'", name, 1)
+        suffix = f": {value}"
+        if message.endswith(suffix):
+            message = message[: -len(suffix)] + f" (got {value!r})"
+        return message
+    first = args[0] if args else exc
+    if not isinstance(first, str):
+        return str(exc)
+    bound = re.fullmatch(r"'(\w+)' must be ([<>=!]+ \S+): (.*)", first)  # attrs' ge, gt, le, lt
+    return f"{bound[1]} must be {bound[2]} (got {bound[3]})" if bound else first

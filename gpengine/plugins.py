@@ -12,7 +12,7 @@ import inspect
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from gpengine.errors import GpengineError, PluginError
+from gpengine.errors import GpengineError, OptionError, PluginError
 from gpengine.evaluator import Evaluator
 
 GROUP = "gpengine.evaluators"
@@ -66,6 +66,8 @@ def build_evaluator(name: str, cls: type[Evaluator], options: dict[str, Any]) ->
     """
     try:
         return cls(**options)
+    except OptionError as exc:  # named by its class so far; users know it by this name
+        raise exc.renamed(f"evaluator {name!r}") from None
     except GpengineError:
         raise
     except Exception as exc:  # noqa: BLE001 - the plugin's, reported as one line
