@@ -23,6 +23,9 @@ from gpengine.seeds import MAX_SEED
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT, what scripts test for after Ctrl-C
+# click 8.2+ raises it, a UsageError whose message is the whole help, for a bare `gpengine`;
+# click 8.1 prints the help and exits 0 instead
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def _usage_line(exc: click.UsageError) -> str:
@@ -41,6 +44,8 @@ class GpengineGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:  # the group's own options: `gpengine --bogus`
             return super().parse_args(ctx, args)
+        except _NO_ARGS_IS_HELP:  # a bare `gpengine` (click >= 8.2): the help as it is, exit 2, not "error: Usage: ..."
+            raise
         except click.UsageError as exc:
             click.echo(_usage_line(exc), err=True)
             raise click.exceptions.Exit(EXIT_USAGE) from None

@@ -98,6 +98,16 @@ def test_click_usage_errors_are_one_line_naming_the_help_exit_2():
         assert res.output.strip().splitlines() == [line], (args, res.output)
 
 
+def test_bare_gpengine_shows_the_help_not_an_error_line():
+    # click >= 8.2 signals a bare group with a UsageError whose message is the whole help; it must not
+    # come out as "error: Usage: ... See 'gpengine --help'."
+    res = CliRunner().invoke(main, [], prog_name="gpengine")
+    assert res.exit_code in (0, 2), res.output  # 2 from click 8.2 on, 0 before
+    assert res.output.startswith("Usage: gpengine"), res.output
+    assert "error:" not in res.output and "See 'gpengine --help'" not in res.output
+    assert "check-evaluator" in res.output  # the command list
+
+
 def test_evaluate_split_needs_an_evaluator_with_splits():
     res = CliRunner().invoke(main, ["evaluate", "x", "-e", "symreg", "--split", "test"])
     assert res.exit_code == 2 and "no data splits" in res.output
