@@ -333,7 +333,9 @@ def build_config(
     if evaluator is not None:
         search["evaluator"] = evaluator
     if "evaluator" not in search:
-        raise ConfigError("no evaluator given (use --evaluator NAME or evaluator = \"NAME\" in the config file)")
+        # the file form the README shows; a top-level `evaluator = "NAME"` beside an [evaluator] table is a TOML error
+        raise ConfigError("no evaluator given (use --evaluator NAME, or name = \"NAME\" in the config file's "
+                          "[evaluator] table)")
     if evaluator_defaults is None:
         evaluator_defaults = search_defaults_of(search["evaluator"])
     search = _under(evaluator_defaults, search)

@@ -74,6 +74,18 @@ def test_unknown_key_in_file(tmp_path):
         build_config(config_file=f)
 
 
+def test_no_evaluator_names_the_file_form_that_works_beside_evaluator_options(tmp_path):
+    # following the hint must give a valid file: `evaluator = "NAME"` beside an [evaluator] table
+    # of options (the README's layout) is a TOML error, `name = "NAME"` inside it is not
+    f = tmp_path / "c.toml"
+    f.write_text("population = 4\n[evaluator]\npoints = 11\n")
+    with pytest.raises(ConfigError, match=r"no evaluator given .*name = \"NAME\" in the config file's \[evaluator\] table"):
+        build_config(config_file=f)
+    f.write_text('population = 4\n[evaluator]\nname = "symreg"\npoints = 11\n')
+    config, options = build_config(config_file=f)
+    assert config.evaluator == "symreg" and options == {"points": 11}
+
+
 def test_missing_and_bad_toml(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         build_config(config_file=tmp_path / "nope.toml")
