@@ -152,7 +152,7 @@ class _Parser:
         if self.pset is not None:
             prim = self.pset.get(name)
             if prim is None:
-                shown = f"operator {tok[1]!r} ({name})" if tok[1] != name else f"unknown primitive {name!r}"
+                shown = f"operator {tok[1]!r} ({name})" if tok[1] != name else f"primitive {name!r}"
                 raise self.fail(
                     f"{shown} is not in primitive set {self.pset.name!r} (known: {', '.join(sorted(self.pset.names()))})",
                     tok,

@@ -116,6 +116,7 @@ def test_unknown_primitive_lists_known_names():
     message = str(info.value)
     assert "'foo'" in message and "column 5" in message and "gaaf" in message
     assert "sin" in message and "blend" in message
+    assert message.startswith("primitive 'foo' is not in primitive set 'gaaf'"), message  # not "unknown ... is not in"
 
 
 def test_operator_missing_from_set():
