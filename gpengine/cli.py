@@ -35,7 +35,10 @@ def _usage_line(exc: click.UsageError) -> str:
     for what went wrong, or a script grepping stderr, wants the error alone.
     """
     path = exc.ctx.command_path if exc.ctx is not None else "gpengine"
-    return f"error: {exc.format_message()} See '{path} --help'."
+    message = exc.format_message()
+    if not message.endswith((".", "?", "!")):  # "Got unexpected extra argument (x)" has no full stop
+        message += "."
+    return f"error: {message} See '{path} --help'."
 
 
 class GpengineGroup(click.Group):

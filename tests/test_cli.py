@@ -91,6 +91,8 @@ def test_click_usage_errors_are_one_line_naming_the_help_exit_2():
         ("run", "--jobs", "x"): "error: Invalid value for '--jobs' / '-j': 'x' is not a valid integer. "
                                 "See 'gpengine run --help'.",
         ("evaluate",): "error: Missing argument 'EXPRESSION'. See 'gpengine evaluate --help'.",
+        ("run", "--set", "population=4", "generations=1"):
+            "error: Got unexpected extra argument (generations=1). See 'gpengine run --help'.",
     }
     for args, line in cases.items():
         res = CliRunner().invoke(main, list(args), prog_name="gpengine")
