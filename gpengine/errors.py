@@ -37,6 +37,9 @@ class OptionError(ConfigError):
     def renamed(self, owner: str) -> "OptionError":
         return OptionError(self.template, owner)
 
+    def __reduce__(self):  # from a worker process: pickle rebuilds it from these, not from the message
+        return OptionError, (self.template, self.owner)
+
 
 class PluginError(GpengineError):
     """An evaluator or primitive set that cannot be found or does not honour the contract."""

@@ -191,6 +191,10 @@ def test_an_evaluator_option_error_names_the_evaluator_as_users_type_it():
     with pytest.raises(ConfigError) as unknown:
         make_evaluator("symreg", {"colour": 1})
     assert str(unknown.value).startswith("unknown option 'colour' for evaluator 'symreg' (allowed: ")
+    import pickle  # as it comes back from a worker process
+
+    again = pickle.loads(pickle.dumps(bad.value))
+    assert type(again) is type(bad.value) and str(again) == str(bad.value)
 
 
 @settings(max_examples=40, deadline=None)
