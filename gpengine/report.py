@@ -191,7 +191,7 @@ def _png_uri(path: Path) -> str:
 
 
 def _line_plot(path: Path, xs: list[float], series: dict[str, list[float]], xlabel: str, ylabel: str,
-               title: str, step: bool = False) -> Path:
+               title: str, step: bool = False, integer_x: bool = False) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -204,6 +204,10 @@ def _line_plot(path: Path, xs: list[float], series: dict[str, list[float]], xlab
             ax.step(xs, ys, where="post", label=label)
         else:
             ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=label)
+    if integer_x:  # generations: no 0.25, 0.5, ... ticks between them
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
@@ -232,7 +236,8 @@ def pictures(saved: Any, best: list[dict[str, Any]], gens: list[dict[str, float]
         out["fitness"] = _png_uri(plot_fitness(gens, folder / "fitness.png", title="fitness per generation"))
         gx = [g["generation"] for g in gens]
         out["diversity"] = _png_uri(_line_plot(folder / "div.png", gx, {"diversity": [g["diversity"] for g in gens]},
-                                               "generation", "distinct fingerprints / individuals", "diversity"))
+                                               "generation", "distinct fingerprints / individuals", "diversity",
+                                               integer_x=True))
     xs, ys = compute_curve(saved.rows)
     if xs:
         out["compute"] = _png_uri(_line_plot(folder / "compute.png", xs, {"best so far": ys},

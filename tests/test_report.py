@@ -106,6 +106,32 @@ def test_a_cached_copy_is_neither_a_second_seed_nor_spent_again():
     assert xs == [14.0, 14.0, 14.0] and ys == [23.7, 23.7, 25.7]
 
 
+def test_diversity_plot_ticks_whole_generations(tmp_path, monkeypatch):
+    # Three generations drew ticks at 0.25, 0.5, 0.75, ... on the report's diversity plot.
+    from matplotlib.figure import Figure
+
+    from gpengine.report import pictures
+
+    saved_figures = []
+    original = Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        saved_figures.append(fig)
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    gens = [{"generation": g, "best": 1.0, "mean": 0.5, "median": 0.5, "diversity": d}
+            for g, d in enumerate([0.75, 0.5, 0.25])]
+    saved = type("Saved", (), {"primitives": "arith", "rows": []})()
+    pics = pictures(saved, [], gens, tmp_path)
+    assert "diversity" in pics and "fitness" in pics
+    for fig in saved_figures:
+        ax = fig.axes[0]
+        lo, hi = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
+
+
 @pytest.mark.slow
 def test_report_from_mlflow_alone_is_logged_to_the_run(tmp_path):
     runner = CliRunner()
