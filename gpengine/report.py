@@ -51,6 +51,9 @@ def replicate_stats(rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[
     A re-evaluation record ("reeval", see gpengine.noise) carries the running
     mean as its fitness and its own seed's value as the metric `seed_fitness`;
     the spread is computed from the single-seed values, never from means.
+    A record answered from the cache repeats a measurement already made with the
+    same seed: it is counted once, and its cost (the original training's) is not
+    spent again (see `spent`).
     """
     groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -58,9 +61,14 @@ def replicate_stats(rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[
     out = {}
     for key, members in groups.items():
         fits = []
+        seeds: set[int] = set()
         for r in members:
             if not is_ok(r):
                 continue
+            if r.get("seed") is not None:
+                if r["seed"] in seeds:
+                    continue  # the same seed again (a cached copy): the same measurement
+                seeds.add(r["seed"])
             value = (r.get("metrics") or {}).get("seed_fitness") if r.get("operator") == "reeval" else r["fitness"]
             if value is not None and math.isfinite(value):
                 fits.append(float(value))
@@ -68,9 +76,15 @@ def replicate_stats(rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[
             "mean": statistics.fmean(fits) if fits else math.nan,
             "std": statistics.stdev(fits) if len(fits) > 1 else math.nan,
             "n": float(len(fits)),
-            "cost": sum(float(r.get("cost") or 0.0) for r in members),
+            "cost": sum(spent(r) for r in members),
         }
     return out
+
+
+def spent(r: dict[str, Any]) -> float:
+    """Evaluator seconds this record cost the search: none when it was answered from the cache
+    (its `cost` is the original training's), as the search's own `cost` statistic counts."""
+    return 0.0 if r.get("cached") else float(r.get("cost") or 0.0)
 
 
 def best_rows(rows: list[dict[str, Any]], n: int = TOP) -> list[dict[str, Any]]:
@@ -92,7 +106,7 @@ def compute_curve(rows: list[dict[str, Any]]) -> tuple[list[float], list[float]]
     xs, ys = [], []
     cost, best = 0.0, -math.inf
     for r in sorted(rows, key=lambda r: r["id"]):
-        cost += float(r.get("cost") or 0.0)
+        cost += spent(r)
         if is_ok(r):
             best = max(best, r["fitness"])
         if math.isfinite(best):
@@ -177,7 +191,7 @@ def _png_uri(path: Path) -> str:
 
 
 def _line_plot(path: Path, xs: list[float], series: dict[str, list[float]], xlabel: str, ylabel: str,
-               title: str, step: bool = False) -> Path:
+               title: str, step: bool = False, integer_x: bool = False) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -190,6 +204,10 @@ def _line_plot(path: Path, xs: list[float], series: dict[str, list[float]], xlab
             ax.step(xs, ys, where="post", label=label)
         else:
             ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, ms=3, label=label)
+    if integer_x:  # generations: no 0.25, 0.5, ... ticks between them
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
@@ -218,7 +236,8 @@ def pictures(saved: Any, best: list[dict[str, Any]], gens: list[dict[str, float]
         out["fitness"] = _png_uri(plot_fitness(gens, folder / "fitness.png", title="fitness per generation"))
         gx = [g["generation"] for g in gens]
         out["diversity"] = _png_uri(_line_plot(folder / "div.png", gx, {"diversity": [g["diversity"] for g in gens]},
-                                               "generation", "distinct fingerprints / individuals", "diversity"))
+                                               "generation", "distinct fingerprints / individuals", "diversity",
+                                               integer_x=True))
     xs, ys = compute_curve(saved.rows)
     if xs:
         out["compute"] = _png_uri(_line_plot(folder / "compute.png", xs, {"best so far": ys},

@@ -86,7 +86,9 @@ def render(*, saved: Any, best: list[dict[str, Any]], stats: dict[tuple[str, flo
            command: str, toml: str) -> str:
     rows = saved.rows
     failed = sum(1 for r in rows if r.get("status") not in ("ok", "aborted"))
-    cost = sum(float(r.get("cost") or 0.0) for r in rows)
+    from gpengine.report import spent
+
+    cost = sum(spent(r) for r in rows)
     top = best[0] if best else None
     summary = (f"evaluator <b>{_e(saved.evaluator)}</b>, primitive set <b>{_e(saved.primitives)}</b>; "
                f"{len(rows)} individuals over {len(gens)} generations, {failed} failed or rejected; "

@@ -153,6 +153,30 @@ def test_svg_parses_and_shows_the_ancestry(stream, tmp_path):
     assert empty.tag.endswith("svg")
 
 
+def test_svg_text_stays_in_its_box_and_keeps_the_fitness_whole():
+    # A 15-generation symreg search's best ancestry had 27 of its lines past the 200 px boxes,
+    # and a clipped header ("#634  g6  mutate-constant  -0.0359") could lose the fitness itself.
+    def row(i, parents, op, fitness, expr):
+        return {"id": i, "generation": i // 100, "operator": op, "parent_ids": parents, "expr": expr,
+                "status": "ok", "fitness": fitness}
+
+    long_expr = "minzero(" * 12 + "x" + ")" * 12
+    rows = [row(1234, (), "init-ramped", -1.5, "x"), row(12345, (1234,), "mutate-constant", -0.000465123, long_expr)]
+    root = ET.fromstring(genealogy.ancestry_svg(Genealogy(rows)))
+    ns = "{http://www.w3.org/2000/svg}"
+    boxes = [float(r.get("width")) for r in root.iter(ns + "rect") if r.get("rx")]
+    texts = [t for g in root.iter(ns + "g") for t in g.iter(ns + "text")]
+    shown = [t.text for t in texts]
+    assert "-0.0004651" in shown and "mutate-constant" in shown and "#12345  g123" in shown
+    for t in texts:
+        px = genealogy.BOLD_CHAR_PX if t.get("font-weight") == "bold" else genealogy.CHAR_PX
+        assert len(t.text) * px <= boxes[0] - 12, t.text
+    heads = [t for t in texts if t.get("font-weight") == "bold"]
+    for left, right in zip(heads[0::2], heads[1::2]):  # id and generation, then the fitness at the right edge
+        assert right.get("text-anchor") == "end"
+        assert (len(left.text) + len(right.text)) * genealogy.BOLD_CHAR_PX <= boxes[0] - 12
+
+
 # A minimal DOM, enough for the page's script: it proves the script runs without a
 # network or a browser and draws what it should (no Chromium in this environment).
 NODE_HARNESS = r"""

@@ -93,6 +93,45 @@ def test_compute_curve():
     assert xs == [2.0, 4.0, 6.0, 8.0] and ys == [1.0, 2.0, 2.0, 2.0]
 
 
+def test_a_cached_copy_is_neither_a_second_seed_nor_spent_again():
+    # What a bnn-cifar search logs: #9 trained, #10 the same expression answered from the cache
+    # with #9's seed, result and cost. Counting it gave "(n) 2" for one seed and twice the seconds.
+    base = {"generation": 0, "operator": "init-grow", "parent_ids": (), "expr": "minzero(x)",
+            "expr_hash": "h", "status": "ok", "fitness": 23.7, "budget": 1.0, "seed": 7, "metrics": {}}
+    rows = [dict(base, id=9, cost=14.0, cached=False), dict(base, id=10, cost=14.0, cached=True),
+            dict(base, id=11, cost=14.0, cached=True, seed=8, fitness=25.7)]  # a store hit, another seed
+    s = replicate_stats(rows)[("h", 1.0)]
+    assert s["n"] == 2 and s["mean"] == pytest.approx(24.7) and s["cost"] == 14.0
+    xs, ys = compute_curve(rows)
+    assert xs == [14.0, 14.0, 14.0] and ys == [23.7, 23.7, 25.7]
+
+
+def test_diversity_plot_ticks_whole_generations(tmp_path, monkeypatch):
+    # Three generations drew ticks at 0.25, 0.5, 0.75, ... on the report's diversity plot.
+    from matplotlib.figure import Figure
+
+    from gpengine.report import pictures
+
+    saved_figures = []
+    original = Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        saved_figures.append(fig)
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    gens = [{"generation": g, "best": 1.0, "mean": 0.5, "median": 0.5, "diversity": d}
+            for g, d in enumerate([0.75, 0.5, 0.25])]
+    saved = type("Saved", (), {"primitives": "arith", "rows": []})()
+    pics = pictures(saved, [], gens, tmp_path)
+    assert "diversity" in pics and "fitness" in pics
+    for fig in saved_figures:
+        ax = fig.axes[0]
+        lo, hi = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
+
+
 @pytest.mark.slow
 def test_report_from_mlflow_alone_is_logged_to_the_run(tmp_path):
     runner = CliRunner()

@@ -279,7 +279,9 @@ def test_an_activation_plot_says_when_it_shows_learnable_parameters_at_their_sta
     gaaf = get_set("gaaf")
     plot_activation(parse("shift(shift(x)) * sigmoid(x)", gaaf), gaaf, tmp_path / "b.png")
     plot_activation(parse("sin(x) + x", gaaf), gaaf, tmp_path / "c.png")
-    assert labels == ["x   (2 learnable parameters at their initial values)", "x"]
+    plot_activation(parse("ratio(atan(x), blend(x, x))", gaaf), gaaf, tmp_path / "d.png")
+    assert labels == ["x   (2 learnable parameters at their initial values)", "x",
+                      "x   (1 learnable parameter at its initial value)"]
 
 
 @pytest.mark.parametrize("child_runs", ["all", "notable"])

@@ -175,13 +175,21 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "\u2026"
 
 
+#: widest glyph advances of the 11 px sans-serif text (DejaVu Sans: digits 7.0 px, bold 7.7 px), so that a
+#: clipped line stays inside its box whatever the font: 34 characters overflowed a 200 px box
+CHAR_PX, BOLD_CHAR_PX = 7.0, 7.7
+
+
 def ancestry_svg(g: Genealogy, root: int | None = None) -> str:
-    """SVG text of `root`'s ancestry (default: the best), one column per generation."""
+    """SVG text of `root`'s ancestry (default: the best), one column per generation.
+
+    Each box: id and generation, the fitness right-aligned (never clipped), the operator, the
+    expression (clipped to the box)."""
     if root is None:
         best = g.best()
         root = best["id"] if best else None
     ids = g.ancestors(root) if root is not None else []
-    w, h, gx, gy, pad = 200, 46, 60, 14, 20
+    w, h, gx, gy, pad = 240, 58, 60, 14, 20
     pos = g.layout(ids)
     ncol = max((c for c, _ in pos.values()), default=-1) + 1
     nrow = max((r for _, r in pos.values()), default=-1) + 1
@@ -216,9 +224,14 @@ def ancestry_svg(g: Genealogy, root: int | None = None) -> str:
         tip = html.escape(f"#{i} {r['operator']} fitness={_fmt(f)}\n{r['expr']}")
         out.append(f"<g><title>{tip}</title>")
         out.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="5" fill="{fill}" stroke="#34495e"/>')
-        head = f"#{i}  g{r['generation']}  {r['operator']}  {_fmt(f)}"
-        out.append(f'<text x="{x + 6}" y="{y + 17}" font-weight="bold">{html.escape(_clip(head, 34))}</text>')
-        out.append(f'<text x="{x + 6}" y="{y + 35}">{html.escape(_clip(r["expr"], 34))}</text>')
+        fit = _fmt(f)
+        room = w - 12 - 10 - len(fit) * BOLD_CHAR_PX  # beside the right-aligned fitness
+        head = _clip(f"#{i}  g{r['generation']}", max(int(room // BOLD_CHAR_PX), 4))
+        line = int((w - 12) // CHAR_PX)
+        out.append(f'<text x="{x + 6}" y="{y + 17}" font-weight="bold">{html.escape(head)}</text>')
+        out.append(f'<text x="{x + w - 6}" y="{y + 17}" font-weight="bold" text-anchor="end">{html.escape(fit)}</text>')
+        out.append(f'<text x="{x + 6}" y="{y + 33}" fill="#555">{html.escape(_clip(str(r["operator"]), line))}</text>')
+        out.append(f'<text x="{x + 6}" y="{y + 50}">{html.escape(_clip(r["expr"], line))}</text>')
         out.append("</g>")
     out.append("</svg>")
     return "\n".join(out)

@@ -64,8 +64,9 @@ def plot_activation(expr: Any, pset: Any, path: str | Path, title: str | None = 
     # Each layer learns its own values of these; the picture can only show where they start,
     # and `shift(shift(x))` would otherwise read as the identity it starts as.
     learnable = len(param_sites(expr, pset))
-    ax.set_xlabel("x" + (f"   ({learnable} learnable parameter{'s' * (learnable > 1)} at their initial values)"
-                         if learnable else ""))
+    start = "1 learnable parameter at its initial value" if learnable == 1 else \
+        f"{learnable} learnable parameters at their initial values"
+    ax.set_xlabel("x" + (f"   ({start})" if learnable else ""))
     ax.legend(loc="best", fontsize=8)
     text = title if title is not None else str(expr)
     ax.set_title(text if len(text) <= 70 else text[:69] + "\u2026", fontsize=9)
