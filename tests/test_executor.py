@@ -158,7 +158,7 @@ def test_a_timeout_or_isolation_chooses_worker_processes_and_sequential_refuses_
         resolve_backend("sequential", 1, False, 2.0)
 
 
-def test_local_workers_are_capped_per_cpu_where_they_start_not_in_a_saved_config(tmp_path):
+def test_local_workers_are_capped_per_cpu_where_they_start_not_in_a_saved_config():
     import joblib
 
     from gpengine.config import SearchConfig
