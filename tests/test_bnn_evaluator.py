@@ -18,7 +18,10 @@ from gpengine.expr_text import parse
 from gpengine.plugins import load_evaluator_class
 from tests.bnn_fakes import write_fake_cifar
 
-TINY = dict(profile="smoke", width=4, epochs=2, train_size=192, val_size=100, batch_size=64, threads=1, abort="off")
+# pinned to the CPU: these tests state the CPU's defaults and its exact, repeatable numbers, also on a
+# machine with a GPU (where device=auto would pick it); the CUDA paths have their own tests at the end
+TINY = dict(profile="smoke", width=4, epochs=2, train_size=192, val_size=100, batch_size=64, threads=1, abort="off",
+            device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -397,11 +400,11 @@ def test_compile_mode_reduce_overhead_asks_for_cuda_graphs_and_marks_every_step(
 def test_auto_on_a_gpu_means_cuda_graphs_and_compiling_only_long_runs(make, monkeypatch):
     monkeypatch.setattr(E.torch.cuda, "is_available", lambda: True)  # construction only: nothing runs on it
     profile = dict(width=None, epochs=None, train_size=None, val_size=None, batch_size=None)
-    standard, quick = make(profile="auto", **profile), make(profile="quick", **profile)
+    standard, quick = make(profile="auto", device="auto", **profile), make(profile="quick", device="auto", **profile)
     assert standard.device == "cuda" and standard.profile == "standard"
     assert standard.compile and standard.compile_mode == "reduce-overhead" and standard.channels_last
     assert not quick.compile and not standard.amp and not standard.binary_bf16
-    assert make(compile_mode="default").compile_mode == "default"
+    assert make(device="auto", compile_mode="default").compile_mode == "default"
 
 
 def test_a_cuda_graph_failure_at_a_later_call_still_falls_back_to_eager(make, monkeypatch):
@@ -565,3 +568,36 @@ def test_resolved_settings_name_what_the_profile_and_auto_chose(make):
         "lr": 5e-3, "act_lr_scale": 10.0, "augment": "flip", "device": "cpu", "amp": "off", "channels_last": "off",
         "compile_mode": "default"}
     assert got["compile"] in ("on", "off") and got["threads"] == 1 and got["data_folder"] == str(ev.folder)
+
+
+# --- on a GPU: the CUDA paths, run where torch sees one (a leased machine; CI has none) ---
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: GPU paths untested here")
+
+
+@needs_cuda
+@pytest.mark.parametrize("text", ["x", "1.894 + x", "scale(x) + lconst(x)", "sin(x) + x"])
+def test_on_a_gpu_every_kind_of_activation_trains(make, text):
+    """With and without learnable parameters, with and without constants (a constant's buffer follows the
+    model to the GPU, and so must the probe that checks the activation before training)."""
+    r = make(device="cuda").evaluate(parse(text), seed=0)
+    assert r.status == OK and 0.0 <= r.fitness <= 100.0, r.message
+    assert r.metrics["epochs_run"] == 2 and len(r.curves["val_accuracy"]) == 2
+
+
+@needs_cuda
+def test_on_a_gpu_an_activation_nan_everywhere_fails_with_its_reason(make):
+    r = make(device="cuda").evaluate(parse("(1e30 * 1e30 - 1e30 * 1e30) * x"), seed=0)
+    assert r.status == FAILED and "NaN or infinite" in r.message
+
+
+@needs_cuda
+def test_on_a_gpu_evaluation_in_padded_batches_matches_one_batch(make):
+    import attrs
+
+    ev = make(device="cuda")
+    data, model = ev.data(), ev.build_model(parse("sin(x) + x"), seed=0)
+    aug = T.Augment(torch.device("cuda"))
+    whole = T.evaluate_accuracy(model, data, aug, attrs.evolve(ev.train_config(1), eval_batch_size=1000))
+    padded = T.evaluate_accuracy(model, data, aug, attrs.evolve(ev.train_config(1), eval_batch_size=32))
+    assert padded[0] == whole[0] and padded[1] == pytest.approx(whole[1], rel=1e-4)

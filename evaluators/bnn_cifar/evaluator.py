@@ -381,8 +381,11 @@ def _cpu_seconds() -> float:
 def _probe(model: BinaryResNet18) -> str:
     """A reason to fail at once when the activation is NaN or infinite on a whole probe grid."""
     act = model.binary_convs()[0].act
-    p = next(act.parameters(), None)
-    x = torch.linspace(-4, 4, 257, device=p.device if p is not None else "cpu").view(1, 1, -1, 1)
+    # the model's device, not the activation's parameters': an activation without learnable parameters
+    # still holds its constants as buffers on the model's device (on a GPU, a probe on the CPU failed
+    # every such candidate with "found at least two devices")
+    device = next(model.parameters()).device
+    x = torch.linspace(-4, 4, 257, device=device).view(1, 1, -1, 1)
     x = x.expand(1, act.channels, 257, 1)
     with torch.no_grad():
         y = act(x)
