@@ -216,10 +216,12 @@ def test_store_resolution_and_errors(tmp_path, monkeypatch):
 
 
 def test_metric_and_curve_names_mlflow_refuses_are_logged_under_names_it_accepts(uri, client):
-    """A plugin's metric `acc@1` must not stop the search at its end (nor every resume after it)."""
+    """A plugin's metric `acc@1` must not stop the search at its end (nor every resume after it),
+    nor a resolved setting `dev@ice` stop it with a traceback as it starts."""
     from gpengine.events import IndividualEvaluated
 
     start, gens, end, inds = synthetic_search(10, search_id="s-names")
+    start = attrs.evolve(start, evaluator_settings={"dev@ice": "cpu", "points": 7})
     odd_metrics = {"acc@1": 0.5, "top-1 (%)": 50.0, "/abs": 1.0, "fine/name:ok": 2.0}
     odd_curves = {"loss/../x": (3.0, 2.0)}
 
@@ -234,6 +236,7 @@ def test_metric_and_curve_names_mlflow_refuses_are_logged_under_names_it_accepts
 
     run = readback.find_search(client, "s-names")
     assert run.info.status == "FINISHED"
+    assert (run.data.params["evaluator.resolved.dev_ice"], run.data.params["evaluator.resolved.points"]) == ("cpu", "7")
     child = next(r for r in readback.child_runs(client, run) if r.data.tags["gp.status"] == "ok")
     m = child.data.metrics
     assert (m["acc_1"], m["top-1 ___"], m["_abs"], m["fine/name:ok"]) == (0.5, 50.0, 1.0, 2.0)

@@ -55,7 +55,7 @@ _BAD_KEY_CHARS = re.compile(r"[^\w.\- :/]")
 
 
 def _metric_key(name: Any) -> str:
-    """A plugin's metric or curve name as MLflow accepts it: characters outside letters, digits,
+    """A plugin's metric, curve or setting name as MLflow accepts it: characters outside letters, digits,
     `_ - . : /` and space become `_` (`acc@1` -> `acc_1`), and a name that is not a plain relative
     path (`/x`, `a//b`, `../x`) loses its slashes; clipped to MLflow's key length."""
     key = _BAD_KEY_CHARS.sub("_", str(name))
@@ -71,8 +71,9 @@ def _params(event: SearchStarted) -> dict[str, Any]:
     """The search run's params: the flat config, then the evaluator's resolved settings."""
     params = dict(event.config)
     for k, v in event.evaluator_settings.items():
-        # scalars print as the config's params do (str); a list or table as JSON
-        params[RESOLVED_PREFIX + k] = json.dumps(v) if isinstance(v, (list, dict)) else v
+        # scalars print as the config's params do (str); a list or table as JSON; a plugin's key
+        # MLflow would refuse (`dev@ice`) under a name it accepts, as metric names are
+        params[_metric_key(RESOLVED_PREFIX + str(k))] = json.dumps(v) if isinstance(v, (list, dict)) else v
     return params
 
 
