@@ -182,13 +182,15 @@ def evaluators():
     """List installed evaluator plugins."""
     from gpengine.plugins import evaluator_names, load_evaluator_class
 
-    for name in evaluator_names():
+    names = evaluator_names()
+    width = max([14, *map(len, names)])  # a long plugin name must not run into its description
+    for name in names:
         try:
             cls = load_evaluator_class(name)
             desc = cls.description
         except GpengineError as exc:
             desc = f"(broken: {exc})"
-        click.echo(f"{name:14s} {desc}")
+        click.echo(f"{name:{width}s} {desc}")
 
 
 @main.command()

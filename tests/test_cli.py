@@ -31,6 +31,16 @@ def test_evaluators_lists_builtins_with_descriptions():
     assert "symbolic regression" in out
 
 
+def test_evaluators_keeps_a_long_plugin_name_apart_from_its_description(monkeypatch):
+    import gpengine.plugins as plugins
+
+    monkeypatch.setattr(plugins, "evaluator_names", lambda: ["symreg", "a-very-long-plugin-name"])
+    monkeypatch.setattr(plugins, "load_evaluator_class",
+                        lambda name: type("E", (), {"description": f"about {name}"}))
+    lines = invoke("evaluators").output.splitlines()
+    assert lines == [f"{'symreg':23s} about symreg", "a-very-long-plugin-name about a-very-long-plugin-name"]
+
+
 def test_primitives_sets_and_members():
     out = invoke("primitives").output
     assert "gaaf" in out and "arith" in out
