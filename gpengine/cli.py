@@ -182,13 +182,15 @@ def evaluators():
     """List installed evaluator plugins."""
     from gpengine.plugins import evaluator_names, load_evaluator_class
 
-    for name in evaluator_names():
+    names = evaluator_names()
+    width = max([14, *map(len, names)])  # a long plugin name must not run into its description
+    for name in names:
         try:
             cls = load_evaluator_class(name)
             desc = cls.description
         except GpengineError as exc:
             desc = f"(broken: {exc})"
-        click.echo(f"{name:14s} {desc}")
+        click.echo(f"{name:{width}s} {desc}")
 
 
 @main.command()
@@ -228,6 +230,7 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
     from gpengine.config import parse_assignment
     from gpengine.errors import ConfigError
     from gpengine.evaluator import option_names
+    from gpengine.executor import guarded_evaluate
     from gpengine.expr_text import parse
     from gpengine.plugins import build_evaluator, load_evaluator_class
     from primitives import get_set
@@ -243,7 +246,8 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
     pset = get_set(primitive_set or cls.primitive_set)
     expr = parse(expression, pset)
     ev = build_evaluator(evaluator, cls, {**options, "primitives": pset.name})
-    result = ev.evaluate(expr, budget=budget, seed=seed)
+    # as a search records it: an evaluator that raises or returns something else gives a failed result
+    result = guarded_evaluate(ev, expr, budget, seed)
     data = ev.dataset()  # which split was scored matters: a test-set figure must say so
     if as_json:
         click.echo(json.dumps({"expr": str(expr), "data": data.name if data else None,

@@ -124,20 +124,35 @@ def run_task(spec: EvaluatorSpec, task: Task) -> Result:
     start = time.perf_counter()
     try:
         evaluator = worker_evaluator(spec)
-        result = evaluator.evaluate(task.expr, budget=task.budget, seed=task.seed)
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the search
+        return _failed(exc, start)
+    return guarded_evaluate(evaluator, task.expr, task.budget, task.seed, start=start)
+
+
+def guarded_evaluate(evaluator: Any, expr: Expr, budget: float, seed: int, *, start: float | None = None) -> Result:
+    """`evaluator.evaluate`, as the search runs it: an exception or a value that is not a `Result`
+    becomes a failed Result naming it (`ValueError: ... (file.py:LINE)`); an ok result with a
+    non-finite fitness becomes failed; a cost left at 0 is measured."""
+    start = time.perf_counter() if start is None else start
+    try:
+        result = evaluator.evaluate(expr, budget=budget, seed=seed)
         if not isinstance(result, Result):
             return Result.failed(f"evaluator returned {type(result).__name__}, not a Result",
                                  cost=time.perf_counter() - start)
     except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the search
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = f" ({tb[-1].filename.rsplit(os.sep, 1)[-1]}:{tb[-1].lineno})" if tb else ""
-        return Result.failed(f"{type(exc).__name__}: {exc}{where}", cost=time.perf_counter() - start)
+        return _failed(exc, start)
     if result.status != FAILED and not math.isfinite(result.fitness):
         result = attrs.evolve(result, fitness=math.nan, status=FAILED,
                               message=result.message or "non-finite fitness")
     if result.cost == 0.0:
         result = attrs.evolve(result, cost=time.perf_counter() - start)
     return result
+
+
+def _failed(exc: BaseException, start: float) -> Result:
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" ({tb[-1].filename.rsplit(os.sep, 1)[-1]}:{tb[-1].lineno})" if tb else ""
+    return Result.failed(f"{type(exc).__name__}: {exc}{where}", cost=time.perf_counter() - start)
 
 
 def worker_info(hold: float = 0.0) -> dict[str, Any]:

@@ -44,11 +44,29 @@ def check_evaluator_class(name: str, cls: Any) -> None:
         raise PluginError(f"evaluator {name!r}: {cls.__qualname__} must subclass gpengine.evaluator.Evaluator")
 
 
+def _hint(name: str, eps: dict[str, EntryPoint]) -> str:
+    """What a plugin author most likely got wrong: the entry-point group's spelling, or the name's."""
+    import difflib
+    from importlib.metadata import distributions
+
+    try:
+        elsewhere = sorted({ep.group for dist in distributions() for ep in dist.entry_points
+                            if ep.name == name and ep.group != GROUP and "gpengine" in ep.group.lower()
+                            and "primitives" not in ep.group})
+    except Exception:  # noqa: BLE001 - a hint must never replace the error it explains
+        elsewhere = []
+    if elsewhere:
+        return (f": it is registered under the entry-point group {elsewhere[0]!r}, not {GROUP!r}"
+                " (fix the package's pyproject.toml, then pip install it again)")
+    close = difflib.get_close_matches(name, list(eps), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def load_evaluator_class(name: str) -> type[Evaluator]:
     eps = _entry_points()
     if name not in eps:
         known = ", ".join(sorted(eps)) or "none installed"
-        raise PluginError(f"unknown evaluator {name!r} (installed: {known})")
+        raise PluginError(f"unknown evaluator {name!r}{_hint(name, eps)} (installed: {known})")
     try:
         cls = eps[name].load()
     except Exception as exc:  # a plugin that cannot even import

@@ -31,6 +31,16 @@ def test_evaluators_lists_builtins_with_descriptions():
     assert "symbolic regression" in out
 
 
+def test_evaluators_keeps_a_long_plugin_name_apart_from_its_description(monkeypatch):
+    import gpengine.plugins as plugins
+
+    monkeypatch.setattr(plugins, "evaluator_names", lambda: ["symreg", "a-very-long-plugin-name"])
+    monkeypatch.setattr(plugins, "load_evaluator_class",
+                        lambda name: type("E", (), {"description": f"about {name}"}))
+    lines = invoke("evaluators").output.splitlines()
+    assert lines == [f"{'symreg':23s} about symreg", "a-very-long-plugin-name about a-very-long-plugin-name"]
+
+
 def test_primitives_sets_and_members():
     out = invoke("primitives").output
     assert "gaaf" in out and "arith" in out
@@ -286,3 +296,20 @@ def test_evaluate_takes_a_seed_in_the_range_a_search_derives():
         assert res.exit_code == 2, res.output
         assert f"Invalid value for '--seed': {seed} is not in the range 0<=x<=4294967295." in res.output
     assert invoke("evaluate", "x", "-e", "symreg", "--seed", str(2**32 - 1)).exit_code == 0
+
+
+def test_evaluate_records_an_evaluator_that_raises_as_a_failed_result_as_a_search_does():
+    res = invoke("evaluate", "cos(x)", "-e", "faults", "--set", "fault=raise", "--json")
+    out = json.loads(res.output)
+    assert res.exit_code == 0 and out["status"] == "failed"
+    assert out["message"].startswith("RuntimeError: injected failure on cos(x) (faults.py:")
+    text = invoke("evaluate", "cos(x)", "-e", "faults", "--set", "fault=raise").output
+    assert "Traceback" not in text and "status   failed (RuntimeError: injected failure on cos(x)" in text
+
+
+def test_evaluate_reports_an_evaluator_returning_no_result_in_one_line(monkeypatch):
+    from evaluators.faults import FaultInjection
+
+    monkeypatch.setattr(FaultInjection, "evaluate", lambda self, expr, *, budget=1.0, seed=0: 0.5)
+    res = invoke("evaluate", "x", "-e", "faults")
+    assert res.exit_code == 0 and "status   failed (evaluator returned float, not a Result)" in res.output

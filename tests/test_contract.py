@@ -130,6 +130,22 @@ def test_user_errors_are_raised_not_reported():
         run_checks(WithOptions, {"scale": "big"})
 
 
+def test_an_unknown_evaluator_names_the_likely_slip(tmp_path, monkeypatch):
+    from gpengine.plugins import load_evaluator_class
+
+    # a package installed with the group misspelt: [project.entry-points."gpengine.evaluator"]
+    dist = tmp_path / "my_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[gpengine.evaluator]\nmy-eval = my_plugin:MyEval\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError, match="unknown evaluator 'my-eval': it is registered under the entry-point "
+                                          "group 'gpengine.evaluator', not 'gpengine.evaluators'"):
+        load_evaluator_class("my-eval")
+    with pytest.raises(PluginError, match="unknown evaluator 'symerg'; did you mean 'symreg'\\?"):
+        load_evaluator_class("symerg")
+
+
 def test_class_that_is_not_an_evaluator_fails_to_load():
     class NotAPlugin:
         def evaluate(self, expr, *, budget, seed):

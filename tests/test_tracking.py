@@ -215,6 +215,35 @@ def test_store_resolution_and_errors(tmp_path, monkeypatch):
         store.prepare("sqlite:///" + str(blocker / "runs" / "mlflow.db"))
 
 
+def test_metric_and_curve_names_mlflow_refuses_are_logged_under_names_it_accepts(uri, client):
+    """A plugin's metric `acc@1` must not stop the search at its end (nor every resume after it),
+    nor a resolved setting `dev@ice` stop it with a traceback as it starts."""
+    from gpengine.events import IndividualEvaluated
+
+    start, gens, end, inds = synthetic_search(10, search_id="s-names")
+    start = attrs.evolve(start, evaluator_settings={"dev@ice": "cpu", "points": 7})
+    odd_metrics = {"acc@1": 0.5, "top-1 (%)": 50.0, "/abs": 1.0, "fine/name:ok": 2.0}
+    odd_curves = {"loss/../x": (3.0, 2.0)}
+
+    def odd(ind):
+        if not ind.result.ok:
+            return ind
+        return attrs.evolve(ind, result=attrs.evolve(ind.result, metrics=odd_metrics, curves=odd_curves))
+
+    gens = [([IndividualEvaluated(odd(e.individual)) for e in events], gen_end) for events, gen_end in gens]
+    tracker = MlflowTracker(uri, child_runs="all")
+    replay(tracker, start, gens, end)  # raised TrackingError (MLflow: "Invalid value \"acc@1\"") before
+
+    run = readback.find_search(client, "s-names")
+    assert run.info.status == "FINISHED"
+    assert (run.data.params["evaluator.resolved.dev_ice"], run.data.params["evaluator.resolved.points"]) == ("cpu", "7")
+    child = next(r for r in readback.child_runs(client, run) if r.data.tags["gp.status"] == "ok")
+    m = child.data.metrics
+    assert (m["acc_1"], m["top-1 ___"], m["_abs"], m["fine/name:ok"]) == (0.5, 50.0, 1.0, 2.0)
+    hist = client.get_metric_history(child.info.run_id, "loss_.._x")
+    assert [(h.step, h.value) for h in hist] == [(1, 3.0), (2, 2.0)]
+
+
 def test_writer_reports_failures_in_the_search_thread():
     w = Writer(retries=1, backoff=0.0, grace=0.3)
 

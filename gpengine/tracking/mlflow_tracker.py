@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import posixpath
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -49,12 +51,29 @@ def _clip(text: Any, n: int) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
+_BAD_KEY_CHARS = re.compile(r"[^\w.\- :/]")
+
+
+def _metric_key(name: Any) -> str:
+    """A plugin's metric, curve or setting name as MLflow accepts it: characters outside letters, digits,
+    `_ - . : /` and space become `_` (`acc@1` -> `acc_1`), and a name that is not a plain relative
+    path (`/x`, `a//b`, `../x`) loses its slashes; clipped to MLflow's key length."""
+    key = _BAD_KEY_CHARS.sub("_", str(name))
+    norm = posixpath.normpath(key)
+    if norm != key or norm.startswith(("..", "/")) or norm == ".":
+        key = key.replace("/", "_")
+        if key in ("", ".") or key.startswith(".."):
+            key = "_" + key
+    return _clip(key, MAX_KEY_LEN)
+
+
 def _params(event: SearchStarted) -> dict[str, Any]:
     """The search run's params: the flat config, then the evaluator's resolved settings."""
     params = dict(event.config)
     for k, v in event.evaluator_settings.items():
-        # scalars print as the config's params do (str); a list or table as JSON
-        params[RESOLVED_PREFIX + k] = json.dumps(v) if isinstance(v, (list, dict)) else v
+        # scalars print as the config's params do (str); a list or table as JSON; a plugin's key
+        # MLflow would refuse (`dev@ice`) under a name it accepts, as metric names are
+        params[_metric_key(RESOLVED_PREFIX + str(k))] = json.dumps(v) if isinstance(v, (list, dict)) else v
     return params
 
 
@@ -377,10 +396,10 @@ class MlflowTracker:
             values["fitness"] = res.fitness
         for k, v in res.metrics.items():
             values[f"final/{k}" if k in ENGINE_METRICS or k in res.curves else k] = v
-        metrics = [Metric(_clip(k, MAX_KEY_LEN), float(v), start, 0) for k, v in values.items() if math.isfinite(float(v))]
+        metrics = [Metric(_metric_key(k), float(v), start, 0) for k, v in values.items() if math.isfinite(float(v))]
         for name, curve in res.curves.items():
             metrics.extend(
-                Metric(_clip(name, MAX_KEY_LEN), float(v), start, epoch)
+                Metric(_metric_key(name), float(v), start, epoch)
                 for epoch, v in enumerate(curve, start=1)
                 if math.isfinite(v)
             )
