@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+from typing import Any
 
 import click
 
@@ -226,7 +227,9 @@ def primitives(set_name):
 @click.option("--primitives", "primitive_set", help="Primitive set (default: the evaluator's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_set, as_json):
-    """Evaluate one EXPRESSION and print its fitness and metrics."""
+    """Evaluate one EXPRESSION and print its fitness and metrics.
+
+    Exits 1 when the evaluation failed (the result is still printed), so that scripts can tell."""
     from gpengine.config import parse_assignment
     from gpengine.errors import ConfigError
     from gpengine.evaluator import option_names
@@ -250,10 +253,14 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
     result = guarded_evaluate(ev, expr, budget, seed)
     data = ev.dataset()  # which split was scored matters: a test-set figure must say so
     if as_json:
+        # strict JSON: a NaN (a failed fitness, a diverged loss) is null, not the bare NaN json.dumps writes
         click.echo(json.dumps({"expr": str(expr), "data": data.name if data else None,
-                               "fitness": result.fitness, "status": result.status,
-                               "message": result.message, "metrics": dict(result.metrics),
-                               "curves": {k: list(v) for k, v in result.curves.items()}, "cost": result.cost}))
+                               "fitness": _json_number(result.fitness), "status": result.status,
+                               "message": result.message,
+                               "metrics": {k: _json_number(v) for k, v in result.metrics.items()},
+                               "curves": {k: [_json_number(x) for x in v] for k, v in result.curves.items()},
+                               "cost": _json_number(result.cost)}, allow_nan=False))
+        _exit_if_failed(result)
         return
     click.echo(f"expr     {expr}")
     if data is not None:
@@ -265,6 +272,18 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
     for k, v in sorted(result.metrics.items()):
         click.echo(f"  {k:20s} {v:.6g}")
     click.echo(f"cost     {result.cost:.2f}s")
+    _exit_if_failed(result)
+
+
+def _json_number(value: Any) -> Any:
+    return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
+def _exit_if_failed(result: Any) -> None:
+    from gpengine.evaluator import FAILED
+
+    if result.status == FAILED:
+        raise SystemExit(1)
 
 
 # Commands that live beside the concept they serve; each module exposes click commands.

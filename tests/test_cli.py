@@ -301,8 +301,9 @@ def test_evaluate_takes_a_seed_in_the_range_a_search_derives():
 def test_evaluate_records_an_evaluator_that_raises_as_a_failed_result_as_a_search_does():
     res = invoke("evaluate", "cos(x)", "-e", "faults", "--set", "fault=raise", "--json")
     out = json.loads(res.output)
-    assert res.exit_code == 0 and out["status"] == "failed"
+    assert res.exit_code == 1 and out["status"] == "failed"  # printed, and a script can tell
     assert out["message"].startswith("RuntimeError: injected failure on cos(x) (faults.py:")
+    assert out["fitness"] is None  # strict JSON: no bare NaN
     text = invoke("evaluate", "cos(x)", "-e", "faults", "--set", "fault=raise").output
     assert "Traceback" not in text and "status   failed (RuntimeError: injected failure on cos(x)" in text
 
@@ -312,4 +313,14 @@ def test_evaluate_reports_an_evaluator_returning_no_result_in_one_line(monkeypat
 
     monkeypatch.setattr(FaultInjection, "evaluate", lambda self, expr, *, budget=1.0, seed=0: 0.5)
     res = invoke("evaluate", "x", "-e", "faults")
-    assert res.exit_code == 0 and "status   failed (evaluator returned float, not a Result)" in res.output
+    assert res.exit_code == 1 and "status   failed (evaluator returned float, not a Result)" in res.output
+
+
+def test_evaluate_json_is_strict_json_even_for_a_nan_fitness():
+    res = invoke("evaluate", "1e308 * 1e308 + x", "-e", "symreg", "--set", "target=x**2", "--json")
+
+    def refuse(token):
+        raise AssertionError(f"not strict JSON: {token}")
+
+    out = json.loads(res.output, parse_constant=refuse)
+    assert out["status"] == "failed" and out["fitness"] is None and res.exit_code == 1
