@@ -276,6 +276,32 @@ def test_writer_rides_out_an_outage_and_catches_up(capsys):
     assert "tracking store unreachable" in err and "reachable again" in err
 
 
+def test_a_write_the_store_refuses_is_skipped_with_one_line_not_retried_as_an_outage(uri, client, capsys):
+    """A name or value MLflow refuses would be refused on every retry and every resume: skip that write."""
+    from mlflow.entities import Metric
+
+    from gpengine.tracking.mlflow_tracker import _refused_by_store
+
+    run_id = client.create_run(client.get_experiment_by_name("Default").experiment_id).info.run_id
+    w = Writer(retries=1, backoff=0.01, max_pause=0.05, grace=5.0, refused=_refused_by_store)
+    calls = []
+
+    def refused_batch():
+        calls.append("bad")
+        client.log_batch(run_id, metrics=[Metric("a" * 600, 1.0, 0, 0)])  # a key past MLflow's length limit
+
+    w.submit(refused_batch, what="child run of individual 7")
+    w.submit(lambda: client.log_batch(run_id, metrics=[Metric("fine", 2.0, 0, 0)]), what="next")
+    w.flush()  # no TrackingError: the search ends normally
+    w.close()
+    assert calls == ["bad"] and w.refused_writes == 1 and w.outage is None
+    assert client.get_run(run_id).data.metrics == {"fine": 2.0}  # the writes after it went on
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "gpengine: the tracking store refused a write (child run of individual 7), skipped: MlflowException")
+    assert "unreachable" not in err[0]
+
+
 def test_the_fitness_plot_keeps_best_and_median_in_view_when_one_mean_runs_off(tmp_path):
     from gpengine.tracking.plots import fitness_view, plot_fitness
 

@@ -67,6 +67,11 @@ def _metric_key(name: Any) -> str:
     return _clip(key, MAX_KEY_LEN)
 
 
+def _refused_by_store(exc: BaseException) -> bool:
+    """The store answered, and refused what was sent (a bad name or value): retrying cannot help."""
+    return getattr(exc, "error_code", None) == "INVALID_PARAMETER_VALUE"
+
+
 def _params(event: SearchStarted) -> dict[str, Any]:
     """The search run's params: the flat config, then the evaluator's resolved settings."""
     params = dict(event.config)
@@ -182,7 +187,7 @@ class MlflowTracker:
         self.mode = self._initial_mode(event.config)
         self.client.set_tag(self.run_id, "gp.child_runs", self.mode)
         if self._writer is None:
-            self._writer = Writer()
+            self._writer = Writer(refused=_refused_by_store)
 
     def on_individual(self, event: IndividualEvaluated) -> None:
         t0 = time.perf_counter()

@@ -15,6 +15,11 @@ everything - and the writer keeps retrying in the background, so it catches up
 when the server is back. Only at the end of a search (`flush`) does it give up,
 after `grace` seconds, and report the failure in the search's thread; a later
 `gpengine resume` completes the records from the journal.
+
+A write the store refuses for what it contains (`refused(exc)` says so: MLflow's
+INVALID_PARAMETER_VALUE, say) would be refused again on every retry and on every
+resume, so it is not an outage: it is skipped with one line on stderr, counted
+in `refused_writes`, and the search and the other records go on.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any, Callable
 from gpengine.errors import GpengineError
 
 _STOP = object()
+_REFUSALS_SHOWN = 3
 
 
 class TrackingError(GpengineError):
@@ -36,7 +42,10 @@ class TrackingError(GpengineError):
 
 class Writer:
     def __init__(self, name: str = "gpengine-tracking", retries: int = 3, backoff: float = 0.5, maxsize: int = 20000,
-                 grace: float = 60.0, max_pause: float = 10.0):
+                 grace: float = 60.0, max_pause: float = 10.0,
+                 refused: Callable[[BaseException], bool] = lambda exc: False):
+        self._refused = refused
+        self.refused_writes = 0
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._retries = retries
         self._backoff = backoff
@@ -76,6 +85,14 @@ class Writer:
             try:
                 fn(*args)
             except Exception as exc:  # noqa: BLE001 - reported in the search thread
+                if self._refused(exc):
+                    self.refused_writes += 1
+                    if self.refused_writes <= _REFUSALS_SHOWN:  # the same cause would repeat for every child run
+                        more = "; further refusals are skipped silently" if self.refused_writes == _REFUSALS_SHOWN else ""
+                        print(f"gpengine: the tracking store refused a write{f' ({what})' if what else ''}, "
+                              f"skipped: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{more}",
+                              file=sys.stderr)
+                    return
                 attempt += 1
                 if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
                     self._error, self._what = exc, what
