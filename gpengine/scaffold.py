@@ -97,6 +97,11 @@ from gpengine.numeric import evaluate as evaluate_numpy
 TARGETS = {"tanh": np.tanh, "softsign": lambda x: x / (1 + np.abs(x)), "swish": lambda x: x / (1 + np.exp(-x))}
 
 
+def _number(inst, attribute, value):  # True is an int to Python, not a number to a user typing --set low=true
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{attribute.name} must be a number (got {value!r})")
+
+
 def _target(inst, attribute, value):
     if value not in TARGETS:
         raise ConfigError(f"target must be one of {', '.join(TARGETS)} (got {value!r})")
@@ -117,9 +122,9 @@ class $cls(Evaluator):
     @attrs.define(kw_only=True)
     class Options:
         target: str = attrs.field(default="tanh", validator=_target)
-        points: int = attrs.field(default=64, validator=[v.instance_of(int), v.ge(8)])
-        low: float = attrs.field(default=-3.0, validator=v.instance_of((int, float)))
-        high: float = attrs.field(default=3.0, validator=v.instance_of((int, float)))
+        points: int = attrs.field(default=64, validator=[v.not_(v.instance_of(bool)), v.instance_of(int), v.ge(8)])
+        low: float = attrs.field(default=-3.0, validator=_number)
+        high: float = attrs.field(default=3.0, validator=_number)
 
     def __init__(self, **options):
         super().__init__(**options)  # validates the options: self.options, self.primitives, self.pset

@@ -74,6 +74,9 @@ def test_scaffolded_evaluator_passes_the_contract_before_install(tmp_path, monke
 
     assert all(c.passed for c in check_evaluator(TmplEval))
     assert all(c.passed for c in check_evaluator(TmplEval, {"target": "swish", "points": 8}))
+    for bad in ({"low": True}, {"high": "3"}, {"points": True}):  # a bool is not a number to a user
+        with pytest.raises((ConfigError, TypeError)):
+            TmplEval(**bad)
 
 
 def test_scaffold_readme_installs_pytest_before_running_the_tests(tmp_path):
