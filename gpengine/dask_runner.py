@@ -38,7 +38,7 @@ import attrs
 
 from gpengine.errors import GpengineError
 from gpengine.evaluator import Result
-from gpengine.executor import EvaluatorSpec, Task, run_task, worker_evaluator, worker_info
+from gpengine.executor import EvaluatorSpec, Task, run_task, timed_out, worker_died, worker_evaluator, worker_info
 
 
 @attrs.frozen
@@ -191,8 +191,7 @@ class DaskRunner:
                 if self.timeout is not None:
                     for i, started in self._late(pending).items():
                         cancelled.add(i)
-                        settle(i, Result.failed(f"timeout: evaluation ran past {self.timeout:g}s",
-                                                cost=time.monotonic() - started.when))
+                        settle(i, timed_out(self.timeout, cost=time.monotonic() - started.when))
         finally:
             if pending:  # interrupted: leave nothing of ours running on the cluster
                 backend.cancel_all()
@@ -207,7 +206,7 @@ class DaskRunner:
         started = self._started.get(i)
         elapsed = time.monotonic() - (started.when if started else submitted)
         if isinstance(exc, KilledWorker):  # Dask gave up after allowed-failures worker deaths under it
-            return i, Result.failed(f"worker died: KilledWorker: {exc}", cost=elapsed)
+            return i, worker_died(exc, cost=elapsed)
         if isinstance(exc, (asyncio.CancelledError, concurrent.futures.CancelledError)) and i not in cancelled:
             # not by us: the scheduler went away or was restarted
             raise GpengineError(f"Dask cancelled evaluation {i} (scheduler {self.scheduler} lost or "

@@ -149,6 +149,16 @@ def guarded_evaluate(evaluator: Any, expr: Expr, budget: float, seed: int, *, st
     return result
 
 
+def worker_died(exc: BaseException, cost: float) -> Result:
+    """The failed Result of an evaluation whose worker process died under it (every backend words it so)."""
+    return Result.failed(f"worker died: {type(exc).__name__}: {exc}".strip(), cost=cost)
+
+
+def timed_out(timeout: float, cost: float) -> Result:
+    """The failed Result of an evaluation stopped after `timeout` seconds (every backend words it so)."""
+    return Result.failed(f"timeout: evaluation ran past {timeout:g}s", cost=cost)
+
+
 def _failed(exc: BaseException, start: float) -> Result:
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" ({tb[-1].filename.rsplit(os.sep, 1)[-1]}:{tb[-1].lineno})" if tb else ""
@@ -389,8 +399,7 @@ class Executor:
                     for i, exc in dead:
                         deaths[i] += 1
                         if alone or deaths[i] > MAX_RETRIES:
-                            results[i] = Result.failed(f"worker died: {type(exc).__name__}: {exc}".strip(),
-                                                       cost=time.monotonic() - started[i])
+                            results[i] = worker_died(exc, cost=time.monotonic() - started[i])
                             if on_result is not None:
                                 on_result(i, results[i])
                         else:
@@ -400,8 +409,7 @@ class Executor:
                     late = [f for f, i in running.items() if now - started[i] >= self.timeout]
                     for fut in late:
                         i = running.pop(fut)
-                        results[i] = Result.failed(f"timeout: evaluation ran past {self.timeout:g}s",
-                                                   cost=now - started[i])
+                        results[i] = timed_out(self.timeout, cost=now - started[i])
                         if on_result is not None:
                             on_result(i, results[i])
                     broken = bool(late)

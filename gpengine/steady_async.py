@@ -52,15 +52,12 @@ import attrs
 
 from gpengine import fidelity, gaaf_ga
 from gpengine.evaluator import Result
-from gpengine.executor import Executor, Task, run_task
+from gpengine.executor import MAX_RETRIES, Executor, Task, run_task, timed_out, worker_died
 from gpengine.individual import Individual
 from gpengine.noise import REEVAL
 
 if TYPE_CHECKING:
     from gpengine.search import Search
-
-MAX_DEATHS = 2
-
 
 class _NeedsRun(Exception):
     def __init__(self, tasks):
@@ -228,14 +225,12 @@ class AsyncSteadyState:
                 except Exception as exc:  # noqa: BLE001 - the worker died under it (or beside it)
                     slot.deaths += 1
                     broken = True
-                    if slot.deaths > MAX_DEATHS:
-                        slot.result = Result.failed(f"worker died: {type(exc).__name__}: {exc}".strip(),
-                                                    cost=now - slot.started)
+                    if slot.deaths > MAX_RETRIES:
+                        slot.result = worker_died(exc, cost=now - slot.started)
                     else:
                         slot.future = None
             elif self.ex.timeout is not None and now - slot.started >= self.ex.timeout:
-                slot.result = Result.failed(f"timeout: evaluation ran past {self.ex.timeout:g}s",
-                                            cost=now - slot.started)
+                slot.result = timed_out(self.ex.timeout, cost=now - slot.started)
                 broken = True
         if broken:  # a dead or hung worker takes the pool down: restart what was running beside it
             self.ex._replace_pool()
