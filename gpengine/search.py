@@ -278,7 +278,6 @@ class Search:
                 f"evaluator {self.config.evaluator!r} failed on {self.candidates.consecutive_failures} candidates "
                 f"in a row; last error: {self.candidates.last_failure}"
             )
-        return done
 
     def _note(self, ind: Individual) -> None:
         """Derived state of one new record: the best record per candidate, GAAF genomes seen."""
@@ -435,7 +434,10 @@ class Search:
         gc.freeze()
 
     def _stop_reason(self, hard_only: bool = False) -> str | None:
-        """Why the search should stop now; `hard_only`: only the spending limits (no more work at all)."""
+        """Why the search should stop now.
+
+        `hard_only`: only the reasons that forbid any more work, even inside a generation (the
+        target reached, an evaluation, time or cost limit spent); not the generation count."""
         cfg = self.config
         if cfg.target_fitness is not None and self.hof.best is not None and self.hof.best.fitness >= cfg.target_fitness:
             return "target"
@@ -527,7 +529,7 @@ class Search:
                 for _ in range(batches):
                     children = self._evaluate(executor, self._offspring(self._batch_size(n_children)))
                     self.population = self._survivors(self._after_batch(executor, children))
-                    if self._stop_reason() in ("evaluations", "time", "target", "cost"):
+                    if self._stop_reason(hard_only=True) is not None:
                         break
                 self._reevaluate_elites(executor)
                 self._end_generation()
