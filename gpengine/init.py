@@ -69,12 +69,6 @@ def random_constant(rng: np.random.Generator, pset: "PrimitiveSet") -> Node:
     return Node.const(round_sig(rng.uniform(lo, hi)))
 
 
-def _random_primitive(rng: np.random.Generator, pset: "PrimitiveSet") -> Node:
-    prims = list(pset)
-    p = prims[int(rng.integers(len(prims)))]
-    return Node.op(p.name, p.arity)
-
-
 def _n_terminal_kinds(pset: "PrimitiveSet") -> int:
     return 1 + (pset.constant_range is not None) + bool(pset.param_slots)
 
