@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from gpengine.config import BACKENDS
 from gpengine.errors import GpengineError
 from gpengine.seeds import MAX_SEED
 
@@ -83,7 +84,7 @@ set_option = click.option(
 @set_option
 @click.option("--seed", type=int, help="Search seed (same seed, same search).")
 @click.option("--jobs", "-j", type=int, help="Evaluations run at once.")
-@click.option("--backend", type=click.Choice(["auto", "sequential", "loky", "dask"]), help="Where evaluations run.")
+@click.option("--backend", type=click.Choice(BACKENDS), help="Where evaluations run.")
 @click.option("--scheduler", help="Dask scheduler address, tcp://HOST:PORT (with --backend dask).")
 @click.option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite under runs/).")
 @click.option("--no-tracking", is_flag=True, help="Do not write to MLflow.")
@@ -295,23 +296,20 @@ COMMAND_MODULES = {
 }
 
 
-def _register_optional_commands() -> None:
+def _register_commands() -> None:
+    """Add the commands of COMMAND_MODULES; a module or command missing is a packaging bug and fails here."""
     import importlib
 
     for module_name, names in COMMAND_MODULES.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # not written yet
-            raise
+        module = importlib.import_module(module_name)
         for name in names:
-            cmd = getattr(module, name, None)
-            if isinstance(cmd, click.Command):
-                main.add_command(cmd, name.replace("_", "-"))
+            cmd = getattr(module, name)
+            if not isinstance(cmd, click.Command):
+                raise TypeError(f"{module_name}.{name} is not a click command")
+            main.add_command(cmd, name.replace("_", "-"))
 
 
-_register_optional_commands()
+_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
