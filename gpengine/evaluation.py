@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import attrs
 
 from gpengine.canonical import canonicalize
-from gpengine.evaluator import Result
+from gpengine.evaluator import FAILED, Result
 from gpengine.executor import Executor, Task
 from gpengine.expr import Expr
 from gpengine.fingerprint import fingerprint
@@ -128,7 +128,7 @@ class CandidateEvaluator:
             self.memo[key] = result
             self.evaluations += 1
             self.cost += result.cost
-            if result.status == "failed":
+            if result.status == FAILED:
                 self.consecutive_failures += 1
                 self.last_failure = result.message
             elif result.ok:

@@ -35,6 +35,8 @@ from gpengine.expr import Expr
 
 OK, FAILED, REJECTED, ABORTED = "ok", "failed", "rejected", "aborted"
 STATUSES = (OK, FAILED, REJECTED, ABORTED)
+#: statuses whose fitness is a measurement (an aborted run measured too, only less)
+MEASURED = (OK, ABORTED)
 
 
 def _float_map(m: Mapping[str, Any]) -> dict[str, float]:
@@ -59,7 +61,7 @@ class Result:
     @property
     def ok(self) -> bool:
         """Whether the fitness is a real measurement (aborted runs measured too, just less)."""
-        return self.status in (OK, ABORTED) and math.isfinite(self.fitness)
+        return self.status in MEASURED and math.isfinite(self.fitness)
 
     @staticmethod
     def failed(message: str, cost: float = 0.0, **metrics: float) -> "Result":

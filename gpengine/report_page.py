@@ -14,6 +14,8 @@ import math
 import time
 from typing import Any
 
+from gpengine.evaluator import MEASURED
+
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;max-width:1100px;margin:24px auto;padding:0 16px}
 h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
@@ -85,7 +87,7 @@ def render(*, saved: Any, best: list[dict[str, Any]], stats: dict[tuple[str, flo
            gens: list[dict[str, float]], pictures: dict[str, Any], genealogy_svg: str,
            command: str, toml: str) -> str:
     rows = saved.rows
-    failed = sum(1 for r in rows if r.get("status") not in ("ok", "aborted"))
+    failed = sum(1 for r in rows if r.get("status") not in MEASURED)
     from gpengine.report import spent
 
     cost = sum(spent(r) for r in rows)

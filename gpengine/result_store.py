@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from gpengine.errors import GpengineError
-from gpengine.evaluator import Result
+from gpengine.evaluator import FAILED, OK, Result
 
 
 def result_to_json(result: Result) -> str:
@@ -67,7 +67,7 @@ class ResultStore:
         return (result_from_json(row[0]), row[1] or "") if row else None
 
     def put(self, fingerprint: str, budget: float, seed: int, result: Result, search_id: str = "") -> None:
-        if result.status == "failed" or (result.status == "ok" and not math.isfinite(result.fitness)):
+        if result.status == FAILED or (result.status == OK and not math.isfinite(result.fitness)):
             return  # failures may be transient (a killed worker): never cache them
         self._db.execute(
             "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",

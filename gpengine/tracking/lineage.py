@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
+from gpengine.evaluator import MEASURED
+
 COLUMNS = (
     "id",
     "generation",
@@ -65,7 +67,7 @@ def row_of(ind: Any) -> dict[str, Any]:
 def is_ok(row: dict[str, Any]) -> bool:
     """Whether the row's fitness is a real measurement (as `Result.ok`)."""
     f = row.get("fitness")
-    return row.get("status") in ("ok", "aborted") and f is not None and math.isfinite(f)
+    return row.get("status") in MEASURED and f is not None and math.isfinite(f)
 
 
 def rank_key(row: dict[str, Any]) -> tuple[float, int]:
