@@ -33,6 +33,9 @@ import attrs
 from gpengine.errors import ConfigError, OptionError
 from gpengine.expr import Expr
 
+# ok: measured in full. failed: no measurement (an error, NaN, a crash). rejected: refused before
+# any compute (pre-screen, a candidate the evaluator will not run). aborted: stopped early as
+# hopeless (bnn-cifar after one epoch at the degenerate floor), its fitness measured all the same.
 OK, FAILED, REJECTED, ABORTED = "ok", "failed", "rejected", "aborted"
 STATUSES = (OK, FAILED, REJECTED, ABORTED)
 #: statuses whose fitness is a measurement (an aborted run measured too, only less)
@@ -49,7 +52,11 @@ def _curve_map(m: Mapping[str, Any]) -> dict[str, tuple[float, ...]]:
 
 @attrs.frozen
 class Result:
-    """What one evaluation produced. `fitness` is NaN unless status is ok or aborted."""
+    """What one evaluation produced. `fitness` is NaN unless status is ok or aborted.
+
+    `metrics` (name -> float) and `curves` (name -> floats, one per epoch) are logged to MLflow;
+    `cost` is the seconds of evaluator work, measured by the engine when left at 0.
+    """
 
     fitness: float = attrs.field(converter=float)
     status: str = attrs.field(default=OK, validator=attrs.validators.in_(STATUSES))
@@ -65,10 +72,12 @@ class Result:
 
     @staticmethod
     def failed(message: str, cost: float = 0.0, **metrics: float) -> "Result":
+        """No measurement: `message` says why (it is what the user reads); `metrics` whatever was measured."""
         return Result(math.nan, FAILED, message, metrics, {}, cost)
 
     @staticmethod
     def rejected(message: str) -> "Result":
+        """Refused without spending compute; `message` says why."""
         return Result(math.nan, REJECTED, message)
 
 
@@ -169,10 +178,12 @@ def resolved_settings_of(evaluator: "Evaluator") -> dict[str, Any]:
 
 
 def options_dict(options: Any) -> dict[str, Any]:
+    """An evaluator's options (an attrs instance, or already a mapping) as a plain dict."""
     return attrs.asdict(options) if attrs.has(type(options)) else dict(options)
 
 
 def option_names(options_cls: type) -> list[str]:
+    """The option keys an attrs `Options` class accepts, in declaration order."""
     return [f.name for f in attrs.fields(options_cls)]
 
 
@@ -186,9 +197,9 @@ def build_options(options_cls: type, values: Mapping[str, Any], owner: str = "ev
             )
     try:
         return options_cls(**values)
+    except ConfigError:  # a validator that already speaks to the user (a ValueError too)
+        raise
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
         raise OptionError(f"bad option for {{owner}}: {_validator_message(exc)}", owner) from None
 
 
