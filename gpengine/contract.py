@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Mapping
 import attrs
 import numpy as np
 
-from gpengine.errors import ConfigError, GpengineError, PluginError
+from gpengine.errors import ConfigError, GpengineError
 from gpengine.evaluator import FAILED, OK, REJECTED, Evaluator, Result
 from gpengine.expr import Expr
 
@@ -160,11 +160,10 @@ def run_checks(
 
     options = dict(options or {})
     if isinstance(target, str):
-        from gpengine.plugins import evaluator_names
+        from gpengine.plugins import evaluator_names, unknown_evaluator
 
         if target not in evaluator_names():  # a typo is the user's to fix, not a broken plugin
-            known = ", ".join(evaluator_names()) or "none installed"
-            raise PluginError(f"unknown evaluator {target!r} (installed: {known})")
+            raise unknown_evaluator(target)
     try:
         name, cls = _load(target)
     except GpengineError as exc:

@@ -62,11 +62,17 @@ def _hint(name: str, eps: dict[str, EntryPoint]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def unknown_evaluator(name: str, eps: dict[str, EntryPoint] | None = None) -> PluginError:
+    """The error for an evaluator name no entry point has, with the likely slip and the installed names."""
+    eps = _entry_points() if eps is None else eps
+    known = ", ".join(sorted(eps)) or "none installed"
+    return PluginError(f"unknown evaluator {name!r}{_hint(name, eps)} (installed: {known})")
+
+
 def load_evaluator_class(name: str) -> type[Evaluator]:
     eps = _entry_points()
     if name not in eps:
-        known = ", ".join(sorted(eps)) or "none installed"
-        raise PluginError(f"unknown evaluator {name!r}{_hint(name, eps)} (installed: {known})")
+        raise unknown_evaluator(name, eps)
     try:
         cls = eps[name].load()
     except Exception as exc:  # a plugin that cannot even import

@@ -144,6 +144,11 @@ def test_an_unknown_evaluator_names_the_likely_slip(tmp_path, monkeypatch):
         load_evaluator_class("my-eval")
     with pytest.raises(PluginError, match="unknown evaluator 'symerg'; did you mean 'symreg'\\?"):
         load_evaluator_class("symerg")
+    # check-evaluator is where a plugin author meets the slip first: same hint
+    with pytest.raises(PluginError, match="registered under the entry-point group 'gpengine.evaluator'"):
+        run_checks("my-eval")
+    with pytest.raises(PluginError, match="did you mean 'symreg'"):
+        run_checks("symerg")
 
 
 def test_class_that_is_not_an_evaluator_fails_to_load():
