@@ -92,6 +92,11 @@ def _optional_budget(inst, attribute, value):
         _budget(inst, attribute, value)
 
 
+def _optional_bool(inst, attribute, value):
+    if value is not None and not isinstance(value, bool):
+        raise ConfigError(f"{attribute.name} must be true or false (got {value!r})")
+
+
 def _optional_number(inst, attribute, value):
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise ConfigError(f"{attribute.name} must be a number (got {value!r})")
@@ -117,7 +122,8 @@ class SearchConfig:
     generations: int = attrs.field(default=20, validator=[_int, _at_least(0)])
     max_evaluations: int | None = attrs.field(default=None, validator=[_int, _at_least(1, allow_none=True)])
     max_time: float | None = attrs.field(default=None, validator=_at_least(0, allow_none=True))
-    target_fitness: float | None = attrs.field(default=None)  # stop once the best reaches it
+    # stop once the best reaches it
+    target_fitness: float | None = attrs.field(default=None, validator=_optional_number)
     # strategy
     mode: str = attrs.field(default="generational", validator=_choice(MODES))
     strategy: str = attrs.field(default="tree", validator=_choice(STRATEGIES))
@@ -155,26 +161,28 @@ class SearchConfig:
     # mode=async (gpengine.steady_async): offspring in flight at once (None: jobs); deterministic:
     # completions processed in submission order, so (seed, async_window) fixes the search for any jobs
     async_window: int | None = attrs.field(default=None, validator=[_int, _at_least(1, allow_none=True)])
-    deterministic: bool = attrs.field(default=True)
+    deterministic: bool = attrs.field(default=True, validator=_optional_bool)
     # None: the evaluator decides (fingerprints for costly training, canonical form for cheap fitness)
     dedup: str | None = attrs.field(default=None, validator=attrs.validators.optional(_choice(DEDUPS)))
     duplicate_retries: int = attrs.field(default=3, validator=[_int, _at_least(0)])
-    prescreen: bool | None = attrs.field(default=None)
-    cache: bool | None = attrs.field(default=None)  # persistent result cache; None: the evaluator decides
+    prescreen: bool | None = attrs.field(default=None, validator=_optional_bool)
+    # persistent result cache; None: the evaluator decides
+    cache: bool | None = attrs.field(default=None, validator=_optional_bool)
     # > 0: with 0 every evaluation was late before it started, and the worker pool, replaced at once
     # each time, printed the tracebacks of its manager threads
     eval_timeout: float | None = attrs.field(default=None, validator=_positive_or_none)
-    isolate: bool | None = attrs.field(default=None)  # worker processes even for one job; None: evaluator decides
+    # worker processes even for one job; None: the evaluator decides
+    isolate: bool | None = attrs.field(default=None, validator=_optional_bool)
     max_failures: int = attrs.field(default=10, validator=[_int, _at_least(1)])  # in a row, then stop
     jobs: int = attrs.field(default=1, validator=[_int, _at_least(1)])
     backend: str = attrs.field(default="auto", validator=_choice(BACKENDS))
     scheduler: str | None = attrs.field(default=None, validator=_optional_str)
     # output: a Search writes them itself, from the CLI or from Python (gpengine.outputs)
-    tracking: bool = attrs.field(default=True)
+    tracking: bool = attrs.field(default=True, validator=_optional_bool)
     tracking_uri: str | None = attrs.field(default=None, validator=_optional_str)
     child_runs: str = attrs.field(default="auto", validator=_choice(CHILD_RUNS))
     runs_dir: str = attrs.field(default="runs", validator=_optional_str)
-    journal: bool = attrs.field(default=True)
+    journal: bool = attrs.field(default=True, validator=_optional_bool)
 
     def __attrs_post_init__(self) -> None:
         if self.init_min_depth > self.init_max_depth:
@@ -197,13 +205,6 @@ class SearchConfig:
             raise ConfigError("mode 'async' runs on backend auto, sequential or loky (got backend 'dask')")
         if self.strategy == "gaaf" and self.init in ("grow", "full"):
             raise ConfigError(f"init must be gaaf3 or gaaf6 with strategy 'gaaf' (got {self.init!r})")
-        for name in ("prescreen", "tracking", "cache", "isolate", "journal", "deterministic"):
-            v = getattr(self, name)
-            if v is not None and not isinstance(v, bool):
-                raise ConfigError(f"{name} must be true or false (got {v!r})")
-        tf = self.target_fitness
-        if tf is not None and (isinstance(tf, bool) or not isinstance(tf, (int, float))):
-            raise ConfigError(f"target_fitness must be a number (got {tf!r})")
 
     def to_flat_dict(self) -> dict[str, Any]:
         out = {}
