@@ -176,7 +176,12 @@ class Expr:
         return Expr(self.nodes[i : self._ends[i]])
 
     def replace(self, i: int, sub: "Expr") -> "Expr":
+        """The tree with the subtree at node i replaced by `sub`."""
         return Expr(self.nodes[:i] + sub.nodes + self.nodes[self._ends[i] :])
+
+    def with_node(self, i: int, node: Node) -> "Expr":
+        """The tree with node i alone swapped for `node` of the same arity (its children kept)."""
+        return Expr(self.nodes[:i] + (node,) + self.nodes[i + 1 :])
 
     def children(self, i: int = 0) -> list[int]:
         """Indices of the children of node i, left to right."""

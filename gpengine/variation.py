@@ -144,7 +144,7 @@ def mutate_point(rng: np.random.Generator, expr: Expr, pset: "PrimitiveSet", lim
             new = _other_terminal(rng, pset, node)
         if new is None or new == node:
             continue
-        child = Expr(expr.nodes[:i] + (new,) + expr.nodes[i + 1 :])
+        child = expr.with_node(i, new)
         if limits.admits(child):
             return child
     return expr
@@ -222,7 +222,7 @@ def mutate_constant(
         if value == node.value or not np.isfinite(value):
             continue
         new = Node.const(value) if node.kind == CONST else Node.param(value)
-        return Expr(expr.nodes[:i] + (new,) + expr.nodes[i + 1 :])
+        return expr.with_node(i, new)
     return expr
 
 
@@ -238,7 +238,7 @@ def mutate_snap(rng: np.random.Generator, expr: Expr, pset: "PrimitiveSet", limi
         return expr
     i = _choose(rng, slots)
     new = Node.const(float(round(expr.nodes[i].value)) + 0.0)
-    return Expr(expr.nodes[:i] + (new,) + expr.nodes[i + 1 :])
+    return expr.with_node(i, new)
 
 
 def _fractional_constants(expr: Expr) -> list[int]:

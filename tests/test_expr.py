@@ -42,6 +42,8 @@ def test_children_subtree_and_replace():
     assert swapped == parse("cos(x + 1.0) + x * 2.0")
     assert e == parse("sin(x) + x * 2.0")  # the original is untouched
     assert e.replace(0, Expr.x()) == Expr.x()
+    assert e.with_node(3, Node.op("sub", 2)) == parse("sin(x) + (x - 2.0)")  # children kept
+    assert e.with_node(5, Node.const(3.0)) == parse("sin(x) + x * 3.0")
 
 
 @given(exprs(GAAF, max_depth=5))
