@@ -59,6 +59,10 @@ class Check:
         return f"{'PASS' if self.passed else 'FAIL'}  {self.name:14s} {self.message}".rstrip()
 
 
+#: how a check reports itself: record(name, passed, message) -> passed
+Record = Callable[[str, bool, str], bool]
+
+
 def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
@@ -191,14 +195,29 @@ def run_checks(
     from gpengine.expr_text import parse
 
     sample = parse(expr, pset) if isinstance(expr, str) else (expr or sample_expr(pset))
+    first = _check_evaluates(ev, sample, record)
+    # the later checks run even when evaluation broke: each says what else is wrong
+    copy = _check_pickle(ev, first, record)
+    _check_deterministic(ev, copy, sample, first, record)
+    _check_budget(ev, cls, sample, first, record)
+    fail_expr = parse(failing, pset) if isinstance(failing, str) else (failing or failing_expr(pset))
+    _check_failure(ev, pset, fail_expr, record)
+    return results
+
+
+def _check_evaluates(ev: Evaluator, sample: Expr, record: Record) -> Result | BaseException:
     first = _evaluate(ev, sample, 1.0, 0)
     message = _describe(sample, first)
     honest = isinstance(first, Result) and not (first.status == OK and not math.isfinite(first.fitness))
     if isinstance(first, Result) and not honest:
         message += "; status ok needs a finite fitness (return Result.failed(reason) instead)"
     record("evaluates", honest, message)
-    # the later checks run even when evaluation broke: each says what else is wrong
+    return first
 
+
+def _check_pickle(ev: Evaluator, first: Result | BaseException, record: Record) -> Evaluator | None:
+    """Workers receive the evaluator by pickle and send Results back: both must round-trip.
+    Returns the unpickled evaluator (None when it did not survive)."""
     copy = None
     try:
         copy = pickle.loads(pickle.dumps(ev))
@@ -210,7 +229,11 @@ def run_checks(
             record("pickle", True, "evaluator round-trips (no Result to try: see evaluates)")
     except Exception as exc:  # noqa: BLE001
         record("pickle", False, f"{type(exc).__name__}: {exc} (workers receive the evaluator by pickle)")
+    return copy
 
+
+def _check_deterministic(ev: Evaluator, copy: Evaluator | None, sample: Expr, first: Result | BaseException,
+                         record: Record) -> None:
     again = _evaluate(ev, sample, 1.0, 0)
     other = _evaluate(copy, sample, 1.0, 0) if copy is not None else again
     fits = [r.fitness if isinstance(r, Result) else math.nan for r in (first, again, other)]
@@ -220,26 +243,28 @@ def run_checks(
            else f"seed 0 gave fitness {fits} (same instance twice, then a pickled copy)" if results_only
            else "evaluate did not return a Result every time (see evaluates)")
 
+
+def _check_budget(ev: Evaluator, cls: type, sample: Expr, first: Result | BaseException, record: Record) -> None:
     budgets = sorted({float(cls.min_budget), 1.0})
     outcome = {b: (first if b == 1.0 else _evaluate(ev, sample, b, 1)) for b in budgets}
     bad = {b: r for b, r in outcome.items() if not isinstance(r, Result) or r.cost < 0}
     record("budget", not bad, f"budgets {budgets} accepted" if not bad
            else "; ".join(f"budget {b}: {_describe(sample, r)}" for b, r in bad.items()))
 
-    fail_expr = parse(failing, pset) if isinstance(failing, str) else (failing or failing_expr(pset))
+
+def _check_failure(ev: Evaluator, pset: Any, fail_expr: Expr | None, record: Record) -> None:
     if fail_expr is None:
         record("failure", True, f"skipped: no expression of set {pset.name!r} overflows (pass a failing expression)")
-    else:
-        r = _evaluate(ev, fail_expr, 1.0, 0)
-        ok = isinstance(r, Result) and r.status in (FAILED, REJECTED) and not r.ok
-        msg = _describe(fail_expr, r)
-        if isinstance(r, Result) and not ok:
-            msg += " (expected Result.failed(reason) or Result.rejected(reason))"
-        record("failure", ok, msg)
-    return results
+        return
+    r = _evaluate(ev, fail_expr, 1.0, 0)
+    ok = isinstance(r, Result) and r.status in (FAILED, REJECTED) and not r.ok
+    msg = _describe(fail_expr, r)
+    if isinstance(r, Result) and not ok:
+        msg += " (expected Result.failed(reason) or Result.rejected(reason))"
+    record("failure", ok, msg)
 
 
-def _check_options(cls: type, options: dict[str, Any], record) -> None:
+def _check_options(cls: type, options: dict[str, Any], record: Record) -> None:
     try:
         cls(**{**options, UNKNOWN_OPTION: 1})
     except ConfigError:
