@@ -59,6 +59,7 @@ from gpengine.noise import REEVAL
 if TYPE_CHECKING:
     from gpengine.search import Search
 
+
 class _NeedsRun(Exception):
     def __init__(self, tasks):
         super().__init__("needs a run")
