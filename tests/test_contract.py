@@ -203,3 +203,11 @@ def test_contract_suite_does_not_import_torch():
     code = "import sys, gpengine.contract, gpengine.plugin_tools; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_plugin_author_imports_the_api_from_the_package_without_torch():
+    code = ("import sys, gpengine, gpengine.evaluator as E; "
+            "print(gpengine.Evaluator is E.Evaluator and gpengine.Result is E.Result "
+            "and gpengine.DatasetInfo is E.DatasetInfo, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
