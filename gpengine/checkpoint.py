@@ -9,6 +9,7 @@ membership, the dedup memory and counters.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -18,7 +19,7 @@ from typing import Any
 import attrs
 
 from gpengine.config import SearchConfig
-from gpengine.errors import GpengineError
+from gpengine.errors import GpengineError, SaveError
 
 CHECKPOINT = "checkpoint.pkl"
 SEARCH_FILE = "search.json"
@@ -26,17 +27,23 @@ FORMAT = 1
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """SaveError when it cannot (disk full...): the old file is intact and no temporary one is left."""
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise SaveError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def save_checkpoint(directory: Path, state: dict[str, Any]) -> None:

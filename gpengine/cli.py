@@ -18,7 +18,7 @@ import threading
 
 import click
 
-from gpengine.errors import GpengineError
+from gpengine.errors import GpengineError, SaveError
 from gpengine.seeds import MAX_SEED
 
 EXIT_USAGE = 2
@@ -129,6 +129,12 @@ def _drive(search, quiet: bool) -> None:
         with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
             click.echo(interrupted_line(search), err=True)
         sys.exit(128 + exc.signum if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+    except SaveError as exc:  # disk full, folder gone: what was written is intact
+        from gpengine.runner import resume_command
+
+        click.echo(f"error: {exc}; search {search.search_id} stopped, what it saved before is intact: "
+                   f"continue with: {resume_command(search)}", err=True)
+        sys.exit(EXIT_USAGE)
     _print_summary(search, outcome)
 
 

@@ -381,3 +381,45 @@ def test_a_resume_reads_each_journal_record_once_and_cuts_a_torn_tail(tmp_path, 
     assert [(i.id, str(i.expr), i.result.fitness) for i in read_journal(path)] == [
         (i.id, str(i.expr), i.result.fitness) for i in ref.individuals] == [
         (i.id, str(i.expr), i.result.fitness) for i in out.individuals]
+
+
+# the fsync that fails first: 3, the journal's; 4, the first checkpoint's; 7, the second's (a first one is kept)
+@pytest.mark.parametrize("full_at", [3, 4, 7])
+def test_disk_full_stops_with_one_line_saying_how_to_resume_and_loses_nothing(tmp_path, monkeypatch, full_at):
+    """A write error (disk full) in the middle of a search used to end it with a traceback, exit status 1,
+    no resume command, and a checkpoint.pkl.tmp left taking space."""
+    import errno
+
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    args = ["run", "-e", "symreg", "-q", "--no-tracking", "--seed", "6", "--set", "population=10",
+            "--set", "generations=6"]
+    ref = CliRunner().invoke(main, [*args, "--set", f"runs_dir={tmp_path / 'ref'}"])
+    assert ref.exit_code == 0, ref.output
+    real, calls = os.fsync, []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == full_at:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    res = CliRunner().invoke(main, args)
+    monkeypatch.setattr(os, "fsync", real)
+    sid = search_id(tmp_path)
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert lines[0].startswith(f"error: cannot write runs/{sid}/") and "No space left on device" in lines[0]
+    assert lines[0].endswith(f"continue with: gpengine resume {sid}")
+    assert {p.name for p in (tmp_path / "runs" / sid).iterdir()} <= {"checkpoint.pkl", "journal.jsonl", "search.json"}
+    again = CliRunner().invoke(main, ["resume", sid, "-q"])
+    assert again.exit_code == 0, again.output
+
+    def journal(path):
+        return [(i.id, str(i.expr), i.operator, i.parent_ids, i.result.fitness) for i in read_journal(path)]
+
+    (ref_id,) = [p.name for p in (tmp_path / "ref").iterdir()]
+    assert journal(tmp_path / "runs" / sid / "journal.jsonl") == journal(tmp_path / "ref" / ref_id / "journal.jsonl")
