@@ -107,8 +107,15 @@ def run(evaluator, config_file, overrides, seed, jobs, backend, scheduler, track
 @click.option("--tracking-uri", help="MLflow tracking URI (default: as the original run).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def resume(search_id, runs_dir, jobs, tracking_uri, quiet):
-    """Continue SEARCH_ID after a crash or kill: nothing evaluated is lost or run twice."""
+    """Continue SEARCH_ID (or its folder, runs/ID) after a crash or kill: nothing evaluated is lost or run twice."""
+    from pathlib import Path
+
+    from gpengine.checkpoint import SEARCH_FILE
     from gpengine.runner import resumed_search
+
+    folder = Path(search_id)  # the folder as `run` prints it ("journal and checkpoint in runs/ID/"), tab-completed
+    if not (Path(runs_dir) / search_id / SEARCH_FILE).exists() and (folder / SEARCH_FILE).exists():
+        runs_dir, search_id = str(folder.parent), folder.name
 
     _drive(resumed_search(search_id, runs_dir=runs_dir, jobs=jobs, tracking_uri=tracking_uri, quiet=quiet), quiet)
 

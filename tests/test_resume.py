@@ -423,3 +423,69 @@ def test_disk_full_stops_with_one_line_saying_how_to_resume_and_loses_nothing(tm
 
     (ref_id,) = [p.name for p in (tmp_path / "ref").iterdir()]
     assert journal(tmp_path / "runs" / sid / "journal.jsonl") == journal(tmp_path / "ref" / ref_id / "journal.jsonl")
+
+
+def _interrupted_symreg(tmp_path, at: int = 25):
+    """A symreg search interrupted at its `at`-th record (the journal then runs ahead of the
+    last checkpoint), and the journal of the same search run to its end."""
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    def config(runs):
+        return build_config(evaluator="symreg", seed=8, jobs=1, backend="sequential", overrides=[
+            "population=10", "generations=4", "tracking=false", f"runs_dir={runs}"])
+
+    ref = Search(*config(tmp_path / "ref"), search_id="s").run()
+    with pytest.raises(KeyboardInterrupt):
+        Search(*config(tmp_path / "runs"), listeners=[_InterruptAt(at)], search_id="s").run()
+    return [(i.id, str(i.expr), i.result.fitness) for i in ref.individuals]
+
+
+def _records(path):
+    return [(i.id, str(i.expr), i.result.fitness) for i in read_journal(path)]
+
+
+def test_a_renamed_search_folder_resumes_in_place(tmp_path):
+    """`gpengine resume NAME` of a folder renamed (or copied) from the search id used to read it and
+    continue the search in a new folder named after the id, leaving NAME as it was."""
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    expected = _interrupted_symreg(tmp_path)
+    (tmp_path / "runs" / "s").rename(tmp_path / "runs" / "best try")
+    res = CliRunner().invoke(main, ["resume", "best try"])
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["best try"]
+    assert _records(tmp_path / "runs" / "best try" / "journal.jsonl") == expected
+    assert res.stdout.strip().splitlines()[-1] == "journal and checkpoint in runs/best try/ (gpengine resume 'best try')"
+
+
+def test_resume_takes_the_folder_as_run_prints_it(tmp_path):
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    expected = _interrupted_symreg(tmp_path)
+    res = CliRunner().invoke(main, ["resume", "runs/s/", "-q"])
+    assert res.exit_code == 0, res.output
+    assert _records(tmp_path / "runs" / "s" / "journal.jsonl") == expected
+
+
+def test_a_journal_cut_short_of_its_checkpoint_says_how_to_resume_from_the_journal_alone(tmp_path):
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    expected = _interrupted_symreg(tmp_path)
+    folder = tmp_path / "runs" / "s"
+    data = (folder / "journal.jsonl").read_bytes()
+    (folder / "journal.jsonl").write_bytes(data[:data.index(b'{"id": 9,')] + b'{"id": 9, "ex')  # to record 9
+    res = CliRunner().invoke(main, ["resume", "s", "-q"])
+    assert res.exit_code == 2 and res.output.strip().splitlines() == [
+        "error: journal of s has 9 records, checkpoint expects 19 (the journal was cut short); "
+        "move runs/s/checkpoint.pkl away to resume from the journal alone"], res.output
+    (folder / "checkpoint.pkl").rename(tmp_path / "checkpoint.pkl")  # as told
+    res = CliRunner().invoke(main, ["resume", "s", "-q"])
+    assert res.exit_code == 0, res.output
+    assert _records(folder / "journal.jsonl") == expected
