@@ -34,7 +34,8 @@ from gpengine.events import (
     SearchStarted,
 )
 from gpengine.canonical import canonical_text
-from gpengine.checkpoint import CHECKPOINT, load_checkpoint, load_search_file, save_checkpoint, save_search_file
+from gpengine.checkpoint import (CHECKPOINT, load_checkpoint, load_search_file, lock_search, save_checkpoint,
+                                 save_search_file)
 from gpengine.errors import ConfigError, GpengineError, ParseError
 from gpengine.evaluator import REJECTED, resolved_settings_of
 from gpengine.executor import EvaluatorSpec, Executor, register_local, resolve_backend
@@ -128,6 +129,7 @@ class Search:
             if not resume:
                 save_search_file(self.run_dir, self.search_id, config, self.user_options, gpengine.__version__,
                                  resolved=self.resolved_settings)
+        self._lock = lock_search(self.run_dir) if self.run_dir is not None else None  # until run() ends
         self.candidates = CandidateEvaluator(
             pset=self.pset,
             search_seed=config.seed,
@@ -499,10 +501,15 @@ class Search:
             # An interrupt or error leaves the last generation's checkpoint as it is, as kill -9 does:
             # the journal holds what came after, and a resume replays it from there. A checkpoint of
             # the state mid-generation made the resume start a new generation at that point.
-            if ended_cleanly:
-                self._checkpoint(finished=reason)
-            self.bus.emit(SearchEnded(best=self.hof.best, hall_of_fame=tuple(self.hof), reason=reason,
-                                      elapsed=elapsed))
+            try:
+                if ended_cleanly:
+                    self._checkpoint(finished=reason)
+                self.bus.emit(SearchEnded(best=self.hof.best, hall_of_fame=tuple(self.hof), reason=reason,
+                                          elapsed=elapsed))
+            finally:
+                if self._lock is not None:  # the search is another process's to resume now
+                    self._lock.close()
+                    self._lock = None
         return SearchOutcome(
             search_id=self.search_id,
             best=self.hof.best,

@@ -489,3 +489,34 @@ def test_a_journal_cut_short_of_its_checkpoint_says_how_to_resume_from_the_journ
     res = CliRunner().invoke(main, ["resume", "s", "-q"])
     assert res.exit_code == 0, res.output
     assert _records(folder / "journal.jsonl") == expected
+
+
+def test_a_search_still_running_cannot_be_resumed_beside_itself(tmp_path):
+    """`gpengine resume` of a search running in another terminal: both appended to its journal (ids
+    written twice), and every later resume stopped on a KeyError."""
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    class ResumeMeanwhile:
+        def __init__(self):
+            self.seen, self.answer = 0, None
+
+        def on_individual(self, event):
+            self.seen += 1
+            if self.seen == 15:  # the search is running, its journal and checkpoint on disk
+                self.answer = CliRunner().invoke(main, ["resume", "s", "-q"])
+
+    meanwhile = ResumeMeanwhile()
+    config = build_config(evaluator="symreg", seed=8, jobs=1, backend="sequential", overrides=[
+        "population=10", "generations=3", "tracking=false", f"runs_dir={tmp_path / 'runs'}"])
+    out = Search(*config, listeners=[meanwhile], search_id="s").run()
+    assert meanwhile.answer.exit_code == 2 and meanwhile.answer.output.strip().splitlines() == [
+        "error: search in runs/s is running in another process; wait for it to end, or stop it (Ctrl-C, kill) "
+        "before resuming it"], meanwhile.answer.output
+    assert _records(tmp_path / "runs" / "s" / "journal.jsonl") == [
+        (i.id, str(i.expr), i.result.fitness) for i in out.individuals]
+    again = CliRunner().invoke(main, ["resume", "s", "-q"])  # the search over, it is free
+    assert again.exit_code == 0, again.output
