@@ -200,6 +200,10 @@ class Search:
         # search continued in a new folder named after the id (or in the original's)
         search = cls(config, options, listeners=listeners, search_id=sid, resume=True, folder=search_id)
         journal = read_journal(directory / JOURNAL, repair=True)
+        for k, ind in enumerate(journal):  # else a KeyError in _restore, or a search rebuilt from the wrong records
+            if ind.id != k:
+                raise GpengineError(f"journal {directory / JOURNAL} is damaged: its record {k + 1} has id {ind.id}, "
+                                    f"expected {k} (records written twice or lost)")
         state = load_checkpoint(directory)
         search._restore(state, journal)
         return search

@@ -520,3 +520,20 @@ def test_a_search_still_running_cannot_be_resumed_beside_itself(tmp_path):
         (i.id, str(i.expr), i.result.fitness) for i in out.individuals]
     again = CliRunner().invoke(main, ["resume", "s", "-q"])  # the search over, it is free
     assert again.exit_code == 0, again.output
+
+
+def test_a_journal_with_records_written_twice_is_one_line_not_a_key_error(tmp_path):
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    _interrupted_symreg(tmp_path)
+    path = tmp_path / "runs" / "s" / "journal.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:23] + lines[20:]))  # what two processes appending to it left
+    before = path.read_bytes()
+    res = CliRunner().invoke(main, ["resume", "s", "-q"])
+    assert res.exit_code == 2 and res.output.strip().splitlines() == [
+        "error: journal runs/s/journal.jsonl is damaged: its record 24 has id 20, expected 23 "
+        "(records written twice or lost)"], res.output
+    assert path.read_bytes() == before
