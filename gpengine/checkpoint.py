@@ -9,6 +9,7 @@ membership, the dedup memory and counters.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -17,8 +18,13 @@ from typing import Any
 
 import attrs
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock
+    fcntl = None
+
 from gpengine.config import SearchConfig
-from gpengine.errors import GpengineError
+from gpengine.errors import GpengineError, SaveError
 
 CHECKPOINT = "checkpoint.pkl"
 SEARCH_FILE = "search.json"
@@ -26,17 +32,23 @@ FORMAT = 1
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """SaveError when it cannot (disk full...): the old file is intact and no temporary one is left."""
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise SaveError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def save_checkpoint(directory: Path, state: dict[str, Any]) -> None:
@@ -79,3 +91,28 @@ def load_search_file(directory: Path) -> tuple[str, SearchConfig, dict[str, Any]
         raise GpengineError(f"{path} cannot be read: {exc.strerror or exc}") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise GpengineError(f"{path} is damaged: {exc}") from None
+
+
+def lock_search(directory: Path):
+    """Hold the search in `directory` for this process (an exclusive lock on its search.json, released
+    when the returned file is closed or the process ends, kill -9 included).
+
+    Two processes on one search (a `gpengine resume` of a search still running in another terminal)
+    both appended to its journal: records written twice, and a later resume failed on them.
+    None where locks are not to be had (no fcntl, a file system without them)."""
+    if fcntl is None:
+        return None
+    try:
+        fh = (directory / SEARCH_FILE).open("rb")
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise GpengineError(f"search in {directory} is running in another process; wait for it to end, or stop it "
+                            "(Ctrl-C, kill) before resuming it") from None
+    except OSError:  # no locks on this file system
+        fh.close()
+        return None
+    return fh

@@ -3,7 +3,7 @@
 Every command parses its arguments, builds library objects and calls them;
 anything it can do, Python code can do with the same objects. User errors
 (`GpengineError`) print one line and exit with status 2; Ctrl-C during a
-search prints how to resume it and exits with status 130.
+search (or SIGTERM, SIGHUP) prints how to resume it and exits with status 130 (143, 129).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from gpengine.config import BACKENDS
-from gpengine.errors import GpengineError
+from gpengine.errors import GpengineError, SaveError
 from gpengine.seeds import MAX_SEED
 
 EXIT_USAGE = 2
@@ -109,8 +109,15 @@ def run(evaluator, config_file, overrides, seed, jobs, backend, scheduler, track
 @click.option("--tracking-uri", help="MLflow tracking URI (default: as the original run).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def resume(search_id, runs_dir, jobs, tracking_uri, quiet):
-    """Continue SEARCH_ID after a crash or kill: nothing evaluated is lost or run twice."""
+    """Continue SEARCH_ID (or its folder, runs/ID) after a crash or kill: nothing evaluated is lost or run twice."""
+    from pathlib import Path
+
+    from gpengine.checkpoint import SEARCH_FILE
     from gpengine.runner import resumed_search
+
+    folder = Path(search_id)  # the folder as `run` prints it ("journal and checkpoint in runs/ID/"), tab-completed
+    if not (Path(runs_dir) / search_id / SEARCH_FILE).exists() and (folder / SEARCH_FILE).exists():
+        runs_dir, search_id = str(folder.parent), folder.name
 
     _drive(resumed_search(search_id, runs_dir=runs_dir, jobs=jobs, tracking_uri=tracking_uri, quiet=quiet), quiet)
 
@@ -127,42 +134,67 @@ def _drive(search, quiet: bool) -> None:
     try:
         with _interrupt_notice(search, quiet):
             outcome = search.run()
-    except KeyboardInterrupt:
-        click.echo(interrupted_line(search), err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            click.echo(interrupted_line(search), err=True)
+        sys.exit(128 + exc.signum if isinstance(exc, Terminated) else EXIT_INTERRUPTED)
+    except SaveError as exc:  # disk full, folder gone: what was written is intact
+        from gpengine.runner import resume_command
+
+        click.echo(f"error: {exc}; search {search.search_id} stopped, what it saved before is intact: "
+                   f"continue with: {resume_command(search)}", err=True)
+        sys.exit(EXIT_USAGE)
     _print_summary(search, outcome)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (`kill`, `timeout`, a job scheduler, a closed terminal) during a search:
+    stopped as Ctrl-C stops it, and the exit status is the shell's 128 + the signal's number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+#: signals that stop a search as Ctrl-C does (default action: die at once, saying nothing, the
+#: workers' semaphores reported leaked and the MLflow run left RUNNING)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
 def _interrupt_notice(search, quiet: bool):
-    """On Ctrl-C, say at once that the search is stopping: killing the workers, writing the
-    checkpoint and closing the MLflow run take seconds, which looked like a hang.
+    """On Ctrl-C (or SIGTERM, SIGHUP), say at once that the search is stopping: killing the workers,
+    writing the checkpoint and closing the MLflow run take seconds, which looked like a hang.
 
     A second Ctrl-C interrupts that wait; the journal already holds every finished evaluation.
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may handle signals (and gets SIGINT)
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is signal.SIG_IGN:  # started with Ctrl-C ignored (nohup, a background job): keep it so
-        yield
-        return
-    notice = ("" if quiet else "\n") + (  # off the progress bar's line
-        f"interrupted: stopping the evaluations and saving search {search.search_id} "
-        "(a few seconds; Ctrl-C again to quit at once)\n")
+    # a signal started ignored (nohup: SIGHUP; a background job: SIGINT) stays ignored
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    handled = [s for s in STOP_SIGNALS if previous[s] is not signal.SIG_IGN]
+    name = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated (SIGTERM)", signal.SIGHUP: "hung up (SIGHUP)"}
 
-    def on_sigint(signum, frame):
-        signal.signal(signal.SIGINT, previous)
+    def on_signal(signum, frame):
+        for s in handled:  # the next one, of any kind, quits at once
+            signal.signal(s, previous[s])
+        notice = ("" if quiet else "\n") + (  # off the progress bar's line
+            f"{name[signum]}: stopping the evaluations and saving search {search.search_id} "
+            "(a few seconds; Ctrl-C again to quit at once)\n")
         # os.write, not click.echo: the handler may run while the progress bar is writing
         # to sys.stderr, and a buffered writer refuses a re-entrant write.
-        os.write(2, notice.encode())
-        raise KeyboardInterrupt
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            os.write(2, notice.encode())
+        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
 
-    signal.signal(signal.SIGINT, on_sigint)
+    for s in handled:
+        signal.signal(s, on_signal)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s in handled:
+            signal.signal(s, previous[s])
 
 
 def _print_summary(search, outcome) -> None:

@@ -47,3 +47,8 @@ class PluginError(GpengineError):
 
 class DataError(GpengineError):
     """A dataset that is missing, truncated or corrupt."""
+
+
+class SaveError(GpengineError):
+    """A search's journal or checkpoint cannot be written (disk full, folder gone or read-only):
+    the search stops; what was written before is intact and `gpengine resume` continues from it."""

@@ -59,7 +59,8 @@ def resumed_search(search_id: str, *, runs_dir: str = DEFAULT_RUNS_DIR, jobs: in
 
 def resume_command(search: Search) -> str:
     """The command that continues `search`, typed from the folder it was started in."""
-    command = f"gpengine resume {search.search_id}"
+    folder = search.run_dir.name if search.run_dir is not None else search.search_id  # renamed: its name
+    command = f"gpengine resume {shlex.quote(folder)}"
     runs_dir = str(search.config.runs_dir)
     if Path(runs_dir) != Path(DEFAULT_RUNS_DIR):  # `resume` looks in runs/ unless told
         command += f" --runs-dir {shlex.quote(runs_dir)}"

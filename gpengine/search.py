@@ -34,7 +34,8 @@ from gpengine.events import (
     SearchStarted,
 )
 from gpengine.canonical import canonical_text
-from gpengine.checkpoint import load_checkpoint, load_search_file, save_checkpoint, save_search_file
+from gpengine.checkpoint import (CHECKPOINT, load_checkpoint, load_search_file, lock_search, save_checkpoint,
+                                 save_search_file)
 from gpengine.errors import ConfigError, GpengineError, ParseError
 from gpengine.evaluator import REJECTED, resolved_settings_of
 from gpengine.executor import EvaluatorSpec, Executor, register_local, resolve_backend
@@ -85,7 +86,10 @@ class Search:
         listeners: Iterable[Any] = (),
         search_id: str | None = None,
         resume: bool = False,
+        folder: str | None = None,
     ):
+        """`folder`: the search's folder under `runs_dir`, when it is not named after the search id
+        (a resumed search whose folder was renamed or copied)."""
         self.config = config
         self.options = dict(evaluator_options or {})
         cls = load_evaluator_class(config.evaluator)
@@ -119,12 +123,13 @@ class Search:
         self.generation = 0
         self.resumed = resume
         self.known: dict[int, Individual] = {}  # journaled results of a resumed search
-        self.run_dir = search_dir(config.runs_dir, self.search_id, create=True) if config.journal else None
+        self.run_dir = search_dir(config.runs_dir, folder or self.search_id, create=True) if config.journal else None
         if self.run_dir is not None:
             self.bus.listeners.insert(0, Journal(self.run_dir))  # first: durable before anything else
             if not resume:
                 save_search_file(self.run_dir, self.search_id, config, self.user_options, gpengine.__version__,
                                  resolved=self.resolved_settings)
+        self._lock = lock_search(self.run_dir) if self.run_dir is not None else None  # until run() ends
         self.candidates = CandidateEvaluator(
             pset=self.pset,
             search_seed=config.seed,
@@ -191,8 +196,14 @@ class Search:
         if "jobs" in overrides:
             overrides = {**same_shape(config), **overrides}
         config = attrs.evolve(config, runs_dir=str(runs_dir), **overrides)
-        search = cls(config, options, listeners=listeners, search_id=sid, resume=True)
+        # the folder it was read from: a renamed or copied one used to be left as it was, its
+        # search continued in a new folder named after the id (or in the original's)
+        search = cls(config, options, listeners=listeners, search_id=sid, resume=True, folder=search_id)
         journal = read_journal(directory / JOURNAL, repair=True)
+        for k, ind in enumerate(journal):  # else a KeyError in _restore, or a search rebuilt from the wrong records
+            if ind.id != k:
+                raise GpengineError(f"journal {directory / JOURNAL} is damaged: its record {k + 1} has id {ind.id}, "
+                                    f"expected {k} (records written twice or lost)")
         state = load_checkpoint(directory)
         search._restore(state, journal)
         return search
@@ -204,7 +215,9 @@ class Search:
         n = state["n_individuals"]
         self.individuals = journal[:n]
         if len(self.individuals) != n:
-            raise GpengineError(f"journal of {self.search_id} has {len(journal)} records, checkpoint expects {n}")
+            raise GpengineError(f"journal of {self.search_id} has {len(journal)} records, checkpoint expects {n} "
+                                f"(the journal was cut short); move {self.run_dir / CHECKPOINT} away to resume "
+                                "from the journal alone")
         self.known = {ind.id: ind for ind in journal[n:]}
         by_id = {ind.id: ind for ind in self.individuals}
         self.population = [by_id[i] for i in state["population"]]
@@ -494,10 +507,15 @@ class Search:
             # An interrupt or error leaves the last generation's checkpoint as it is, as kill -9 does:
             # the journal holds what came after, and a resume replays it from there. A checkpoint of
             # the state mid-generation made the resume start a new generation at that point.
-            if ended_cleanly:
-                self._checkpoint(finished=reason)
-            self.bus.emit(SearchEnded(best=self.hof.best, hall_of_fame=tuple(self.hof), reason=reason,
-                                      elapsed=elapsed))
+            try:
+                if ended_cleanly:
+                    self._checkpoint(finished=reason)
+                self.bus.emit(SearchEnded(best=self.hof.best, hall_of_fame=tuple(self.hof), reason=reason,
+                                          elapsed=elapsed))
+            finally:
+                if self._lock is not None:  # the search is another process's to resume now
+                    self._lock.close()
+                    self._lock = None
         return SearchOutcome(
             search_id=self.search_id,
             best=self.hof.best,

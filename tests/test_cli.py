@@ -206,6 +206,45 @@ def test_ctrl_c_saves_says_how_to_resume_and_exits_130(tmp_path):
     assert f"search {sid}: stopped by generations" in done.stdout
 
 
+def test_sigterm_stops_as_ctrl_c_does_says_how_to_resume_and_exits_143(tmp_path):
+    # `kill PID`, `timeout`, a job scheduler's time limit: SIGTERM to the search's process alone.
+    # It used to kill the search silently (no resume hint, loky's "leaked semlock" warnings, the
+    # MLflow run left RUNNING).
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gpengine.journal import read_journal
+
+    search = ["-e", "faults", "--no-tracking", "-q", "--seed", "2", "--set", "delay=0.2",
+              "--set", "population=6", "--set", "generations=3", "--jobs", "2"]
+    cli = [sys.executable, "-m", "gpengine.cli"]
+    proc = subprocess.Popen([*cli, "run", *search], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    journals = []
+    while time.monotonic() < deadline and not (journals and journals[0].stat().st_size):
+        time.sleep(0.1)
+        journals = list((tmp_path / "runs").glob("*/journal.jsonl"))
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    sid = journals[0].parent.name
+    saved = read_journal(journals[0])
+    assert saved and all(ind.result.ok for ind in saved)  # nothing in flight recorded as failed
+    lines = err.strip().splitlines()
+    assert lines == [f"terminated (SIGTERM): stopping the evaluations and saving search {sid} "
+                     "(a few seconds; Ctrl-C again to quit at once)",
+                     f"search {sid} interrupted: {len(saved)} evaluated individual{'s' * (len(saved) != 1)} saved "
+                     f"in runs/{sid}/; continue with: gpengine resume {sid}"], err[-2000:]
+    done = subprocess.run([*cli, *_resume_argv(lines[-1]), "-q"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"search {sid}: stopped by generations" in done.stdout
+    assert [str(i.expr) for i in read_journal(journals[0])][:len(saved)] == [str(i.expr) for i in saved]
+
+
 def test_tracking_false_in_set_or_config_file_turns_tracking_off(tmp_path):
     # the default store would be runs/mlflow.db under the working directory (a tmp dir here)
     res = invoke("run", "-e", "symreg", "-q", "--set", "population=4", "--set", "generations=0",
