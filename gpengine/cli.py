@@ -64,6 +64,9 @@ class GpengineGroup(click.Group):
         except click.UsageError as exc:
             click.echo(_usage_line(exc), err=True)
             ctx.exit(EXIT_USAGE)
+        except KeyboardInterrupt:  # Ctrl-C before a search started (loading data, building the evaluator):
+            click.echo("interrupted", err=True)  # nothing to save; click's own "Aborted!" exited 1
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=GpengineGroup, context_settings={"help_option_names": ["-h", "--help"]})

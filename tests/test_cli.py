@@ -363,3 +363,14 @@ def test_evaluate_json_is_strict_json_even_for_a_nan_fitness():
 
     out = json.loads(res.output, parse_constant=refuse)
     assert out["status"] == "failed" and out["fitness"] is None and res.exit_code == 1
+
+
+def test_ctrl_c_before_a_search_starts_exits_130_in_one_line(monkeypatch):
+    import gpengine.plugins as plugins
+
+    def interrupted(name):
+        raise KeyboardInterrupt  # as if Ctrl-C came while the evaluator's module was importing
+
+    monkeypatch.setattr(plugins, "load_evaluator_class", interrupted)
+    res = CliRunner().invoke(main, ["evaluate", "x", "-e", "symreg"])
+    assert res.exit_code == 130 and res.output.strip() == "interrupted"
