@@ -79,6 +79,26 @@ def new_search_id(evaluator: str, seed: int) -> str:
 
 
 class Search:
+    """One search: its state (population, records, hall of fame, generator, counters), its events,
+    its journal and checkpoints, and the generational loop.
+
+    `run()` is the template: it fires the events, runs a strategy, and saves the last checkpoint.
+    The generational loop is `_loop`; `mode=async` hands the search to
+    gpengine.steady_async.AsyncSteadyState instead. Both work the search through this small interface
+    (not for users: it may change between versions), and through the attributes `config`,
+    `rng`, `rungs`, `candidates`, `individuals`, `population`, `generation`, `restored`,
+    `known`, `async_state`, `async_resume` and `finished`:
+
+    - proposals: `offspring(n)`, `draw_first(n)`, `init_operator(expr)`, `note_proposed(expr)`;
+    - evaluation: `evaluate(executor, proposals)`, `after_batch(executor, batch)`,
+      `batch_size(n)`, `next_id()`, `record(done)`, `reevaluate_elites(executor)`;
+    - selection: `current(ind)`, `qualifies(ind)`, `complete_first(pop, drawn)`, `survivors(offspring)`;
+    - control: `stop_reason(hard_only)`, `end_generation()`.
+
+    Each draws from `rng` exactly as the generational loop does, so a strategy that calls them
+    in a fixed order is as reproducible as the loop.
+    """
+
     def __init__(
         self,
         config: SearchConfig,
@@ -140,7 +160,7 @@ class Search:
         )
         self._started = 0.0
         self._elapsed_before = 0.0
-        self._restored = False
+        self.restored = False
         # multi-fidelity rungs (one rung without fidelity=sh) and, per candidate, the record
         # selection should see (highest fidelity, most seeds); both rebuilt from records on resume
         # the evaluator instance's min_budget, so an evaluator may derive it from its options (1 epoch of N)
@@ -227,13 +247,13 @@ class Search:
         self.rng.bit_generator.state = state["rng"]
         self.candidates.load_state(state["candidates"])
         self._elapsed_before = state["elapsed"]
-        self._restored = True
+        self.restored = True
         self._guess_queue = []  # generation 0 is done: its guesses were proposed then
         self.async_resume = state.get("async")
         self.finished = state.get("finished")
         for ind in self.individuals:
             self._note(ind)
-        self.population = [self._current(p) for p in self.population]
+        self.population = [self.current(p) for p in self.population]
 
     def _checkpoint(self, finished: str | None = None) -> None:
         if self.run_dir is None:
@@ -254,11 +274,11 @@ class Search:
     def _elapsed(self) -> float:
         return self._elapsed_before + (time.monotonic() - self._started)
 
-    # -- helpers ------------------------------------------------------------------------
-    def _next_id(self) -> int:
+    # -- the strategy interface (see the class docstring) and its helpers ----------------
+    def next_id(self) -> int:
         return len(self.individuals)
 
-    def _evaluate(self, executor: Executor, proposals: Sequence[tuple[Expr, str, tuple[int, ...]]],
+    def evaluate(self, executor: Executor, proposals: Sequence[tuple[Expr, str, tuple[int, ...]]],
                   budget: float | None = None) -> list[Individual]:
         """Evaluate a batch of proposals (expr, operator, parent ids); emit in id order.
 
@@ -266,7 +286,7 @@ class Search:
         born = []
         for expr, operator, parents in proposals:
             ind = Individual(
-                id=self._next_id() + len(born),
+                id=self.next_id() + len(born),
                 expr=expr,
                 generation=self.generation,
                 operator=operator,
@@ -276,10 +296,10 @@ class Search:
             born.append(ind)
         done = self.candidates.evaluate(born, executor, known=self.known,
                                         on_arrival=lambda ind: self.bus.emit(ResultArrived(ind)))
-        self._record(done)
+        self.record(done)
         return done
 
-    def _record(self, done: Sequence[Individual]) -> None:
+    def record(self, done: Sequence[Individual]) -> None:
         """Append evaluated records in id order, tell the listeners, stop if the evaluator is broken."""
         for k, ind in enumerate(done):
             self.individuals.append(ind)
@@ -309,44 +329,50 @@ class Search:
         """Which record of a candidate selection sees: measured, highest budget, most seeds, oldest."""
         return (ind.result.ok, ind.budget, noise.n_replicates(ind), -ind.id)
 
-    def _current(self, ind: Individual) -> Individual:
+    def current(self, ind: Individual) -> Individual:
         """The record of `ind`'s candidate with the most information (itself without fidelity/noise)."""
         if not self._track_best_record:
             return ind
         return self._top.get(fidelity.identity(ind), ind)
 
+    def note_proposed(self, expr: Expr) -> None:
+        """A proposal made before a checkpoint and submitted again on resume: GAAF never draws its
+        genome again (the record that would note it is not in the journal yet)."""
+        if self.config.strategy == "gaaf":
+            self._seen_genomes.add(initialisation.to_genes(expr))
+
     def _refresh(self, batch: Sequence[Individual]) -> list[Individual]:
-        self.population = [self._current(p) for p in self.population]
-        return [self._current(c) for c in batch]
+        self.population = [self.current(p) for p in self.population]
+        return [self.current(c) for c in batch]
 
     def _promote(self, executor: Executor) -> None:
         """Successive halving: run every promotion due, rung by rung, until none is left."""
         if len(self.rungs) < 2:
             return
-        while self._stop_reason(hard_only=True) is None:
+        while self.stop_reason(hard_only=True) is None:
             due = fidelity.promotions(self.individuals, self.rungs, self.config.eta)
             if not due:
                 return
             budget = due[0][1]
             batch = [(ind.expr, fidelity.PROMOTE, (ind.id,)) for ind, b in due if b == budget]
-            self._evaluate(executor, batch, budget=budget)
+            self.evaluate(executor, batch, budget=budget)
 
-    def _after_batch(self, executor: Executor, batch: list[Individual]) -> list[Individual]:
+    def after_batch(self, executor: Executor, batch: list[Individual]) -> list[Individual]:
         """Promotions due after a batch; returns the batch as selection should see it."""
         self._promote(executor)
         return self._refresh(batch)
 
-    def _reevaluate_elites(self, executor: Executor) -> None:
+    def reevaluate_elites(self, executor: Executor) -> None:
         """Noise: the best members get more seeds (gpengine.noise); their records then carry the mean."""
         cfg = self.config
-        if cfg.replicates < 2 or self._stop_reason(hard_only=True) is not None:
+        if cfg.replicates < 2 or self.stop_reason(hard_only=True) is not None:
             return
         done = noise.reevaluate_elites(
             executor, self.candidates, self.individuals, self.population, replicates=cfg.replicates,
-            top=cfg.reeval_top, next_id=self._next_id(), generation=self.generation, known=self.known,
+            top=cfg.reeval_top, next_id=self.next_id(), generation=self.generation, known=self.known,
         )
-        self._record(done)
-        self.population = [self._current(p) for p in self.population]
+        self.record(done)
+        self.population = [self.current(p) for p in self.population]
 
     def _initial_exprs(self, n: int) -> list[Expr]:
         """n expressions for the first population: the guesses not yet proposed, then random ones."""
@@ -379,7 +405,7 @@ class Search:
     def _random_proposals(self, n: int) -> list[tuple[Expr, str, tuple[int, ...]]]:
         return [(e, "random", ()) for e in self._random_exprs(n)]
 
-    def _offspring(self, n: int) -> list[tuple[Expr, str, tuple[int, ...]]]:
+    def offspring(self, n: int) -> list[tuple[Expr, str, tuple[int, ...]]]:
         cfg = self.config
         if cfg.strategy == "random":
             return self._random_proposals(n)
@@ -414,7 +440,7 @@ class Search:
         )
         return child, operator, tuple(parents[i].id for i in used)
 
-    def _survivors(self, offspring: list[Individual]) -> list[Individual]:
+    def survivors(self, offspring: list[Individual]) -> list[Individual]:
         cfg = self.config
         n = cfg.population
         if cfg.strategy == "gaaf":
@@ -436,7 +462,7 @@ class Search:
         return population_stats(self.generation, self.population, evaluations=self.candidates.evaluations,
                                 failures=self._failed_records, cost=self.candidates.cost)
 
-    def _end_generation(self) -> None:
+    def end_generation(self) -> None:
         stats = self._stats()
         self.history.append(stats)
         self.bus.emit(GenerationEnded(stats))
@@ -446,7 +472,7 @@ class Search:
         # of a cheap search's time; BENCHMARKS.md). Refcounting still frees what is dropped.
         gc.freeze()
 
-    def _stop_reason(self, hard_only: bool = False) -> str | None:
+    def stop_reason(self, hard_only: bool = False) -> str | None:
         """Why the search should stop now.
 
         `hard_only`: only the reasons that forbid any more work, even inside a generation (the
@@ -466,7 +492,7 @@ class Search:
             return "generations"
         return None
 
-    def _batch_size(self, default: int) -> int:
+    def batch_size(self, default: int) -> int:
         """Children per step; never more than the evaluation budget left."""
         cfg = self.config
         n = default
@@ -534,32 +560,32 @@ class Search:
                 from gpengine.steady_async import AsyncSteadyState
 
                 return AsyncSteadyState(self, executor).run()
-            if not self._restored:
+            if not self.restored:
                 self.population = self._first_population(executor)
-                self._reevaluate_elites(executor)
-                self._end_generation()
+                self.reevaluate_elites(executor)
+                self.end_generation()
             while True:
-                stop = self._stop_reason()
+                stop = self.stop_reason()
                 if stop is not None:
                     return stop
                 self.generation += 1
                 batches, n_children = generation_batches(cfg)
                 for _ in range(batches):
-                    children = self._evaluate(executor, self._offspring(self._batch_size(n_children)))
-                    self.population = self._survivors(self._after_batch(executor, children))
-                    if self._stop_reason(hard_only=True) is not None:
+                    children = self.evaluate(executor, self.offspring(self.batch_size(n_children)))
+                    self.population = self.survivors(self.after_batch(executor, children))
+                    if self.stop_reason(hard_only=True) is not None:
                         break
-                self._reevaluate_elites(executor)
-                self._end_generation()
+                self.reevaluate_elites(executor)
+                self.end_generation()
 
-    def _init_operator(self, expr: Expr | None = None) -> str:
+    def init_operator(self, expr: Expr | None = None) -> str:
         if expr is not None and expr in self.guesses:
             return "init-guess"
         if self.config.strategy == "gaaf":
             return f"init-gaaf{gaaf_ga.n_genes(self.config.init)}"
         return f"init-{self.config.init}"
 
-    def _qualifies(self, ind: Individual) -> bool:
+    def qualifies(self, ind: Individual) -> bool:
         """Whether a first-population candidate is worth breeding from. GAAF: only admitted
         candidates. Tree GP: none the pre-screen rejected (constant, non-finite...): they cost
         nothing, and a population of rejects would breed from nothing."""
@@ -567,7 +593,7 @@ class Search:
             return gaaf_ga.admitted(ind, self.config.admission, self.evaluator)
         return ind.status != REJECTED
 
-    def _passing_draw(self, n: int) -> list[Expr]:
+    def draw_first(self, n: int) -> list[Expr]:
         """Fresh first-population expressions, drawn until `n` of them would pass the pre-screen
         (bounded). The rejects are kept in the list: evaluating them costs nothing and records
         every draw, and a round then trains `n` candidates, not a few."""
@@ -581,12 +607,12 @@ class Search:
                 break
         return exprs
 
-    def _complete_first(self, pop: list[Individual], drawn: list[Individual]) -> list[Individual]:
+    def complete_first(self, pop: list[Individual], drawn: list[Individual]) -> list[Individual]:
         """The first population from the qualified candidates `pop`, topped up from everything
         `drawn` when the fill rounds left too few."""
         cfg = self.config
         if cfg.strategy != "gaaf":  # short of qualified ones: the rest of the population as drawn
-            return (pop + [i for i in drawn if not self._qualifies(i)])[: cfg.population]
+            return (pop + [i for i in drawn if not self.qualifies(i)])[: cfg.population]
         if len(pop) < min(cfg.population, 2):  # nothing (or one) admitted: breed from the best measured anyway
             pop += [i for i in selection.elitism(drawn, cfg.population) if i not in pop][: cfg.population - len(pop)]
         return pop[: cfg.population]
@@ -597,19 +623,19 @@ class Search:
         cfg = self.config
 
         def draw(n: int) -> list[Individual]:
-            n = self._batch_size(n)  # never more to train than the evaluation budget left
-            proposals = [(e, self._init_operator(e), ()) for e in self._passing_draw(n)]
-            return self._after_batch(executor, self._evaluate(executor, proposals))
+            n = self.batch_size(n)  # never more to train than the evaluation budget left
+            proposals = [(e, self.init_operator(e), ()) for e in self.draw_first(n)]
+            return self.after_batch(executor, self.evaluate(executor, proposals))
 
         first = draw(cfg.population)
-        pop = [i for i in first if self._qualifies(i)]
+        pop = [i for i in first if self.qualifies(i)]
         for _ in range(gaaf_ga.FILL_ROUNDS):
-            if len(pop) >= cfg.population or self._stop_reason(hard_only=True) is not None:
+            if len(pop) >= cfg.population or self.stop_reason(hard_only=True) is not None:
                 break
             more = draw(cfg.population - len(pop))
-            pop = [self._current(p) for p in pop] + [i for i in more if self._qualifies(i)]
+            pop = [self.current(p) for p in pop] + [i for i in more if self.qualifies(i)]
             first += more
-        return self._complete_first(pop, first)
+        return self.complete_first(pop, first)
 
 
 #: rounds of fresh draws for a first population of candidates that pass the pre-screen

@@ -154,10 +154,10 @@ class AsyncSteadyState:
             if not self.init_queue:
                 return None  # wait for the first population to be integrated
             expr = self.init_queue.pop(0)
-            return (expr, s._init_operator(expr), (), s.rungs[0])
+            return (expr, s.init_operator(expr), (), s.rungs[0])
         if len(s.population) < 1:
             return None
-        children = s._offspring(1)
+        children = s.offspring(1)
         if not children:
             return None
         expr, operator, parents = children[0]
@@ -267,7 +267,7 @@ class AsyncSteadyState:
     def _integrate(self, slot: Slot) -> None:
         s = self.s
         self.slots.remove(slot)
-        ind = attrs.evolve(slot.base, id=s._next_id())
+        ind = attrs.evolve(slot.base, id=s.next_id())
         if slot.answered is not None:
             done = attrs.evolve(slot.answered, id=ind.id)
         elif slot.result is not None:
@@ -278,38 +278,38 @@ class AsyncSteadyState:
             except _NeedsRun:
                 done = s.candidates.evaluate([ind], self.ex)[0]
         slot.integrated = True
-        s._record([done])
-        s.population = [s._current(p) for p in s.population]
+        s.record([done])
+        s.population = [s.current(p) for p in s.population]
         if done.operator == fidelity.PROMOTE:
             return
         self.count += 1
-        current = s._current(done)
+        current = s.current(done)
         if self.in_init:
-            if s._qualifies(done):
+            if s.qualifies(done):
                 s.population.append(current)
             if not self.init_queue and not any(sl.proposal[1].startswith("init-") for sl in self.slots):
                 self._end_init()
         else:
-            s.population = s._survivors([current])
+            s.population = s.survivors([current])
 
     def _end_init(self) -> None:
         """The first population is in: draw more for what did not qualify (as the generational
         loop does, a few rounds), else complete it and start breeding."""
         s, cfg = self.s, self.s.config
         short = cfg.population - len(s.population)
-        if short > 0 and self.init_rounds < gaaf_ga.FILL_ROUNDS and s._stop_reason(hard_only=True) is None:
+        if short > 0 and self.init_rounds < gaaf_ga.FILL_ROUNDS and s.stop_reason(hard_only=True) is None:
             self.init_rounds += 1
-            self.init_queue = s._passing_draw(short)
+            self.init_queue = s.draw_first(short)
             if self.init_queue:
                 return
-        drawn = [s._current(i) for i in s.individuals if i.operator.startswith("init-")]
-        s.population = s._complete_first(s.population, drawn)
+        drawn = [s.current(i) for i in s.individuals if i.operator.startswith("init-")]
+        s.population = s.complete_first(s.population, drawn)
         self.in_init = False
 
     def _generation_end(self) -> None:
         s = self.s
-        s._reevaluate_elites(self.ex)
-        s._end_generation()
+        s.reevaluate_elites(self.ex)
+        s.end_generation()
         s.generation += 1
         self.count = 0
 
@@ -327,10 +327,7 @@ class AsyncSteadyState:
         self.init_rounds = state["init_rounds"]
         self.in_init = state["in_init"]
         for proposal, answered, result, *generation in state["pending"]:  # no generation: an older checkpoint
-            if self.s.config.strategy == "gaaf":
-                from gpengine.init import to_genes
-
-                self.s._seen_genomes.add(to_genes(proposal[0]))
+            self.s.note_proposed(proposal[0])
             self._submit(proposal, answered, result, *generation)
         if self.count >= self.s.config.population and not self.in_init:
             # checkpointed by _generation_end, which advances the generation only after saving: do it here
@@ -345,10 +342,10 @@ class AsyncSteadyState:
             # it ended with nothing to propose; drawing again from the saved generator would go on
             # as another search (killed after its last checkpoint, it is resumed as it ended)
             return "exhausted"
-        if s._restored and s.async_resume is not None:
+        if s.restored and s.async_resume is not None:
             self._restore(s.async_resume)
-        elif not s._restored:
-            self.init_queue = s._passing_draw(cfg.population)
+        elif not s.restored:
+            self.init_queue = s.draw_first(cfg.population)
         else:
             self.in_init = False
         while True:
@@ -373,7 +370,7 @@ class AsyncSteadyState:
     def _stop(self) -> str | None:
         """As the generational loop: generation 0 (the first population) and `generations` more."""
         s = self.s
-        return s._stop_reason(hard_only=True) or ("generations" if s.generation > s.config.generations else None)
+        return s.stop_reason(hard_only=True) or ("generations" if s.generation > s.config.generations else None)
 
     def _room(self) -> bool:
         """Whether the evaluation budget leaves room for one more evaluation in flight."""
