@@ -35,11 +35,15 @@ running again. Proposals go through the search's CandidateEvaluator one
 at a time (memo, pre-screen, persistent store, seeds, counters); one already
 in flight under the same dedup key waits for it instead of running twice.
 
-Evaluation runs in the Executor's loky pool (or in process with the
-sequential backend) via `Executor._loky`/`_replace_pool`: a worker death or a
-timeout (`eval_timeout`) fails that evaluation, replaces the pool, and
-resubmits the evaluations that were running beside it (at most twice each).
-The Dask backend is not supported in this mode.
+Evaluation runs in the Executor's loky pool, one `Executor.submit` per
+proposal (in process with the sequential backend): a worker death or a
+timeout (`eval_timeout`) fails that evaluation, restarts the workers
+(`Executor.restart_workers`), and resubmits the evaluations that were running
+beside it (a death counts against each of them; at most MAX_RETRIES retries
+each). This loop is not `Executor.map`'s: that one reruns the evaluations of a
+death one at a time, so a death is blamed on one candidate only, which
+proposals that must start the moment a worker frees cannot do. The Dask
+backend is not supported in this mode.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ import attrs
 
 from gpengine import fidelity, gaaf_ga
 from gpengine.evaluator import Result
-from gpengine.executor import MAX_RETRIES, Executor, Task, run_task, timed_out, worker_died
+from gpengine.executor import MAX_RETRIES, Executor, Task, timed_out, worker_died
 from gpengine.individual import Individual
 from gpengine.noise import REEVAL
 
@@ -197,10 +201,10 @@ class AsyncSteadyState:
     def _start(self, slot: Slot) -> None:
         slot.started = time.monotonic()
         if self.ex.backend == "sequential":
-            slot.result = run_task(self.ex.spec, slot.task)
+            slot.result = self.ex.map([slot.task])[0]
             self._arrived(slot)
         else:
-            slot.future = self.ex._loky().submit(run_task, self.ex.spec, slot.task)
+            slot.future = self.ex.submit(slot.task)
 
     def _arrived(self, slot: Slot) -> None:
         """Commit a result to the persistent store the moment it arrives, as the generational loop
@@ -234,7 +238,7 @@ class AsyncSteadyState:
                 slot.result = timed_out(self.ex.timeout, cost=now - slot.started)
                 broken = True
         if broken:  # a dead or hung worker takes the pool down: restart what was running beside it
-            self.ex._replace_pool()
+            self.ex.restart_workers()
             for slot in self.slots:
                 if slot.task is not None and slot.result is None:
                     self._start(slot)
