@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 
 import gpengine
-from gpengine import fidelity, gaaf_ga, noise
+from gpengine import fidelity, first_population, gaaf_ga, noise
 from gpengine import init as initialisation
 from gpengine import selection
 from gpengine.config import SearchConfig
@@ -36,11 +36,10 @@ from gpengine.events import (
 from gpengine.canonical import canonical_text
 from gpengine.checkpoint import (CHECKPOINT, load_checkpoint, load_search_file, lock_search, save_checkpoint,
                                  save_search_file)
-from gpengine.errors import ConfigError, GpengineError, ParseError
-from gpengine.evaluator import REJECTED, resolved_settings_of
+from gpengine.errors import GpengineError
+from gpengine.evaluator import resolved_settings_of
 from gpengine.executor import EvaluatorSpec, Executor, register_local, resolve_backend
 from gpengine.expr import Expr
-from gpengine.expr_text import parse
 from gpengine.generation_stats import population_stats
 from gpengine.hall_of_fame import HallOfFame
 from gpengine.individual import Individual
@@ -83,8 +82,9 @@ class Search:
     its journal and checkpoints, and the generational loop.
 
     `run()` is the template: it fires the events, runs a strategy, and saves the last checkpoint.
-    The generational loop is `_loop`; `mode=async` hands the search to
-    gpengine.steady_async.AsyncSteadyState instead. Both work the search through this small interface
+    The generational loop is `_loop`, its generation 0 gpengine.first_population.build;
+    `mode=async` hands the search to gpengine.steady_async.AsyncSteadyState instead. They
+    work the search through this small interface
     (not for users: it may change between versions), and through the attributes `config`,
     `rng`, `rungs`, `candidates`, `individuals`, `population`, `generation`, `restored`,
     `known`, `async_state`, `async_resume` and `finished`:
@@ -116,10 +116,8 @@ class Search:
         self.pset = get_set(config.primitives or cls.primitive_set)
         self.options.setdefault("primitives", self.pset.name)
         self.limits = Limits(max_depth=config.max_depth, max_size=config.max_size)
-        initialisation.check_limits(config.init, config.strategy, config.init_min_depth, config.init_max_depth,
-                                    config.max_depth, config.max_size, self.pset)  # the set's arities known now
-        self.guesses = self._parse_guesses(config.guesses)  # before anything is written
-        self._guess_queue = list(self.guesses)  # the first population's first draw takes them
+        self.initialiser = first_population.Initialiser(config, self.pset, self.limits)  # before anything is written
+        self.guesses = self.initialiser.guesses
         # Built once here: validates options (bad ones stop before any work) and
         # serves sequential evaluation without a second construction.
         self.evaluator = build_evaluator(config.evaluator, cls, self.options)
@@ -175,22 +173,6 @@ class Search:
         self.async_state: Any = None  # mode=async: callable giving the proposals in flight (for checkpoints)
         self.async_resume: dict[str, Any] | None = None
         self.finished: str | None = None  # resumed: why the search ended, when it had ended
-
-    def _parse_guesses(self, texts: tuple[str, ...]) -> tuple[Expr, ...]:
-        out = []
-        for text in texts:
-            try:
-                expr = parse(text, self.pset)
-            except ParseError as exc:
-                raise ConfigError(f"guesses: {text!r} is not an expression of the {self.pset.name} set: {exc}") from None
-            if self.config.strategy == "gaaf" and initialisation.to_genes(expr) is None:
-                raise ConfigError(f"guesses: {text!r} has no GAAF gene shape; strategy 'gaaf' takes 3- or 6-gene "
-                                  "expressions such as blend(sin(x), square(x))")
-            if not self.limits.admits(expr):
-                raise ConfigError(f"guesses: {text!r} has size {expr.size} and depth {expr.depth}, beyond max_size "
-                                  f"{self.config.max_size} or max_depth {self.config.max_depth}")
-            out.append(expr)
-        return tuple(out)
 
     def _decide(self, configured: bool | None, attribute: str) -> bool:
         """A search key left unset (None) defers to the evaluator's class attribute."""
@@ -248,7 +230,7 @@ class Search:
         self.candidates.load_state(state["candidates"])
         self._elapsed_before = state["elapsed"]
         self.restored = True
-        self._guess_queue = []  # generation 0 is done: its guesses were proposed then
+        self.initialiser.skip_guesses()
         self.async_resume = state.get("async")
         self.finished = state.get("finished")
         for ind in self.individuals:
@@ -374,36 +356,8 @@ class Search:
         self.record(done)
         self.population = [self.current(p) for p in self.population]
 
-    def _initial_exprs(self, n: int) -> list[Expr]:
-        """n expressions for the first population: the guesses not yet proposed, then random ones."""
-        guessed, self._guess_queue = self._guess_queue[:n], self._guess_queue[n:]
-        if self.config.strategy == "gaaf":  # GAAF never draws a genome twice: not a guessed one either
-            self._seen_genomes.update(initialisation.to_genes(e) for e in guessed)
-        return guessed + self._random_exprs(n - len(guessed))
-
-    def _random_exprs(self, n: int) -> list[Expr]:
-        cfg = self.config
-        if n <= 0:
-            return []
-        if cfg.strategy == "gaaf":
-            return gaaf_ga.fresh_genomes(self.rng, self.pset, n, gaaf_ga.n_genes(cfg.init), self._seen_genomes)
-        if cfg.init == "ramped":
-            return initialisation.ramped_half_and_half(
-                self.rng, self.pset, n, min_depth=cfg.init_min_depth, max_depth=cfg.init_max_depth, p_const=cfg.p_const,
-                max_size=cfg.max_size,
-            )
-        if cfg.init == "grow":
-            return [initialisation.grow(self.rng, self.pset, cfg.init_max_depth, min_depth=cfg.init_min_depth,
-                                        p_const=cfg.p_const, max_size=cfg.max_size) for _ in range(n)]
-        if cfg.init == "full":
-            return [initialisation.full(self.rng, self.pset, cfg.init_max_depth, p_const=cfg.p_const,
-                                        max_size=cfg.max_size) for _ in range(n)]
-        if cfg.init == "gaaf3":
-            return [initialisation.gaaf_3gene(self.rng, self.pset) for _ in range(n)]
-        return [initialisation.gaaf_6gene(self.rng, self.pset) for _ in range(n)]
-
     def _random_proposals(self, n: int) -> list[tuple[Expr, str, tuple[int, ...]]]:
-        return [(e, "random", ()) for e in self._random_exprs(n)]
+        return [(e, "random", ()) for e in self.initialiser.random(self.rng, n, self._seen_genomes)]
 
     def offspring(self, n: int) -> list[tuple[Expr, str, tuple[int, ...]]]:
         cfg = self.config
@@ -561,7 +515,7 @@ class Search:
 
                 return AsyncSteadyState(self, executor).run()
             if not self.restored:
-                self.population = self._first_population(executor)
+                self.population = first_population.build(self, executor)
                 self.reevaluate_elites(executor)
                 self.end_generation()
             while True:
@@ -579,67 +533,19 @@ class Search:
                 self.end_generation()
 
     def init_operator(self, expr: Expr | None = None) -> str:
-        if expr is not None and expr in self.guesses:
-            return "init-guess"
-        if self.config.strategy == "gaaf":
-            return f"init-gaaf{gaaf_ga.n_genes(self.config.init)}"
-        return f"init-{self.config.init}"
+        return self.initialiser.operator(expr)
 
     def qualifies(self, ind: Individual) -> bool:
-        """Whether a first-population candidate is worth breeding from. GAAF: only admitted
-        candidates. Tree GP: none the pre-screen rejected (constant, non-finite...): they cost
-        nothing, and a population of rejects would breed from nothing."""
-        if self.config.strategy == "gaaf":
-            return gaaf_ga.admitted(ind, self.config.admission, self.evaluator)
-        return ind.status != REJECTED
+        """Whether a first-population candidate is worth breeding from (gpengine.first_population)."""
+        return first_population.qualifies(ind, self.config, self.evaluator)
 
     def draw_first(self, n: int) -> list[Expr]:
-        """Fresh first-population expressions, drawn until `n` of them would pass the pre-screen
-        (bounded). The rejects are kept in the list: evaluating them costs nothing and records
-        every draw, and a round then trains `n` candidates, not a few."""
-        exprs: list[Expr] = []
-        passing = 0
-        for _ in range(PRESCREEN_DRAWS):
-            fresh = self._initial_exprs(n - passing)
-            exprs += fresh
-            passing += sum(not self.candidates.rejects(e) for e in fresh)
-            if passing >= n or not fresh:
-                break
-        return exprs
+        """Fresh first-population expressions, drawn until `n` of them would pass the pre-screen."""
+        return self.initialiser.passing(self.rng, n, self._seen_genomes, self.candidates.rejects)
 
     def complete_first(self, pop: list[Individual], drawn: list[Individual]) -> list[Individual]:
-        """The first population from the qualified candidates `pop`, topped up from everything
-        `drawn` when the fill rounds left too few."""
-        cfg = self.config
-        if cfg.strategy != "gaaf":  # short of qualified ones: the rest of the population as drawn
-            return (pop + [i for i in drawn if not self.qualifies(i)])[: cfg.population]
-        if len(pop) < min(cfg.population, 2):  # nothing (or one) admitted: breed from the best measured anyway
-            pop += [i for i in selection.elitism(drawn, cfg.population) if i not in pop][: cfg.population - len(pop)]
-        return pop[: cfg.population]
-
-    def _first_population(self, executor: Executor) -> list[Individual]:
-        """Generation 0, from candidates worth breeding from (`_qualifies`): fresh ones are drawn
-        (a few rounds, every draw recorded) in place of those that do not qualify."""
-        cfg = self.config
-
-        def draw(n: int) -> list[Individual]:
-            n = self.batch_size(n)  # never more to train than the evaluation budget left
-            proposals = [(e, self.init_operator(e), ()) for e in self.draw_first(n)]
-            return self.after_batch(executor, self.evaluate(executor, proposals))
-
-        first = draw(cfg.population)
-        pop = [i for i in first if self.qualifies(i)]
-        for _ in range(gaaf_ga.FILL_ROUNDS):
-            if len(pop) >= cfg.population or self.stop_reason(hard_only=True) is not None:
-                break
-            more = draw(cfg.population - len(pop))
-            pop = [self.current(p) for p in pop] + [i for i in more if self.qualifies(i)]
-            first += more
-        return self.complete_first(pop, first)
-
-
-#: rounds of fresh draws for a first population of candidates that pass the pre-screen
-PRESCREEN_DRAWS = 50
+        """The first population from the qualified `pop`, topped up from everything `drawn`."""
+        return first_population.complete(pop, drawn, self.config, self.qualifies)
 
 
 def generation_batches(cfg: SearchConfig) -> tuple[int, int]:
