@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 
 import gpengine
-from gpengine import fidelity, first_population, gaaf_ga, noise
+from gpengine import fidelity, first_population, gaaf_ga, noise, replacement
 from gpengine import init as initialisation
 from gpengine import selection
 from gpengine.config import SearchConfig
@@ -395,22 +395,8 @@ class Search:
         return child, operator, tuple(parents[i].id for i in used)
 
     def survivors(self, offspring: list[Individual]) -> list[Individual]:
-        cfg = self.config
-        n = cfg.population
-        if cfg.strategy == "gaaf":
-            return gaaf_ga.replace_worst(self.population, offspring, cfg.admission, self.evaluator)
-        if cfg.selection == "nsga2":
-            return list(selection.nsga2(self.population + offspring, n))
-        if cfg.mode in ("steady_state", "async"):
-            # each child replaces the current worst if it is better
-            pop = list(self.population)
-            for child in offspring:
-                worst = min(range(len(pop)), key=lambda i: (pop[i].fitness, -pop[i].id))
-                if child.fitness > pop[worst].fitness:
-                    pop[worst] = child
-            return pop
-        elites = selection.elitism(self.population, cfg.elitism) if cfg.elitism else []
-        return list(elites) + offspring[: n - len(elites)]
+        """The population after `offspring` (gpengine.replacement)."""
+        return replacement.survivors(self.config, self.population, offspring, self.evaluator)
 
     def _stats(self) -> GenerationStats:
         return population_stats(self.generation, self.population, evaluations=self.candidates.evaluations,
