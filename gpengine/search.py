@@ -34,8 +34,7 @@ from gpengine.events import (
     SearchStarted,
 )
 from gpengine.canonical import canonical_text
-from gpengine.checkpoint import (CHECKPOINT, load_checkpoint, load_search_file, lock_search, save_checkpoint,
-                                 save_search_file)
+from gpengine.checkpoint import CHECKPOINT, lock_search, save_checkpoint, save_search_file
 from gpengine.errors import GpengineError
 from gpengine.evaluator import resolved_settings_of
 from gpengine.executor import EvaluatorSpec, Executor, register_local, resolve_backend
@@ -43,10 +42,11 @@ from gpengine.expr import Expr
 from gpengine.generation_stats import population_stats
 from gpengine.hall_of_fame import HallOfFame
 from gpengine.individual import Individual
-from gpengine.journal import JOURNAL, Journal, read_journal
+from gpengine.journal import Journal
 from gpengine.outputs import tracker_for
 from gpengine.paths import cache_dir, search_dir
 from gpengine.result_store import ResultStore
+from gpengine.resume import saved_config, saved_progress
 from gpengine.plugins import build_evaluator, load_evaluator_class
 from gpengine.variation import Limits, MutationWeights, vary
 from primitives import get_set
@@ -193,20 +193,11 @@ class Search:
                overrides: dict[str, Any] | None = None) -> "Search":
         """Continue a search from its journal and last checkpoint (kill -9 included)."""
         directory = search_dir(runs_dir, search_id)
-        sid, config, options = load_search_file(directory)
-        overrides = dict(overrides or {})
-        if "jobs" in overrides:
-            overrides = {**same_shape(config), **overrides}
-        config = attrs.evolve(config, runs_dir=str(runs_dir), **overrides)
+        sid, config, options = saved_config(directory, runs_dir, overrides)
         # the folder it was read from: a renamed or copied one used to be left as it was, its
         # search continued in a new folder named after the id (or in the original's)
         search = cls(config, options, listeners=listeners, search_id=sid, resume=True, folder=search_id)
-        journal = read_journal(directory / JOURNAL, repair=True)
-        for k, ind in enumerate(journal):  # else a KeyError in _restore, or a search rebuilt from the wrong records
-            if ind.id != k:
-                raise GpengineError(f"journal {directory / JOURNAL} is damaged: its record {k + 1} has id {ind.id}, "
-                                    f"expected {k} (records written twice or lost)")
-        state = load_checkpoint(directory)
+        journal, state = saved_progress(directory)
         search._restore(state, journal)
         return search
 
@@ -549,22 +540,6 @@ def generation_batches(cfg: SearchConfig) -> tuple[int, int]:
         n = cfg.offspring or max(1, cfg.jobs)
         return max(1, cfg.population // n), n
     return 1, cfg.offspring or (cfg.population - (0 if cfg.selection == "nsga2" else cfg.elitism))
-
-
-def same_shape(cfg: SearchConfig) -> dict[str, int]:
-    """The keys that keep a search's shape when it resumes with another `jobs`.
-
-    Steady state breeds `jobs` children per batch (unless `offspring` is set) and async keeps
-    `jobs` proposals in flight (unless `async_window` is set), so the number of workers shapes
-    the search there. Pinning those keys to the original `jobs` makes the resumed search exactly
-    the uninterrupted one, running on as many workers as the resume asks for: what a user who
-    resumes on another machine wants, rather than a refusal or a different search.
-    """
-    if cfg.mode == "async" and cfg.async_window is None:
-        return {"async_window": cfg.jobs}
-    if cfg.mode == "steady_state" and cfg.strategy != "gaaf" and cfg.offspring is None:
-        return {"offspring": max(1, cfg.jobs)}
-    return {}
 
 
 def run_search(config: SearchConfig, evaluator_options: dict[str, Any] | None = None,
