@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import attrs
@@ -111,23 +112,7 @@ class Search:
         """`folder`: the search's folder under `runs_dir`, when it is not named after the search id
         (a resumed search whose folder was renamed or copied)."""
         self.config = config
-        self.options = dict(evaluator_options or {})
-        cls = load_evaluator_class(config.evaluator)
-        self.pset = get_set(config.primitives or cls.primitive_set)
-        self.options.setdefault("primitives", self.pset.name)
-        self.limits = Limits(max_depth=config.max_depth, max_size=config.max_size)
-        self.initialiser = first_population.Initialiser(config, self.pset, self.limits)  # before anything is written
-        self.guesses = self.initialiser.guesses
-        # Built once here: validates options (bad ones stop before any work) and
-        # serves sequential evaluation without a second construction.
-        self.evaluator = build_evaluator(config.evaluator, cls, self.options)
-        self.evaluator_cls = cls
-        # where evaluations run: a contradiction (a timeout in process) stops before anything is written
-        self.backend = resolve_backend(config.backend, config.jobs, self._decide(config.isolate, "isolate"),
-                                       config.eval_timeout)
-        self.resolved_settings = resolved_settings_of(self.evaluator)  # recorded in search.json and MLflow
-        self.spec = EvaluatorSpec.of(config.evaluator, self.options)
-        register_local(self.spec, self.evaluator)
+        cls = self._set_up_evaluation(evaluator_options)  # a bad option stops here, before anything is written
         self.weights = MutationWeights.from_mapping(config.mutation_weights)
         self.rng = np.random.default_rng(config.seed)
         listeners = list(listeners)
@@ -141,12 +126,7 @@ class Search:
         self.generation = 0
         self.resumed = resume
         self.known: dict[int, Individual] = {}  # journaled results of a resumed search
-        self.run_dir = search_dir(config.runs_dir, folder or self.search_id, create=True) if config.journal else None
-        if self.run_dir is not None:
-            self.bus.listeners.insert(0, Journal(self.run_dir))  # first: durable before anything else
-            if not resume:
-                save_search_file(self.run_dir, self.search_id, config, self.user_options, gpengine.__version__,
-                                 resolved=self.resolved_settings)
+        self.run_dir = self._open_folder(folder, resume)
         self._lock = lock_search(self.run_dir) if self.run_dir is not None else None  # until run() ends
         self.candidates = CandidateEvaluator(
             pset=self.pset,
@@ -161,9 +141,7 @@ class Search:
         self.restored = False
         # multi-fidelity rungs (one rung without fidelity=sh) and, per candidate, the record
         # selection should see (highest fidelity, most seeds); both rebuilt from records on resume
-        # the evaluator instance's min_budget, so an evaluator may derive it from its options (1 epoch of N)
-        low = config.min_budget if config.min_budget is not None else float(getattr(self.evaluator, "min_budget", 1.0))
-        self.rungs = fidelity.ladder(low, config.budget, config.eta) if config.fidelity == "sh" else (config.budget,)
+        self.rungs = self._rungs()
         self._track_best_record = len(self.rungs) > 1 or config.replicates > 1
         self._top: dict[str, Individual] = {}
         self._failed_records = 0  # records without a measurement, counted as they arrive
@@ -173,6 +151,49 @@ class Search:
         self.async_state: Any = None  # mode=async: callable giving the proposals in flight (for checkpoints)
         self.async_resume: dict[str, Any] | None = None
         self.finished: str | None = None  # resumed: why the search ended, when it had ended
+
+    def _set_up_evaluation(self, evaluator_options: dict[str, Any] | None) -> type:
+        """The evaluator, its primitive set and options, the first-population draws and the
+        backend, each checked; returns the evaluator's class."""
+        config = self.config
+        self.options = dict(evaluator_options or {})
+        cls = load_evaluator_class(config.evaluator)
+        self.pset = get_set(config.primitives or cls.primitive_set)
+        self.options.setdefault("primitives", self.pset.name)
+        self.limits = Limits(max_depth=config.max_depth, max_size=config.max_size)
+        self.initialiser = first_population.Initialiser(config, self.pset, self.limits)
+        self.guesses = self.initialiser.guesses
+        # Built once here: validates options (bad ones stop before any work) and
+        # serves sequential evaluation without a second construction.
+        self.evaluator = build_evaluator(config.evaluator, cls, self.options)
+        self.evaluator_cls = cls
+        # where evaluations run: a contradiction (a timeout in process) stops before anything is written
+        self.backend = resolve_backend(config.backend, config.jobs, self._decide(config.isolate, "isolate"),
+                                       config.eval_timeout)
+        self.resolved_settings = resolved_settings_of(self.evaluator)  # recorded in search.json and MLflow
+        self.spec = EvaluatorSpec.of(config.evaluator, self.options)
+        register_local(self.spec, self.evaluator)
+        return cls
+
+    def _open_folder(self, folder: str | None, resume: bool) -> Path | None:
+        """The search's folder (None: `journal` off), its journal listening first: durable before
+        anything else; a new search's search.json written."""
+        if not self.config.journal:
+            return None
+        run_dir = search_dir(self.config.runs_dir, folder or self.search_id, create=True)
+        self.bus.listeners.insert(0, Journal(run_dir))
+        if not resume:
+            save_search_file(run_dir, self.search_id, self.config, self.user_options, gpengine.__version__,
+                             resolved=self.resolved_settings)
+        return run_dir
+
+    def _rungs(self) -> tuple[float, ...]:
+        """The budgets of successive halving (fidelity=sh), else the configured budget alone.
+        The evaluator instance's min_budget, so an evaluator may derive it from its options
+        (1 epoch of N)."""
+        cfg = self.config
+        low = cfg.min_budget if cfg.min_budget is not None else float(getattr(self.evaluator, "min_budget", 1.0))
+        return fidelity.ladder(low, cfg.budget, cfg.eta) if cfg.fidelity == "sh" else (cfg.budget,)
 
     def _decide(self, configured: bool | None, attribute: str) -> bool:
         """A search key left unset (None) defers to the evaluator's class attribute."""
