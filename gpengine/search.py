@@ -368,6 +368,22 @@ class Search:
         self.record(done)
         self.population = [self.current(p) for p in self.population]
 
+    def init_operator(self, expr: Expr | None = None) -> str:
+        """The operator of a first-population record: init-guess, init-gaaf3/6, init-<init>."""
+        return self.initialiser.operator(expr)
+
+    def qualifies(self, ind: Individual) -> bool:
+        """Whether a first-population candidate is worth breeding from (gpengine.first_population)."""
+        return first_population.qualifies(ind, self.config, self.evaluator)
+
+    def draw_first(self, n: int) -> list[Expr]:
+        """Fresh first-population expressions, drawn until `n` of them would pass the pre-screen."""
+        return self.initialiser.passing(self.rng, n, self._seen_genomes, self.candidates.rejects)
+
+    def complete_first(self, pop: list[Individual], drawn: list[Individual]) -> list[Individual]:
+        """The first population from the qualified `pop`, topped up from everything `drawn`."""
+        return first_population.complete(pop, drawn, self.config, self.qualifies)
+
     def _random_proposals(self, n: int) -> list[tuple[Expr, str, tuple[int, ...]]]:
         return [(e, "random", ()) for e in self.initialiser.random(self.rng, n, self._seen_genomes)]
 
@@ -529,21 +545,6 @@ class Search:
                         break
                 self.reevaluate_elites(executor)
                 self.end_generation()
-
-    def init_operator(self, expr: Expr | None = None) -> str:
-        return self.initialiser.operator(expr)
-
-    def qualifies(self, ind: Individual) -> bool:
-        """Whether a first-population candidate is worth breeding from (gpengine.first_population)."""
-        return first_population.qualifies(ind, self.config, self.evaluator)
-
-    def draw_first(self, n: int) -> list[Expr]:
-        """Fresh first-population expressions, drawn until `n` of them would pass the pre-screen."""
-        return self.initialiser.passing(self.rng, n, self._seen_genomes, self.candidates.rejects)
-
-    def complete_first(self, pop: list[Individual], drawn: list[Individual]) -> list[Individual]:
-        """The first population from the qualified `pop`, topped up from everything `drawn`."""
-        return first_population.complete(pop, drawn, self.config, self.qualifies)
 
 
 def generation_batches(cfg: SearchConfig) -> tuple[int, int]:
