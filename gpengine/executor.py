@@ -327,11 +327,21 @@ class Executor:
             cf.wait(warm)
         return self._pool
 
-    def _replace_pool(self) -> None:
-        """Kill every worker (a hung one cannot be interrupted) and start afresh."""
+    def restart_workers(self) -> None:
+        """Kill every worker process (a hung one cannot be interrupted); the next task starts a new pool."""
         if self._pool is not None:
             self._pool.shutdown(wait=False, kill_workers=True)
             self._pool = None
+
+    def submit(self, task: Task) -> cf.Future:
+        """Start one task in a worker process (backend loky) and return its future.
+
+        For a caller that schedules evaluations itself (gpengine.steady_async); `map` is the
+        call for a batch. Such a caller owns what `map` does for it: it watches the timeout,
+        takes a future that raises for a worker that died under it (`worker_died`,
+        `timed_out` word the failed Results), and then calls `restart_workers()` and submits
+        again what was running beside it."""
+        return self._loky().submit(run_task, self.spec, task)
 
     def workers(self) -> list[dict[str, Any]]:
         """`worker_info()` of every worker (this process for `sequential`)."""
@@ -357,6 +367,7 @@ class Executor:
         if self.backend == "dask":
             return self._dask.map(tasks, on_result)
         return self._map_isolated(tasks, on_result)
+
     def _map_isolated(self, tasks: Sequence[Task], on_result=None) -> list[Result]:
         results: list[Result | None] = [None] * len(tasks)
         deaths = [0] * len(tasks)
@@ -416,7 +427,7 @@ class Executor:
             if broken:
                 # A dead or hung worker takes the pool down: start a new one, and rerun
                 # what was running beside it (innocent) and what had not started yet.
-                self._replace_pool()
+                self.restart_workers()
                 todo.extend(running.values())
                 todo.extend(queue)
                 suspects = solo + suspects

@@ -11,7 +11,8 @@ from gpengine.config import build_config
 from gpengine.evaluator import option_names
 from gpengine.plugins import load_evaluator_class
 from gpengine.progress import ProgressBar, expected_proposals
-from gpengine.search import Search, same_shape
+from gpengine.resume import same_shape
+from gpengine.search import Search
 
 DEFAULT_RUNS_DIR = "runs"  # `gpengine resume`'s --runs-dir default
 

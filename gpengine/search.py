@@ -13,13 +13,14 @@ from __future__ import annotations
 import gc
 import os
 import time
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import attrs
 import numpy as np
 
 import gpengine
-from gpengine import fidelity, gaaf_ga, noise
+from gpengine import fidelity, first_population, gaaf_ga, noise, replacement
 from gpengine import init as initialisation
 from gpengine import selection
 from gpengine.config import SearchConfig
@@ -34,20 +35,19 @@ from gpengine.events import (
     SearchStarted,
 )
 from gpengine.canonical import canonical_text
-from gpengine.checkpoint import (CHECKPOINT, load_checkpoint, load_search_file, lock_search, save_checkpoint,
-                                 save_search_file)
-from gpengine.errors import ConfigError, GpengineError, ParseError
-from gpengine.evaluator import REJECTED, resolved_settings_of
+from gpengine.checkpoint import CHECKPOINT, lock_search, save_checkpoint, save_search_file
+from gpengine.errors import GpengineError
+from gpengine.evaluator import resolved_settings_of
 from gpengine.executor import EvaluatorSpec, Executor, register_local, resolve_backend
 from gpengine.expr import Expr
-from gpengine.expr_text import parse
 from gpengine.generation_stats import population_stats
 from gpengine.hall_of_fame import HallOfFame
 from gpengine.individual import Individual
-from gpengine.journal import JOURNAL, Journal, read_journal
+from gpengine.journal import Journal
 from gpengine.outputs import tracker_for
 from gpengine.paths import cache_dir, search_dir
 from gpengine.result_store import ResultStore
+from gpengine.resume import saved_config, saved_progress
 from gpengine.plugins import build_evaluator, load_evaluator_class
 from gpengine.variation import Limits, MutationWeights, vary
 from primitives import get_set
@@ -79,6 +79,27 @@ def new_search_id(evaluator: str, seed: int) -> str:
 
 
 class Search:
+    """One search: its state (population, records, hall of fame, generator, counters), its events,
+    its journal and checkpoints, and the generational loop.
+
+    `run()` is the template: it fires the events, runs a strategy, and saves the last checkpoint.
+    The generational loop is `_loop`, its generation 0 gpengine.first_population.build;
+    `mode=async` hands the search to gpengine.steady_async.AsyncSteadyState instead. They
+    work the search through this small interface
+    (not for users: it may change between versions), and through the attributes `config`,
+    `rng`, `rungs`, `candidates`, `individuals`, `population`, `generation`, `restored`,
+    `known`, `async_state`, `async_resume` and `finished`:
+
+    - proposals: `offspring(n)`, `draw_first(n)`, `init_operator(expr)`, `note_proposed(expr)`;
+    - evaluation: `evaluate(executor, proposals)`, `after_batch(executor, batch)`,
+      `batch_size(n)`, `next_id()`, `record(done)`, `reevaluate_elites(executor)`;
+    - selection: `current(ind)`, `qualifies(ind)`, `complete_first(pop, drawn)`, `survivors(offspring)`;
+    - control: `stop_reason(hard_only)`, `end_generation()`.
+
+    Each draws from `rng` exactly as the generational loop does, so a strategy that calls them
+    in a fixed order is as reproducible as the loop.
+    """
+
     def __init__(
         self,
         config: SearchConfig,
@@ -91,25 +112,7 @@ class Search:
         """`folder`: the search's folder under `runs_dir`, when it is not named after the search id
         (a resumed search whose folder was renamed or copied)."""
         self.config = config
-        self.options = dict(evaluator_options or {})
-        cls = load_evaluator_class(config.evaluator)
-        self.pset = get_set(config.primitives or cls.primitive_set)
-        self.options.setdefault("primitives", self.pset.name)
-        self.limits = Limits(max_depth=config.max_depth, max_size=config.max_size)
-        initialisation.check_limits(config.init, config.strategy, config.init_min_depth, config.init_max_depth,
-                                    config.max_depth, config.max_size, self.pset)  # the set's arities known now
-        self.guesses = self._parse_guesses(config.guesses)  # before anything is written
-        self._guess_queue = list(self.guesses)  # the first population's first draw takes them
-        # Built once here: validates options (bad ones stop before any work) and
-        # serves sequential evaluation without a second construction.
-        self.evaluator = build_evaluator(config.evaluator, cls, self.options)
-        self.evaluator_cls = cls
-        # where evaluations run: a contradiction (a timeout in process) stops before anything is written
-        self.backend = resolve_backend(config.backend, config.jobs, self._decide(config.isolate, "isolate"),
-                                       config.eval_timeout)
-        self.resolved_settings = resolved_settings_of(self.evaluator)  # recorded in search.json and MLflow
-        self.spec = EvaluatorSpec.of(config.evaluator, self.options)
-        register_local(self.spec, self.evaluator)
+        cls = self._set_up_evaluation(evaluator_options)  # a bad option stops here, before anything is written
         self.weights = MutationWeights.from_mapping(config.mutation_weights)
         self.rng = np.random.default_rng(config.seed)
         listeners = list(listeners)
@@ -123,12 +126,7 @@ class Search:
         self.generation = 0
         self.resumed = resume
         self.known: dict[int, Individual] = {}  # journaled results of a resumed search
-        self.run_dir = search_dir(config.runs_dir, folder or self.search_id, create=True) if config.journal else None
-        if self.run_dir is not None:
-            self.bus.listeners.insert(0, Journal(self.run_dir))  # first: durable before anything else
-            if not resume:
-                save_search_file(self.run_dir, self.search_id, config, self.user_options, gpengine.__version__,
-                                 resolved=self.resolved_settings)
+        self.run_dir = self._open_folder(folder, resume)
         self._lock = lock_search(self.run_dir) if self.run_dir is not None else None  # until run() ends
         self.candidates = CandidateEvaluator(
             pset=self.pset,
@@ -140,12 +138,10 @@ class Search:
         )
         self._started = 0.0
         self._elapsed_before = 0.0
-        self._restored = False
+        self.restored = False
         # multi-fidelity rungs (one rung without fidelity=sh) and, per candidate, the record
         # selection should see (highest fidelity, most seeds); both rebuilt from records on resume
-        # the evaluator instance's min_budget, so an evaluator may derive it from its options (1 epoch of N)
-        low = config.min_budget if config.min_budget is not None else float(getattr(self.evaluator, "min_budget", 1.0))
-        self.rungs = fidelity.ladder(low, config.budget, config.eta) if config.fidelity == "sh" else (config.budget,)
+        self.rungs = self._rungs()
         self._track_best_record = len(self.rungs) > 1 or config.replicates > 1
         self._top: dict[str, Individual] = {}
         self._failed_records = 0  # records without a measurement, counted as they arrive
@@ -156,21 +152,48 @@ class Search:
         self.async_resume: dict[str, Any] | None = None
         self.finished: str | None = None  # resumed: why the search ended, when it had ended
 
-    def _parse_guesses(self, texts: tuple[str, ...]) -> tuple[Expr, ...]:
-        out = []
-        for text in texts:
-            try:
-                expr = parse(text, self.pset)
-            except ParseError as exc:
-                raise ConfigError(f"guesses: {text!r} is not an expression of the {self.pset.name} set: {exc}") from None
-            if self.config.strategy == "gaaf" and initialisation.to_genes(expr) is None:
-                raise ConfigError(f"guesses: {text!r} has no GAAF gene shape; strategy 'gaaf' takes 3- or 6-gene "
-                                  "expressions such as blend(sin(x), square(x))")
-            if not self.limits.admits(expr):
-                raise ConfigError(f"guesses: {text!r} has size {expr.size} and depth {expr.depth}, beyond max_size "
-                                  f"{self.config.max_size} or max_depth {self.config.max_depth}")
-            out.append(expr)
-        return tuple(out)
+    def _set_up_evaluation(self, evaluator_options: dict[str, Any] | None) -> type:
+        """The evaluator, its primitive set and options, the first-population draws and the
+        backend, each checked; returns the evaluator's class."""
+        config = self.config
+        self.options = dict(evaluator_options or {})
+        cls = load_evaluator_class(config.evaluator)
+        self.pset = get_set(config.primitives or cls.primitive_set)
+        self.options.setdefault("primitives", self.pset.name)
+        self.limits = Limits(max_depth=config.max_depth, max_size=config.max_size)
+        self.initialiser = first_population.Initialiser(config, self.pset, self.limits)
+        self.guesses = self.initialiser.guesses
+        # Built once here: validates options (bad ones stop before any work) and
+        # serves sequential evaluation without a second construction.
+        self.evaluator = build_evaluator(config.evaluator, cls, self.options)
+        self.evaluator_cls = cls
+        # where evaluations run: a contradiction (a timeout in process) stops before anything is written
+        self.backend = resolve_backend(config.backend, config.jobs, self._decide(config.isolate, "isolate"),
+                                       config.eval_timeout)
+        self.resolved_settings = resolved_settings_of(self.evaluator)  # recorded in search.json and MLflow
+        self.spec = EvaluatorSpec.of(config.evaluator, self.options)
+        register_local(self.spec, self.evaluator)
+        return cls
+
+    def _open_folder(self, folder: str | None, resume: bool) -> Path | None:
+        """The search's folder (None: `journal` off), its journal listening first: durable before
+        anything else; a new search's search.json written."""
+        if not self.config.journal:
+            return None
+        run_dir = search_dir(self.config.runs_dir, folder or self.search_id, create=True)
+        self.bus.listeners.insert(0, Journal(run_dir))
+        if not resume:
+            save_search_file(run_dir, self.search_id, self.config, self.user_options, gpengine.__version__,
+                             resolved=self.resolved_settings)
+        return run_dir
+
+    def _rungs(self) -> tuple[float, ...]:
+        """The budgets of successive halving (fidelity=sh), else the configured budget alone.
+        The evaluator instance's min_budget, so an evaluator may derive it from its options
+        (1 epoch of N)."""
+        cfg = self.config
+        low = cfg.min_budget if cfg.min_budget is not None else float(getattr(self.evaluator, "min_budget", 1.0))
+        return fidelity.ladder(low, cfg.budget, cfg.eta) if cfg.fidelity == "sh" else (cfg.budget,)
 
     def _decide(self, configured: bool | None, attribute: str) -> bool:
         """A search key left unset (None) defers to the evaluator's class attribute."""
@@ -191,20 +214,11 @@ class Search:
                overrides: dict[str, Any] | None = None) -> "Search":
         """Continue a search from its journal and last checkpoint (kill -9 included)."""
         directory = search_dir(runs_dir, search_id)
-        sid, config, options = load_search_file(directory)
-        overrides = dict(overrides or {})
-        if "jobs" in overrides:
-            overrides = {**same_shape(config), **overrides}
-        config = attrs.evolve(config, runs_dir=str(runs_dir), **overrides)
+        sid, config, options = saved_config(directory, runs_dir, overrides)
         # the folder it was read from: a renamed or copied one used to be left as it was, its
         # search continued in a new folder named after the id (or in the original's)
         search = cls(config, options, listeners=listeners, search_id=sid, resume=True, folder=search_id)
-        journal = read_journal(directory / JOURNAL, repair=True)
-        for k, ind in enumerate(journal):  # else a KeyError in _restore, or a search rebuilt from the wrong records
-            if ind.id != k:
-                raise GpengineError(f"journal {directory / JOURNAL} is damaged: its record {k + 1} has id {ind.id}, "
-                                    f"expected {k} (records written twice or lost)")
-        state = load_checkpoint(directory)
+        journal, state = saved_progress(directory)
         search._restore(state, journal)
         return search
 
@@ -227,13 +241,13 @@ class Search:
         self.rng.bit_generator.state = state["rng"]
         self.candidates.load_state(state["candidates"])
         self._elapsed_before = state["elapsed"]
-        self._restored = True
-        self._guess_queue = []  # generation 0 is done: its guesses were proposed then
+        self.restored = True
+        self.initialiser.skip_guesses()
         self.async_resume = state.get("async")
         self.finished = state.get("finished")
         for ind in self.individuals:
             self._note(ind)
-        self.population = [self._current(p) for p in self.population]
+        self.population = [self.current(p) for p in self.population]
 
     def _checkpoint(self, finished: str | None = None) -> None:
         if self.run_dir is None:
@@ -254,11 +268,11 @@ class Search:
     def _elapsed(self) -> float:
         return self._elapsed_before + (time.monotonic() - self._started)
 
-    # -- helpers ------------------------------------------------------------------------
-    def _next_id(self) -> int:
+    # -- the strategy interface (see the class docstring) and its helpers ----------------
+    def next_id(self) -> int:
         return len(self.individuals)
 
-    def _evaluate(self, executor: Executor, proposals: Sequence[tuple[Expr, str, tuple[int, ...]]],
+    def evaluate(self, executor: Executor, proposals: Sequence[tuple[Expr, str, tuple[int, ...]]],
                   budget: float | None = None) -> list[Individual]:
         """Evaluate a batch of proposals (expr, operator, parent ids); emit in id order.
 
@@ -266,7 +280,7 @@ class Search:
         born = []
         for expr, operator, parents in proposals:
             ind = Individual(
-                id=self._next_id() + len(born),
+                id=self.next_id() + len(born),
                 expr=expr,
                 generation=self.generation,
                 operator=operator,
@@ -276,10 +290,10 @@ class Search:
             born.append(ind)
         done = self.candidates.evaluate(born, executor, known=self.known,
                                         on_arrival=lambda ind: self.bus.emit(ResultArrived(ind)))
-        self._record(done)
+        self.record(done)
         return done
 
-    def _record(self, done: Sequence[Individual]) -> None:
+    def record(self, done: Sequence[Individual]) -> None:
         """Append evaluated records in id order, tell the listeners, stop if the evaluator is broken."""
         for k, ind in enumerate(done):
             self.individuals.append(ind)
@@ -309,77 +323,71 @@ class Search:
         """Which record of a candidate selection sees: measured, highest budget, most seeds, oldest."""
         return (ind.result.ok, ind.budget, noise.n_replicates(ind), -ind.id)
 
-    def _current(self, ind: Individual) -> Individual:
+    def current(self, ind: Individual) -> Individual:
         """The record of `ind`'s candidate with the most information (itself without fidelity/noise)."""
         if not self._track_best_record:
             return ind
         return self._top.get(fidelity.identity(ind), ind)
 
+    def note_proposed(self, expr: Expr) -> None:
+        """A proposal made before a checkpoint and submitted again on resume: GAAF never draws its
+        genome again (the record that would note it is not in the journal yet)."""
+        if self.config.strategy == "gaaf":
+            self._seen_genomes.add(initialisation.to_genes(expr))
+
     def _refresh(self, batch: Sequence[Individual]) -> list[Individual]:
-        self.population = [self._current(p) for p in self.population]
-        return [self._current(c) for c in batch]
+        self.population = [self.current(p) for p in self.population]
+        return [self.current(c) for c in batch]
 
     def _promote(self, executor: Executor) -> None:
         """Successive halving: run every promotion due, rung by rung, until none is left."""
         if len(self.rungs) < 2:
             return
-        while self._stop_reason(hard_only=True) is None:
+        while self.stop_reason(hard_only=True) is None:
             due = fidelity.promotions(self.individuals, self.rungs, self.config.eta)
             if not due:
                 return
             budget = due[0][1]
             batch = [(ind.expr, fidelity.PROMOTE, (ind.id,)) for ind, b in due if b == budget]
-            self._evaluate(executor, batch, budget=budget)
+            self.evaluate(executor, batch, budget=budget)
 
-    def _after_batch(self, executor: Executor, batch: list[Individual]) -> list[Individual]:
+    def after_batch(self, executor: Executor, batch: list[Individual]) -> list[Individual]:
         """Promotions due after a batch; returns the batch as selection should see it."""
         self._promote(executor)
         return self._refresh(batch)
 
-    def _reevaluate_elites(self, executor: Executor) -> None:
+    def reevaluate_elites(self, executor: Executor) -> None:
         """Noise: the best members get more seeds (gpengine.noise); their records then carry the mean."""
         cfg = self.config
-        if cfg.replicates < 2 or self._stop_reason(hard_only=True) is not None:
+        if cfg.replicates < 2 or self.stop_reason(hard_only=True) is not None:
             return
         done = noise.reevaluate_elites(
             executor, self.candidates, self.individuals, self.population, replicates=cfg.replicates,
-            top=cfg.reeval_top, next_id=self._next_id(), generation=self.generation, known=self.known,
+            top=cfg.reeval_top, next_id=self.next_id(), generation=self.generation, known=self.known,
         )
-        self._record(done)
-        self.population = [self._current(p) for p in self.population]
+        self.record(done)
+        self.population = [self.current(p) for p in self.population]
 
-    def _initial_exprs(self, n: int) -> list[Expr]:
-        """n expressions for the first population: the guesses not yet proposed, then random ones."""
-        guessed, self._guess_queue = self._guess_queue[:n], self._guess_queue[n:]
-        if self.config.strategy == "gaaf":  # GAAF never draws a genome twice: not a guessed one either
-            self._seen_genomes.update(initialisation.to_genes(e) for e in guessed)
-        return guessed + self._random_exprs(n - len(guessed))
+    def init_operator(self, expr: Expr | None = None) -> str:
+        """The operator of a first-population record: init-guess, init-gaaf3/6, init-<init>."""
+        return self.initialiser.operator(expr)
 
-    def _random_exprs(self, n: int) -> list[Expr]:
-        cfg = self.config
-        if n <= 0:
-            return []
-        if cfg.strategy == "gaaf":
-            return gaaf_ga.fresh_genomes(self.rng, self.pset, n, gaaf_ga.n_genes(cfg.init), self._seen_genomes)
-        if cfg.init == "ramped":
-            return initialisation.ramped_half_and_half(
-                self.rng, self.pset, n, min_depth=cfg.init_min_depth, max_depth=cfg.init_max_depth, p_const=cfg.p_const,
-                max_size=cfg.max_size,
-            )
-        if cfg.init == "grow":
-            return [initialisation.grow(self.rng, self.pset, cfg.init_max_depth, min_depth=cfg.init_min_depth,
-                                        p_const=cfg.p_const, max_size=cfg.max_size) for _ in range(n)]
-        if cfg.init == "full":
-            return [initialisation.full(self.rng, self.pset, cfg.init_max_depth, p_const=cfg.p_const,
-                                        max_size=cfg.max_size) for _ in range(n)]
-        if cfg.init == "gaaf3":
-            return [initialisation.gaaf_3gene(self.rng, self.pset) for _ in range(n)]
-        return [initialisation.gaaf_6gene(self.rng, self.pset) for _ in range(n)]
+    def qualifies(self, ind: Individual) -> bool:
+        """Whether a first-population candidate is worth breeding from (gpengine.first_population)."""
+        return first_population.qualifies(ind, self.config, self.evaluator)
+
+    def draw_first(self, n: int) -> list[Expr]:
+        """Fresh first-population expressions, drawn until `n` of them would pass the pre-screen."""
+        return self.initialiser.passing(self.rng, n, self._seen_genomes, self.candidates.rejects)
+
+    def complete_first(self, pop: list[Individual], drawn: list[Individual]) -> list[Individual]:
+        """The first population from the qualified `pop`, topped up from everything `drawn`."""
+        return first_population.complete(pop, drawn, self.config, self.qualifies)
 
     def _random_proposals(self, n: int) -> list[tuple[Expr, str, tuple[int, ...]]]:
-        return [(e, "random", ()) for e in self._random_exprs(n)]
+        return [(e, "random", ()) for e in self.initialiser.random(self.rng, n, self._seen_genomes)]
 
-    def _offspring(self, n: int) -> list[tuple[Expr, str, tuple[int, ...]]]:
+    def offspring(self, n: int) -> list[tuple[Expr, str, tuple[int, ...]]]:
         cfg = self.config
         if cfg.strategy == "random":
             return self._random_proposals(n)
@@ -414,29 +422,15 @@ class Search:
         )
         return child, operator, tuple(parents[i].id for i in used)
 
-    def _survivors(self, offspring: list[Individual]) -> list[Individual]:
-        cfg = self.config
-        n = cfg.population
-        if cfg.strategy == "gaaf":
-            return gaaf_ga.replace_worst(self.population, offspring, cfg.admission, self.evaluator)
-        if cfg.selection == "nsga2":
-            return list(selection.nsga2(self.population + offspring, n))
-        if cfg.mode in ("steady_state", "async"):
-            # each child replaces the current worst if it is better
-            pop = list(self.population)
-            for child in offspring:
-                worst = min(range(len(pop)), key=lambda i: (pop[i].fitness, -pop[i].id))
-                if child.fitness > pop[worst].fitness:
-                    pop[worst] = child
-            return pop
-        elites = selection.elitism(self.population, cfg.elitism) if cfg.elitism else []
-        return list(elites) + offspring[: n - len(elites)]
+    def survivors(self, offspring: list[Individual]) -> list[Individual]:
+        """The population after `offspring` (gpengine.replacement)."""
+        return replacement.survivors(self.config, self.population, offspring, self.evaluator)
 
     def _stats(self) -> GenerationStats:
         return population_stats(self.generation, self.population, evaluations=self.candidates.evaluations,
                                 failures=self._failed_records, cost=self.candidates.cost)
 
-    def _end_generation(self) -> None:
+    def end_generation(self) -> None:
         stats = self._stats()
         self.history.append(stats)
         self.bus.emit(GenerationEnded(stats))
@@ -446,7 +440,7 @@ class Search:
         # of a cheap search's time; BENCHMARKS.md). Refcounting still frees what is dropped.
         gc.freeze()
 
-    def _stop_reason(self, hard_only: bool = False) -> str | None:
+    def stop_reason(self, hard_only: bool = False) -> str | None:
         """Why the search should stop now.
 
         `hard_only`: only the reasons that forbid any more work, even inside a generation (the
@@ -466,7 +460,7 @@ class Search:
             return "generations"
         return None
 
-    def _batch_size(self, default: int) -> int:
+    def batch_size(self, default: int) -> int:
         """Children per step; never more than the evaluation budget left."""
         cfg = self.config
         n = default
@@ -534,86 +528,23 @@ class Search:
                 from gpengine.steady_async import AsyncSteadyState
 
                 return AsyncSteadyState(self, executor).run()
-            if not self._restored:
-                self.population = self._first_population(executor)
-                self._reevaluate_elites(executor)
-                self._end_generation()
+            if not self.restored:
+                self.population = first_population.build(self, executor)
+                self.reevaluate_elites(executor)
+                self.end_generation()
             while True:
-                stop = self._stop_reason()
+                stop = self.stop_reason()
                 if stop is not None:
                     return stop
                 self.generation += 1
                 batches, n_children = generation_batches(cfg)
                 for _ in range(batches):
-                    children = self._evaluate(executor, self._offspring(self._batch_size(n_children)))
-                    self.population = self._survivors(self._after_batch(executor, children))
-                    if self._stop_reason(hard_only=True) is not None:
+                    children = self.evaluate(executor, self.offspring(self.batch_size(n_children)))
+                    self.population = self.survivors(self.after_batch(executor, children))
+                    if self.stop_reason(hard_only=True) is not None:
                         break
-                self._reevaluate_elites(executor)
-                self._end_generation()
-
-    def _init_operator(self, expr: Expr | None = None) -> str:
-        if expr is not None and expr in self.guesses:
-            return "init-guess"
-        if self.config.strategy == "gaaf":
-            return f"init-gaaf{gaaf_ga.n_genes(self.config.init)}"
-        return f"init-{self.config.init}"
-
-    def _qualifies(self, ind: Individual) -> bool:
-        """Whether a first-population candidate is worth breeding from. GAAF: only admitted
-        candidates. Tree GP: none the pre-screen rejected (constant, non-finite...): they cost
-        nothing, and a population of rejects would breed from nothing."""
-        if self.config.strategy == "gaaf":
-            return gaaf_ga.admitted(ind, self.config.admission, self.evaluator)
-        return ind.status != REJECTED
-
-    def _passing_draw(self, n: int) -> list[Expr]:
-        """Fresh first-population expressions, drawn until `n` of them would pass the pre-screen
-        (bounded). The rejects are kept in the list: evaluating them costs nothing and records
-        every draw, and a round then trains `n` candidates, not a few."""
-        exprs: list[Expr] = []
-        passing = 0
-        for _ in range(PRESCREEN_DRAWS):
-            fresh = self._initial_exprs(n - passing)
-            exprs += fresh
-            passing += sum(not self.candidates.rejects(e) for e in fresh)
-            if passing >= n or not fresh:
-                break
-        return exprs
-
-    def _complete_first(self, pop: list[Individual], drawn: list[Individual]) -> list[Individual]:
-        """The first population from the qualified candidates `pop`, topped up from everything
-        `drawn` when the fill rounds left too few."""
-        cfg = self.config
-        if cfg.strategy != "gaaf":  # short of qualified ones: the rest of the population as drawn
-            return (pop + [i for i in drawn if not self._qualifies(i)])[: cfg.population]
-        if len(pop) < min(cfg.population, 2):  # nothing (or one) admitted: breed from the best measured anyway
-            pop += [i for i in selection.elitism(drawn, cfg.population) if i not in pop][: cfg.population - len(pop)]
-        return pop[: cfg.population]
-
-    def _first_population(self, executor: Executor) -> list[Individual]:
-        """Generation 0, from candidates worth breeding from (`_qualifies`): fresh ones are drawn
-        (a few rounds, every draw recorded) in place of those that do not qualify."""
-        cfg = self.config
-
-        def draw(n: int) -> list[Individual]:
-            n = self._batch_size(n)  # never more to train than the evaluation budget left
-            proposals = [(e, self._init_operator(e), ()) for e in self._passing_draw(n)]
-            return self._after_batch(executor, self._evaluate(executor, proposals))
-
-        first = draw(cfg.population)
-        pop = [i for i in first if self._qualifies(i)]
-        for _ in range(gaaf_ga.FILL_ROUNDS):
-            if len(pop) >= cfg.population or self._stop_reason(hard_only=True) is not None:
-                break
-            more = draw(cfg.population - len(pop))
-            pop = [self._current(p) for p in pop] + [i for i in more if self._qualifies(i)]
-            first += more
-        return self._complete_first(pop, first)
-
-
-#: rounds of fresh draws for a first population of candidates that pass the pre-screen
-PRESCREEN_DRAWS = 50
+                self.reevaluate_elites(executor)
+                self.end_generation()
 
 
 def generation_batches(cfg: SearchConfig) -> tuple[int, int]:
@@ -631,22 +562,6 @@ def generation_batches(cfg: SearchConfig) -> tuple[int, int]:
         n = cfg.offspring or max(1, cfg.jobs)
         return max(1, cfg.population // n), n
     return 1, cfg.offspring or (cfg.population - (0 if cfg.selection == "nsga2" else cfg.elitism))
-
-
-def same_shape(cfg: SearchConfig) -> dict[str, int]:
-    """The keys that keep a search's shape when it resumes with another `jobs`.
-
-    Steady state breeds `jobs` children per batch (unless `offspring` is set) and async keeps
-    `jobs` proposals in flight (unless `async_window` is set), so the number of workers shapes
-    the search there. Pinning those keys to the original `jobs` makes the resumed search exactly
-    the uninterrupted one, running on as many workers as the resume asks for: what a user who
-    resumes on another machine wants, rather than a refusal or a different search.
-    """
-    if cfg.mode == "async" and cfg.async_window is None:
-        return {"async_window": cfg.jobs}
-    if cfg.mode == "steady_state" and cfg.strategy != "gaaf" and cfg.offspring is None:
-        return {"offspring": max(1, cfg.jobs)}
-    return {}
 
 
 def run_search(config: SearchConfig, evaluator_options: dict[str, Any] | None = None,

@@ -35,11 +35,15 @@ running again. Proposals go through the search's CandidateEvaluator one
 at a time (memo, pre-screen, persistent store, seeds, counters); one already
 in flight under the same dedup key waits for it instead of running twice.
 
-Evaluation runs in the Executor's loky pool (or in process with the
-sequential backend) via `Executor._loky`/`_replace_pool`: a worker death or a
-timeout (`eval_timeout`) fails that evaluation, replaces the pool, and
-resubmits the evaluations that were running beside it (at most twice each).
-The Dask backend is not supported in this mode.
+Evaluation runs in the Executor's loky pool, one `Executor.submit` per
+proposal (in process with the sequential backend): a worker death or a
+timeout (`eval_timeout`) fails that evaluation, restarts the workers
+(`Executor.restart_workers`), and resubmits the evaluations that were running
+beside it (a death counts against each of them; at most MAX_RETRIES retries
+each). This loop is not `Executor.map`'s: that one reruns the evaluations of a
+death one at a time, so a death is blamed on one candidate only, which
+proposals that must start the moment a worker frees cannot do. The Dask
+backend is not supported in this mode.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ import attrs
 
 from gpengine import fidelity, gaaf_ga
 from gpengine.evaluator import Result
-from gpengine.executor import MAX_RETRIES, Executor, Task, run_task, timed_out, worker_died
+from gpengine.executor import MAX_RETRIES, Executor, Task, timed_out, worker_died
 from gpengine.individual import Individual
 from gpengine.noise import REEVAL
 
@@ -154,10 +158,10 @@ class AsyncSteadyState:
             if not self.init_queue:
                 return None  # wait for the first population to be integrated
             expr = self.init_queue.pop(0)
-            return (expr, s._init_operator(expr), (), s.rungs[0])
+            return (expr, s.init_operator(expr), (), s.rungs[0])
         if len(s.population) < 1:
             return None
-        children = s._offspring(1)
+        children = s.offspring(1)
         if not children:
             return None
         expr, operator, parents = children[0]
@@ -197,10 +201,10 @@ class AsyncSteadyState:
     def _start(self, slot: Slot) -> None:
         slot.started = time.monotonic()
         if self.ex.backend == "sequential":
-            slot.result = run_task(self.ex.spec, slot.task)
+            slot.result = self.ex.map([slot.task])[0]
             self._arrived(slot)
         else:
-            slot.future = self.ex._loky().submit(run_task, self.ex.spec, slot.task)
+            slot.future = self.ex.submit(slot.task)
 
     def _arrived(self, slot: Slot) -> None:
         """Commit a result to the persistent store the moment it arrives, as the generational loop
@@ -234,7 +238,7 @@ class AsyncSteadyState:
                 slot.result = timed_out(self.ex.timeout, cost=now - slot.started)
                 broken = True
         if broken:  # a dead or hung worker takes the pool down: restart what was running beside it
-            self.ex._replace_pool()
+            self.ex.restart_workers()
             for slot in self.slots:
                 if slot.task is not None and slot.result is None:
                     self._start(slot)
@@ -267,7 +271,7 @@ class AsyncSteadyState:
     def _integrate(self, slot: Slot) -> None:
         s = self.s
         self.slots.remove(slot)
-        ind = attrs.evolve(slot.base, id=s._next_id())
+        ind = attrs.evolve(slot.base, id=s.next_id())
         if slot.answered is not None:
             done = attrs.evolve(slot.answered, id=ind.id)
         elif slot.result is not None:
@@ -278,38 +282,38 @@ class AsyncSteadyState:
             except _NeedsRun:
                 done = s.candidates.evaluate([ind], self.ex)[0]
         slot.integrated = True
-        s._record([done])
-        s.population = [s._current(p) for p in s.population]
+        s.record([done])
+        s.population = [s.current(p) for p in s.population]
         if done.operator == fidelity.PROMOTE:
             return
         self.count += 1
-        current = s._current(done)
+        current = s.current(done)
         if self.in_init:
-            if s._qualifies(done):
+            if s.qualifies(done):
                 s.population.append(current)
             if not self.init_queue and not any(sl.proposal[1].startswith("init-") for sl in self.slots):
                 self._end_init()
         else:
-            s.population = s._survivors([current])
+            s.population = s.survivors([current])
 
     def _end_init(self) -> None:
         """The first population is in: draw more for what did not qualify (as the generational
         loop does, a few rounds), else complete it and start breeding."""
         s, cfg = self.s, self.s.config
         short = cfg.population - len(s.population)
-        if short > 0 and self.init_rounds < gaaf_ga.FILL_ROUNDS and s._stop_reason(hard_only=True) is None:
+        if short > 0 and self.init_rounds < gaaf_ga.FILL_ROUNDS and s.stop_reason(hard_only=True) is None:
             self.init_rounds += 1
-            self.init_queue = s._passing_draw(short)
+            self.init_queue = s.draw_first(short)
             if self.init_queue:
                 return
-        drawn = [s._current(i) for i in s.individuals if i.operator.startswith("init-")]
-        s.population = s._complete_first(s.population, drawn)
+        drawn = [s.current(i) for i in s.individuals if i.operator.startswith("init-")]
+        s.population = s.complete_first(s.population, drawn)
         self.in_init = False
 
     def _generation_end(self) -> None:
         s = self.s
-        s._reevaluate_elites(self.ex)
-        s._end_generation()
+        s.reevaluate_elites(self.ex)
+        s.end_generation()
         s.generation += 1
         self.count = 0
 
@@ -327,10 +331,7 @@ class AsyncSteadyState:
         self.init_rounds = state["init_rounds"]
         self.in_init = state["in_init"]
         for proposal, answered, result, *generation in state["pending"]:  # no generation: an older checkpoint
-            if self.s.config.strategy == "gaaf":
-                from gpengine.init import to_genes
-
-                self.s._seen_genomes.add(to_genes(proposal[0]))
+            self.s.note_proposed(proposal[0])
             self._submit(proposal, answered, result, *generation)
         if self.count >= self.s.config.population and not self.in_init:
             # checkpointed by _generation_end, which advances the generation only after saving: do it here
@@ -345,10 +346,10 @@ class AsyncSteadyState:
             # it ended with nothing to propose; drawing again from the saved generator would go on
             # as another search (killed after its last checkpoint, it is resumed as it ended)
             return "exhausted"
-        if s._restored and s.async_resume is not None:
+        if s.restored and s.async_resume is not None:
             self._restore(s.async_resume)
-        elif not s._restored:
-            self.init_queue = s._passing_draw(cfg.population)
+        elif not s.restored:
+            self.init_queue = s.draw_first(cfg.population)
         else:
             self.in_init = False
         while True:
@@ -373,7 +374,7 @@ class AsyncSteadyState:
     def _stop(self) -> str | None:
         """As the generational loop: generation 0 (the first population) and `generations` more."""
         s = self.s
-        return s._stop_reason(hard_only=True) or ("generations" if s.generation > s.config.generations else None)
+        return s.stop_reason(hard_only=True) or ("generations" if s.generation > s.config.generations else None)
 
     def _room(self) -> bool:
         """Whether the evaluation budget leaves room for one more evaluation in flight."""
