@@ -36,14 +36,16 @@ at a time (memo, pre-screen, persistent store, seeds, counters); one already
 in flight under the same dedup key waits for it instead of running twice.
 
 Evaluation runs in the Executor's loky pool, one `Executor.submit` per
-proposal (in process with the sequential backend): a worker death or a
-timeout (`eval_timeout`) fails that evaluation, restarts the workers
-(`Executor.restart_workers`), and resubmits the evaluations that were running
-beside it (a death counts against each of them; at most MAX_RETRIES retries
-each). This loop is not `Executor.map`'s: that one reruns the evaluations of a
-death one at a time, so a death is blamed on one candidate only, which
-proposals that must start the moment a worker frees cannot do. The Dask
-backend is not supported in this mode.
+proposal (in process with the sequential backend). A timeout (`eval_timeout`)
+fails that evaluation and restarts the workers (`Executor.restart_workers`).
+A worker death takes the whole pool down, so every evaluation in flight
+reports it, the culprit's and its neighbours' alike: those are suspects, and,
+as `Executor.map` does, they are rerun one at a time with nothing beside
+them. A suspect that dies alone is the culprit and fails ("worker died"); one
+that finishes is cleared; new proposals wait meanwhile. Counting each death
+against every evaluation in flight instead failed innocent neighbours of a
+candidate that crashed its worker three times. The Dask backend is not
+supported in this mode.
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ class Slot:
     task: Task | None = None
     future: Any = None
     started: float = 0.0
-    deaths: int = 0
+    deaths: int = 0  # worker deaths it was in flight for: a suspect once above 0
+    alone: bool = False  # running with nothing beside it (a suspect being cleared or convicted)
     result: Result | None = None
     waits_for: "Slot | None" = None
     integrated: bool = False
@@ -180,6 +183,7 @@ class AsyncSteadyState:
         slot = Slot(self.seq, proposal, base, s.candidates.key(base))
         self.seq += 1
         twin = next((o for o in self.slots if o.key == slot.key and o.answered is None and o.waits_for is None), None)
+        self.slots.append(slot)  # before it starts: the scheduler sees every slot
         if answered is not None:
             slot.answered = answered
         elif twin is not None:
@@ -196,14 +200,26 @@ class AsyncSteadyState:
                     slot.result = done.pop(0)
                 else:
                     self._start(slot)
-        self.slots.append(slot)
 
     def _start(self, slot: Slot) -> None:
-        slot.started = time.monotonic()
         if self.ex.backend == "sequential":
+            slot.started = time.monotonic()
             slot.result = self.ex.map([slot.task])[0]
             self._arrived(slot)
         else:
+            self._schedule()  # now, or once the suspects running alone are cleared
+
+    def _schedule(self) -> None:
+        """Submit the evaluations waiting for a worker: all of them, unless some are suspected of
+        killing their worker; then only the oldest suspect, alone, once nothing else runs."""
+        running = [sl for sl in self.slots if sl.future is not None and sl.result is None]
+        waiting = [sl for sl in self.slots if sl.task is not None and sl.future is None and sl.result is None]
+        suspects = [sl for sl in waiting if sl.deaths > 0]
+        if any(sl.alone for sl in running) or (suspects and running):
+            return
+        for slot in suspects[:1] or waiting:
+            slot.alone = bool(suspects)
+            slot.started = time.monotonic()
             slot.future = self.ex.submit(slot.task)
 
     def _arrived(self, slot: Slot) -> None:
@@ -230,27 +246,29 @@ class AsyncSteadyState:
                 except Exception as exc:  # noqa: BLE001 - the worker died under it (or beside it)
                     slot.deaths += 1
                     broken = True
-                    if slot.deaths > MAX_RETRIES:
+                    if slot.alone or slot.deaths > MAX_RETRIES:  # alone, it can only be its own death
                         slot.result = worker_died(exc, cost=now - slot.started)
                     else:
                         slot.future = None
             elif self.ex.timeout is not None and now - slot.started >= self.ex.timeout:
                 slot.result = timed_out(self.ex.timeout, cost=now - slot.started)
                 broken = True
-        if broken:  # a dead or hung worker takes the pool down: restart what was running beside it
+        if broken:  # a dead or hung worker takes the pool down: what ran beside it runs again
             self.ex.restart_workers()
             for slot in self.slots:
-                if slot.task is not None and slot.result is None:
-                    self._start(slot)
+                if slot.result is None:
+                    slot.future = None
+        self._schedule()
 
     def _wait(self, slots: list[Slot]) -> None:
-        running = [sl.future for sl in slots if sl.future is not None and sl.result is None]
-        timeout = None
-        if self.ex.timeout is not None and running:
-            timeout = max(0.0, min(sl.started + self.ex.timeout for sl in slots if sl.future is not None)
-                          - time.monotonic())
-        if running:
-            cf.wait(running, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        live = [sl for sl in slots if sl.future is not None and sl.result is None]
+        if not live:  # those waited for are held behind a suspect running alone: wait for that one
+            live = [sl for sl in self.slots if sl.future is not None and sl.result is None]
+        if live:
+            timeout = None
+            if self.ex.timeout is not None:
+                timeout = max(0.0, min(sl.started + self.ex.timeout for sl in live) - time.monotonic())
+            cf.wait([sl.future for sl in live], timeout=timeout, return_when=cf.FIRST_COMPLETED)
         self._collect()
 
     def _next_done(self) -> Slot:

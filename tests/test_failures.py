@@ -107,3 +107,17 @@ def test_an_eval_timeout_of_zero_is_refused_in_one_line_before_anything_runs(tmp
     assert res.exit_code == 2
     assert res.output.strip().splitlines() == ["error: eval_timeout must be a number > 0 (got 0)"], res.output
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["exit", "kill"])
+def test_in_async_mode_a_dying_worker_fails_only_its_own_candidate(fault):
+    """A crash takes the whole pool down, so every evaluation in flight beside it dies too. Counting
+    each such death against the neighbour failed innocent candidates after three crashes: the
+    suspects are rerun one at a time, as the generational loop does, so only the culprit fails."""
+    out = run_faulty(fault, ["jobs=2", "mode=async", "population=10", "generations=2", "max_failures=100"])
+    bad = triggered(out)
+    assert bad and all(i.result.status == "failed" and "worker died" in i.result.message for i in bad)
+    innocent = [i for i in out.individuals if "cos(" not in i.canonical]
+    assert innocent and all(i.result.ok or "non-finite" in i.result.message for i in innocent), \
+        [(str(i.expr), i.result.message) for i in innocent if not i.result.ok]
