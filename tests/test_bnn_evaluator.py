@@ -601,3 +601,13 @@ def test_on_a_gpu_evaluation_in_padded_batches_matches_one_batch(make):
     whole = T.evaluate_accuracy(model, data, aug, attrs.evolve(ev.train_config(1), eval_batch_size=1000))
     padded = T.evaluate_accuracy(model, data, aug, attrs.evolve(ev.train_config(1), eval_batch_size=32))
     assert padded[0] == whole[0] and padded[1] == pytest.approx(whole[1], rel=1e-4)
+
+
+def test_a_default_search_runs_two_evaluations_on_a_cpu_and_up_to_six_on_a_gpu(monkeypatch):
+    monkeypatch.setattr(E.torch.cuda, "is_available", lambda: False)
+    assert E._default_jobs() == 2
+    monkeypatch.setattr(E.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(E.os, "cpu_count", lambda: 16)
+    assert E._default_jobs() == 6
+    monkeypatch.setattr(E.os, "cpu_count", lambda: 4)  # one CPU core per evaluation at most
+    assert E._default_jobs() == 4

@@ -48,6 +48,16 @@ def _positive_int():
     return [v.instance_of(int), v.ge(1)]
 
 
+def _default_jobs() -> int:
+    """Evaluations at once in a default search: one per core of a 2-core CPU (threads=1 each); on a
+    GPU, up to 6 (one CPU core each). One small network leaves the card mostly idle: six eager quick
+    runs at once each ran as fast as one alone, and eight compiled standard runs at once 1.6-2.3x
+    slower than one alone, so about 4x the evaluations (BENCHMARKS.md, "On a GPU" and session 23)."""
+    if torch.cuda.is_available():
+        return max(1, min(6, os.cpu_count() or 1))
+    return 2
+
+
 class BnnCifar(Evaluator):
     """Fitness = top-1 accuracy in percent (0-100) on a held-out validation split of CIFAR-10."""
 
@@ -72,7 +82,7 @@ class BnnCifar(Evaluator):
     search_defaults: ClassVar[dict] = {
         "population": 12,
         "generations": 3,
-        "jobs": 2,  # one evaluation per core of a 2-core CPU (threads=1 each)
+        "jobs": _default_jobs(),  # 2 on a CPU, up to 6 on a GPU
         "mode": "steady_state",
         "max_time": 3600.0,
         "max_depth": 6,
