@@ -58,7 +58,7 @@ import attrs
 
 from gpengine import fidelity, gaaf_ga
 from gpengine.evaluator import Result
-from gpengine.executor import MAX_RETRIES, Executor, Task, timed_out, worker_died
+from gpengine.executor import Executor, Task, timed_out, worker_died
 from gpengine.individual import Individual
 from gpengine.noise import REEVAL
 
@@ -246,7 +246,9 @@ class AsyncSteadyState:
                 except Exception as exc:  # noqa: BLE001 - the worker died under it (or beside it)
                     slot.deaths += 1
                     broken = True
-                    if slot.alone or slot.deaths > MAX_RETRIES:  # alone, it can only be its own death
+                    # alone, it can only be its own death; beside others it becomes a suspect, and a
+                    # suspect next runs alone (_schedule), so no count of retries is needed
+                    if slot.alone:
                         slot.result = worker_died(exc, cost=now - slot.started)
                     else:
                         slot.future = None
