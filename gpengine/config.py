@@ -140,6 +140,8 @@ class SearchConfig:
     # expressions the first population starts with, before random ones (PySR calls them guesses):
     # known good ones, the identity as a baseline measured in the same search, a previous search's best
     guesses: tuple[str, ...] = attrs.field(default=(), converter=_guesses)
+    # then every primitive applied to x once (f(x), g(x, x)), in random order, before random trees
+    init_primitives: bool = attrs.field(default=False, validator=_optional_bool)
     max_depth: int = attrs.field(default=8, validator=[_int, _at_least(1)])
     max_size: int = attrs.field(default=40, validator=[_int, _at_least(1)])
     p_const: float = attrs.field(default=0.2, validator=_probability)
@@ -203,6 +205,9 @@ class SearchConfig:
                               f"(got backend {self.backend!r}): add --backend dask, or drop the scheduler")
         if self.mode == "async" and self.backend == "dask":
             raise ConfigError("mode 'async' runs on backend auto, sequential or loky (got backend 'dask')")
+        if self.init_primitives and self.strategy == "gaaf":
+            raise ConfigError("init_primitives is for tree GP and random search: strategy 'gaaf' draws only "
+                              "its gene shapes (GAAF's 3 or 6 genes)")
         if self.strategy == "gaaf" and self.init in ("grow", "full"):
             raise ConfigError(f"init must be gaaf3 or gaaf6 with strategy 'gaaf' (got {self.init!r})")
 

@@ -1,7 +1,9 @@
 """The first population (generation 0): what is drawn, how, and which draws are bred from.
 
 A search draws the user's guesses first (`guesses`, parsed and checked when the
-search is built), then random expressions of the configured initialisation
+search is built), then, with `init_primitives`, every primitive of the set applied
+to x once (f(x), g(x, x); in an order drawn from the search's generator), then
+random expressions of the configured initialisation
 (`init`: ramped half-and-half, grow, full, GAAF's 3- or 6-gene templates;
 strategy gaaf: genomes never drawn before). Draws go on, a bounded number of
 rounds, until enough of them would pass the pre-screen. A candidate that is not
@@ -58,6 +60,19 @@ def parse_guesses(config: SearchConfig, pset: Any, limits: Limits) -> tuple[Expr
     return tuple(out)
 
 
+def primitive_trees(pset: Any, limits: Limits) -> list[Expr]:
+    """Every primitive of the set applied to x alone (sin(x), gate(x, x)), in the set's order;
+    those past the size limits left out.
+
+    Why: a random first population may never hold a primitive on its own, and a primitive
+    that is good alone (a learnable threshold for a BNN's sign) may then be found late or
+    never; one tree each measures every building block once, and the pre-screen turns away
+    the degenerate ones (a constant, a sign that never changes) before any training."""
+    x = Expr.x()
+    trees = [Expr.apply(p.name, *([x] * p.arity)) for p in pset]
+    return [t for t in trees if limits.admits(t)]
+
+
 class Initialiser:
     """Draws a search's first expressions: its guesses not yet proposed, then random ones.
 
@@ -71,15 +86,21 @@ class Initialiser:
         self.pset = pset
         self.guesses = parse_guesses(config, pset, limits)
         self._queue = list(self.guesses)  # the first population's first draw takes them
+        # the primitives on their own, shuffled at the first draw (the generator is the search's)
+        self._primitives = primitive_trees(pset, limits) if config.init_primitives else []
+        self._primitive_ops = frozenset(self._primitives)  # what operator() calls init-primitive
 
     def skip_guesses(self) -> None:
-        """Generation 0 is done (a restored search): its guesses were proposed then."""
+        """Generation 0 is done (a restored search): its guesses and primitives were proposed then."""
         self._queue = []
+        self._primitives = []
 
     def operator(self, expr: Expr | None = None) -> str:
         """The operator a first-population record carries: init-guess, init-gaaf3/6, init-<init>."""
         if expr is not None and expr in self.guesses:
             return "init-guess"
+        if expr is not None and expr in self._primitive_ops:
+            return "init-primitive"
         if self.config.strategy == "gaaf":
             return f"init-gaaf{gaaf_ga.n_genes(self.config.init)}"
         return f"init-{self.config.init}"
@@ -107,11 +128,22 @@ class Initialiser:
         return [initialisation.gaaf_6gene(rng, self.pset) for _ in range(n)]
 
     def draw(self, rng: np.random.Generator, n: int, seen: set[tuple[str, ...]]) -> list[Expr]:
-        """n expressions for the first population: the guesses not yet proposed, then random ones."""
+        """n expressions for the first population: the guesses not yet proposed, then the
+        primitives on their own (`init_primitives`), then random ones."""
+        if self._primitives:
+            order = rng.permutation(len(self._primitives))
+            self._queue += [self._primitives[i] for i in order if self._primitives[i] not in self._queue]
+            self._primitives = []
         guessed, self._queue = self._queue[:n], self._queue[n:]
         if self.config.strategy == "gaaf":  # GAAF never draws a genome twice: not a guessed one either
             seen.update(initialisation.to_genes(e) for e in guessed)
-        return guessed + self.random(rng, n - len(guessed), seen)
+        drawn = self.random(rng, n - len(guessed), seen)
+        for _ in range(PRESCREEN_DRAWS if self._primitive_ops else 0):  # a primitive alone is proposed once
+            kept = [e for e in drawn if e not in self._primitive_ops]
+            if len(kept) == len(drawn):
+                break
+            drawn = kept + self.random(rng, len(drawn) - len(kept), seen)
+        return guessed + drawn
 
     def passing(self, rng: np.random.Generator, n: int, seen: set[tuple[str, ...]],
                 rejects: Callable[[Expr], bool]) -> list[Expr]:
@@ -170,4 +202,4 @@ def build(search: "Search", executor: "Executor") -> list[Individual]:
     return search.complete_first(pop, first)
 
 
-__all__ = ["Initialiser", "PRESCREEN_DRAWS", "build", "complete", "parse_guesses", "qualifies"]
+__all__ = ["Initialiser", "PRESCREEN_DRAWS", "build", "complete", "parse_guesses", "primitive_trees", "qualifies"]
