@@ -10,9 +10,10 @@ is fully determined by the population and the generator.
 against bloat when both matter. Failed individuals count as infeasible:
 every measured individual dominates them (Deb's constrained domination).
 
-`SELECTIONS` maps names to one uniform signature `(rng, pop, n)`;
-`get_selection` binds options (like a tournament's `k`) and fails on an
-unknown name or option with the list of known ones.
+`SELECTIONS` maps names to one uniform signature `(rng, pop, n)`, spelled as
+the `selection` setting spells them (`fitness_proportionate`); `get_selection`
+also takes a hyphen for the underscore, binds options (like a tournament's `k`)
+and fails on an unknown name or option with the list of known ones.
 """
 
 from __future__ import annotations
@@ -214,9 +215,9 @@ def default_selections() -> dict[str, Selection]:
     return {
         "tournament": tournament,
         "elitism": _elitism,
-        "fitness-proportionate": fitness_proportionate,
+        "fitness_proportionate": fitness_proportionate,
         "nsga2": _nsga2,
-        "gaaf-mixed": gaaf_mixed,
+        "gaaf_mixed": gaaf_mixed,
     }
 
 
@@ -225,6 +226,7 @@ SELECTIONS: dict[str, Selection] = default_selections()
 
 def get_selection(name: str, **options) -> Selection:
     """The scheme `name` as `(rng, pop, n) -> list[Individual]`, with `options` bound (e.g. k=5)."""
+    name = name.replace("-", "_")
     if name not in SELECTIONS:
         raise ConfigError(f"unknown selection {name!r} (known: {', '.join(SELECTIONS)})")
     fn = SELECTIONS[name]

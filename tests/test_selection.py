@@ -189,7 +189,10 @@ def test_nsga2_properties(values, n):
 
 
 def test_registry_and_options():
-    assert set(SELECTIONS) >= {"tournament", "elitism", "fitness-proportionate", "nsga2", "gaaf-mixed"}
+    assert set(SELECTIONS) >= {"tournament", "elitism", "fitness_proportionate", "nsga2", "gaaf_mixed"}
+    from gpengine.config import SELECTIONS as SETTING_NAMES
+    assert set(SETTING_NAMES) <= set(SELECTIONS)  # the setting's names are the registry's
+    assert get_selection("fitness-proportionate") is get_selection("fitness_proportionate")
     rng = np.random.default_rng(0)
     for name in SELECTIONS:
         got = get_selection(name)(rng, POP, 4)
