@@ -205,3 +205,18 @@ def test_a_scheduler_that_cannot_be_reached_is_one_line_exit_2(address):
     lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
     assert res.exit_code == 2 and len(lines) == 1, res.output
     assert lines[0].startswith(f"error: cannot connect to the Dask scheduler {address!r}: "), res.output
+
+
+def test_a_refused_scheduler_port_fails_at_once_not_after_dasks_connect_timeout():
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    res = CliRunner().invoke(main, ["run", "-e", "symreg", "--no-tracking", "-q", "--set", "population=4",
+                                    "--backend", "dask", "--scheduler", f"tcp://127.0.0.1:{port}"])
+    assert time.monotonic() - start < 10  # Dask's own timeout is 30 s
+    assert res.exit_code == 2
+    assert res.output.strip() == (f"error: cannot connect to the Dask scheduler 'tcp://127.0.0.1:{port}': "
+                                  f"nothing listens at 127.0.0.1:{port} (connection refused)")
