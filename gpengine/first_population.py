@@ -96,7 +96,8 @@ class Initialiser:
         self._primitives = []
 
     def operator(self, expr: Expr | None = None) -> str:
-        """The operator a first-population record carries: init-guess, init-gaaf3/6, init-<init>."""
+        """The operator a first-population record carries: init-guess, init-primitive, init-gaaf3/6,
+        init-<init>."""
         if expr is not None and expr in self.guesses:
             return "init-guess"
         if expr is not None and expr in self._primitive_ops:

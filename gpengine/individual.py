@@ -15,9 +15,12 @@ class Individual:
     """An expression, where it came from, and what it scored.
 
     `id` is unique within a search and increases in creation order.
-    `operator` names what made it: "init-grow", "init-full", "init-template",
-    "crossover", "mutate-point", "mutate-subtree", "mutate-hoist",
-    "mutate-shrink", "mutate-constant", "mutate-snap", "random", "reeval".
+    `operator` names what made it: the first population's "init-<init>"
+    ("init-ramped", "init-grow", "init-full", "init-gaaf3", "init-gaaf6"),
+    "init-guess" and "init-primitive"; then "crossover", "mutate-point",
+    "mutate-subtree", "mutate-hoist", "mutate-shrink", "mutate-constant",
+    "mutate-snap", GAAF's "mutate-gene", "random", "reeval" (a noise
+    re-evaluation), "promote" (a successive-halving promotion).
     `cached` is true when the result came from the cache or from an identical
     behaviour fingerprint evaluated earlier (no compute spent).
     """

@@ -369,7 +369,7 @@ class Search:
         self.population = [self.current(p) for p in self.population]
 
     def init_operator(self, expr: Expr | None = None) -> str:
-        """The operator of a first-population record: init-guess, init-gaaf3/6, init-<init>."""
+        """The operator of a first-population record: init-guess, init-primitive, init-<init>."""
         return self.initialiser.operator(expr)
 
     def qualifies(self, ind: Individual) -> bool:
