@@ -218,3 +218,14 @@ def test_setting_some_mutation_weights_keeps_the_others_at_the_search_defaults(w
 def test_one_mutation_weight_set_leaves_hoist_and_shrink_at_half():
     cfg, _ = build_config(evaluator="symreg", overrides=["mutation_weights.point=2"])
     assert (cfg.mutation_weights["hoist"], cfg.mutation_weights["shrink"], cfg.mutation_weights["point"]) == (0.5, 0.5, 2.0)
+
+
+def test_every_search_setting_is_documented_in_the_readme():
+    from pathlib import Path
+
+    import attrs
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    spelled = {"evaluator": "--evaluator", "seed": "--seed", "mutation_weights": "`mutation_weights.NAME`"}
+    undocumented = [f.name for f in attrs.fields(SearchConfig) if spelled.get(f.name, f"`{f.name}`") not in readme]
+    assert not undocumented, f"README.md's settings table lacks {undocumented}"
