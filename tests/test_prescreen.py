@@ -95,3 +95,19 @@ def test_any_expression_gets_none_or_a_known_reason(e):
 @settings(max_examples=50, deadline=None)
 def test_any_formula_gets_none_or_a_known_reason(e):
     assert prescreen(e, FORMULA) in (None, *REASONS)
+
+
+def test_the_gaaf_primitives_alone_that_cannot_train_are_turned_away():
+    # init_primitives proposes each primitive applied to x once; these never cost a training
+    from gpengine.canonical import canonicalize
+    from gpengine.first_population import primitive_trees
+    from gpengine.variation import Limits
+
+    verdicts = {str(t): prescreen(canonicalize(t, GAAF), GAAF) for t in primitive_trees(GAAF, Limits(8, 40))}
+    assert len(verdicts) == 33
+    assert {t for t, why in verdicts.items() if why == CONSTANT} == {
+        "zero(x)", "lconst(x)", "x - x", "rbf(x, x)", "lapl(x, x)"}
+    assert {t for t, why in verdicts.items() if why == DEGENERATE_SIGN} == {
+        "square(x)", "sigmoid(x)", "erfc(x)", "expnabs(x)", "gauss(x)", "relu(x)", "abs(x)", "x * x", "x / x",
+        "ratio(x, x)"}
+    assert {t for t, why in verdicts.items() if why is None} >= {"shift(x)", "scale(x)", "gate(x, x)", "sin(x)"}
