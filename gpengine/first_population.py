@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 #: rounds of fresh draws for a first population of candidates that pass the pre-screen
 PRESCREEN_DRAWS = 50
+#: redraws of a random tree that repeats a primitive alone (init_primitives proposed it already)
+PRIMITIVE_REDRAWS = 10
 
 
 def parse_guesses(config: SearchConfig, pset: Any, limits: Limits) -> tuple[Expr, ...]:
@@ -74,7 +76,8 @@ def primitive_trees(pset: Any, limits: Limits) -> list[Expr]:
 
 
 class Initialiser:
-    """Draws a search's first expressions: its guesses not yet proposed, then random ones.
+    """Draws a search's first expressions: its guesses not yet proposed, then (`init_primitives`)
+    each primitive alone, then random ones.
 
     `seen`, in the calls that take it: the GAAF genomes the search proposed so far (strategy
     gaaf never draws one twice, a guessed one included); it is updated in place."""
@@ -139,7 +142,7 @@ class Initialiser:
         if self.config.strategy == "gaaf":  # GAAF never draws a genome twice: not a guessed one either
             seen.update(initialisation.to_genes(e) for e in guessed)
         drawn = self.random(rng, n - len(guessed), seen)
-        for _ in range(PRESCREEN_DRAWS if self._primitive_ops else 0):  # a primitive alone is proposed once
+        for _ in range(PRIMITIVE_REDRAWS if self._primitive_ops else 0):  # a primitive alone is proposed once
             kept = [e for e in drawn if e not in self._primitive_ops]
             if len(kept) == len(drawn):
                 break
