@@ -19,7 +19,7 @@ in the same order.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Collection
 
 import numpy as np
 
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
 #: rounds of fresh draws for a first population of candidates that pass the pre-screen
 PRESCREEN_DRAWS = 50
-#: redraws of a random tree that repeats a primitive alone (init_primitives proposed it already)
-PRIMITIVE_REDRAWS = 10
 
 
 def parse_guesses(config: SearchConfig, pset: Any, limits: Limits) -> tuple[Expr, ...]:
@@ -60,6 +58,15 @@ def parse_guesses(config: SearchConfig, pset: Any, limits: Limits) -> tuple[Expr
                               f"{config.max_size} or max_depth {config.max_depth}")
         out.append(expr)
     return tuple(out)
+
+
+def _other_than(draw: Callable[[], Expr], exclude: Collection[Expr]) -> Expr:
+    """A tree from `draw` not in `exclude`, unless the set cannot make another."""
+    for _ in range(initialisation.EXCLUDE_TRIES):
+        tree = draw()
+        if tree not in exclude:
+            break
+    return tree
 
 
 def primitive_trees(pset: Any, limits: Limits) -> list[Expr]:
@@ -109,8 +116,10 @@ class Initialiser:
             return f"init-gaaf{gaaf_ga.n_genes(self.config.init)}"
         return f"init-{self.config.init}"
 
-    def random(self, rng: np.random.Generator, n: int, seen: set[tuple[str, ...]]) -> list[Expr]:
-        """n random expressions of the configured initialisation (strategy random breeds these too)."""
+    def random(self, rng: np.random.Generator, n: int, seen: set[tuple[str, ...]],
+               exclude: Collection[Expr] = ()) -> list[Expr]:
+        """n random expressions of the configured initialisation (strategy random breeds these too),
+        none in `exclude` where the set allows (trees of the tree-GP inits are redrawn)."""
         cfg = self.config
         if n <= 0:
             return []
@@ -119,17 +128,21 @@ class Initialiser:
         if cfg.init == "ramped":
             return initialisation.ramped_half_and_half(
                 rng, self.pset, n, min_depth=cfg.init_min_depth, max_depth=cfg.init_max_depth, p_const=cfg.p_const,
-                max_size=cfg.max_size,
+                max_size=cfg.max_size, exclude=exclude,
             )
         if cfg.init == "grow":
-            return [initialisation.grow(rng, self.pset, cfg.init_max_depth, min_depth=cfg.init_min_depth,
-                                        p_const=cfg.p_const, max_size=cfg.max_size) for _ in range(n)]
-        if cfg.init == "full":
-            return [initialisation.full(rng, self.pset, cfg.init_max_depth, p_const=cfg.p_const,
-                                        max_size=cfg.max_size) for _ in range(n)]
-        if cfg.init == "gaaf3":
+            def one() -> Expr:
+                return initialisation.grow(rng, self.pset, cfg.init_max_depth, min_depth=cfg.init_min_depth,
+                                           p_const=cfg.p_const, max_size=cfg.max_size)
+        elif cfg.init == "full":
+            def one() -> Expr:
+                return initialisation.full(rng, self.pset, cfg.init_max_depth, p_const=cfg.p_const,
+                                           max_size=cfg.max_size)
+        elif cfg.init == "gaaf3":  # a gene shape is never one primitive alone: nothing to exclude
             return [initialisation.gaaf_3gene(rng, self.pset) for _ in range(n)]
-        return [initialisation.gaaf_6gene(rng, self.pset) for _ in range(n)]
+        else:
+            return [initialisation.gaaf_6gene(rng, self.pset) for _ in range(n)]
+        return [_other_than(one, exclude) for _ in range(n)]
 
     def draw(self, rng: np.random.Generator, n: int, seen: set[tuple[str, ...]]) -> list[Expr]:
         """n expressions for the first population: the guesses not yet proposed, then the
@@ -141,13 +154,8 @@ class Initialiser:
         guessed, self._queue = self._queue[:n], self._queue[n:]
         if self.config.strategy == "gaaf":  # GAAF never draws a genome twice: not a guessed one either
             seen.update(initialisation.to_genes(e) for e in guessed)
-        drawn = self.random(rng, n - len(guessed), seen)
-        for _ in range(PRIMITIVE_REDRAWS if self._primitive_ops else 0):  # a primitive alone is proposed once
-            kept = [e for e in drawn if e not in self._primitive_ops]
-            if len(kept) == len(drawn):
-                break
-            drawn = kept + self.random(rng, len(drawn) - len(kept), seen)
-        return guessed + drawn
+        # a primitive alone is proposed once: a random draw is another tree
+        return guessed + self.random(rng, n - len(guessed), seen, exclude=self._primitive_ops)
 
     def passing(self, rng: np.random.Generator, n: int, seen: set[tuple[str, ...]],
                 rejects: Callable[[Expr], bool]) -> list[Expr]:

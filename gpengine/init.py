@@ -15,7 +15,7 @@ Every function takes the numpy Generator first and returns new Exprs.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Collection
 
 import numpy as np
 
@@ -31,6 +31,9 @@ GENES_3 = ("U1", "U2", "B")  # B(U1(x), U2(x))
 GENES_6 = ("U1", "U2", "B1", "U3", "U4", "B2")  # B2(U3(B1(U1(x), U2(x))), U4(x))
 #: how many times ramped half-and-half redraws a tree that is already in the population
 _DEDUP_TRIES = 10
+#: how many times a tree the caller excludes is redrawn (drawing one takes microseconds; a
+#: shallow slot draws an excluded tree often: depth 2 is mostly a primitive applied to x)
+EXCLUDE_TRIES = 1000
 
 
 def round_sig(value: float, digits: int = 4) -> float:
@@ -174,9 +177,10 @@ def ramped_half_and_half(
     max_depth: int = 6,
     p_const: float = 0.2,
     max_size: int | None = None,
+    exclude: Collection[Expr] = (),
 ) -> list[Expr]:
     """`n` trees following `ramped_plan`, none over `max_size` nodes; a tree already drawn is
-    redrawn a few times (Koza).
+    redrawn a few times (Koza), one in `exclude` (proposed already) until it is another.
 
     Grow trees have depth in [min_depth, d] and full trees exactly d, where d
     is the slot's depth, so every tree's depth is in [min_depth, max_depth].
@@ -185,12 +189,12 @@ def ramped_half_and_half(
     out: list[Expr] = []
     seen: set[Expr] = set()
     for method, depth in ramped_plan(n, min_depth, max_depth):
-        for _ in range(_DEDUP_TRIES):
+        for attempt in range(EXCLUDE_TRIES):
             if method == GROW:
                 tree = grow(rng, pset, depth, min_depth, p_const, max_size)
             else:
                 tree = full(rng, pset, depth, p_const, max_size)
-            if tree not in seen:
+            if tree not in exclude and (tree not in seen or attempt >= _DEDUP_TRIES - 1):
                 break
         seen.add(tree)
         out.append(tree)

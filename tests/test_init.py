@@ -149,6 +149,22 @@ def test_ramped_keeps_count_when_duplicates_are_unavoidable():
     assert trees == [parse("-x")] * 6
 
 
+def test_ramped_redraws_excluded_trees_in_their_own_slot():
+    # init_primitives excludes the primitives alone it proposed; at depth 2 they are most draws
+    from gpengine.first_population import primitive_trees
+    from gpengine.variation import Limits
+
+    alone = frozenset(primitive_trees(ARITH, Limits(8, 40)))
+    for seed in range(20):
+        trees = ramped_half_and_half(np.random.default_rng(seed), ARITH, 12, min_depth=2, max_depth=4, exclude=alone)
+        assert not alone & set(trees)
+        for (method, depth), t in zip(ramped_plan(12, 2, 4), trees):  # each slot keeps its method and depth
+            assert t.depth == depth if method == FULL else 2 <= t.depth <= depth
+    tiny = PrimitiveSet("tiny", [ARITH["neg"]])  # nothing else to draw: the count is kept
+    assert ramped_half_and_half(np.random.default_rng(0), tiny, 3, 2, 2, p_const=0.0,
+                                exclude={parse("-x")}) == [parse("-x")] * 3
+
+
 def test_init_is_deterministic_for_a_seed():
     a = ramped_half_and_half(np.random.default_rng(7), GAAF, 20)
     b = ramped_half_and_half(np.random.default_rng(7), GAAF, 20)
