@@ -103,11 +103,11 @@ def test_unreadable_config_file_is_one_line_exit_2(tmp_path, monkeypatch):
     (tmp_path / "latin1.toml").write_bytes("population = 4 # caf\xe9\n".encode("latin-1"))
     (tmp_path / "folder.toml").mkdir()
     monkeypatch.chdir(tmp_path)
-    for given, message in [("latin1.toml", "error: config file latin1.toml is not valid TOML: 'utf-8' codec"),
+    for path, message in [("latin1.toml", "error: config file latin1.toml is not valid TOML: 'utf-8' codec"),
                            ("", "error: cannot read config file .: Is a directory")]:
-        res = CliRunner().invoke(main, ["run", "-e", "symreg", "-q", "--no-tracking", "--config", given])
+        res = CliRunner().invoke(main, ["run", "-e", "symreg", "-q", "--no-tracking", "--config", path])
         lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
-        assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith(message), (given, res.output)
+        assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith(message), (path, res.output)
     with pytest.raises(ConfigError, match="cannot read config file"):
         build_config(config_file=tmp_path / "folder.toml")  # click's --config refuses it before this
     assert not (tmp_path / "runs").exists()
