@@ -21,14 +21,21 @@ class ProgressBar:
     A training counts the moment it finishes (`ResultArrived`), so the bar and its ETA move
     within a batch; cache hits and pre-screen rejections count when their batch ends.
     `max_time`: the search stops on the clock after that many seconds, whatever the bar's
-    ETA says, so the postfix names the time it will stop by.
+    ETA says, so the postfix names the time it will stop by. `max_evaluations` and `max_cost`
+    stop it after that many trainings or evaluator seconds, which the bar's count of proposals
+    (cache hits and rejections included) cannot show, so the postfix counts them against it.
     """
 
-    def __init__(self, total: int | None, stream=None, disable: bool = False, max_time: float | None = None):
+    def __init__(self, total: int | None, stream=None, disable: bool = False, max_time: float | None = None,
+                 max_evaluations: int | None = None, max_cost: float | None = None):
         self.total = total
         self.stream = stream or sys.stderr
         self.disable = disable
         self.max_time = max_time
+        self.max_evaluations = max_evaluations
+        self.max_cost = max_cost
+        self.evaluations = 0  # trainings run: neither a cache hit nor a pre-screen rejection
+        self.cost = 0.0  # their evaluator seconds
         self.bar: tqdm | None = None
         self.best = -math.inf
         self.best_expr = ""
@@ -50,6 +57,9 @@ class ProgressBar:
     def on_individual(self, event: IndividualEvaluated) -> None:
         ind = event.individual
         self.cached += ind.cached
+        if not ind.cached and ind.status != REJECTED:  # what the search's budgets count
+            self.evaluations += 1
+            self.cost += ind.result.cost
         if ind.id in self.counted:
             self.counted.discard(ind.id)
             return
@@ -79,8 +89,14 @@ class ProgressBar:
     def _postfix(self) -> str:
         expr = self.best_expr if len(self.best_expr) <= 40 else self.best_expr[:37] + "..."
         # The expression last: a narrow terminal cuts the line from the right.
+        budgets = ""
+        if self.max_evaluations is not None:
+            budgets += f", evals {self.evaluations}/{self.max_evaluations}"
+        if self.max_cost is not None:
+            spent = f"{self.cost:.0f}" if self.max_cost >= 10 else f"{self.cost:.3g}"  # a training: seconds
+            budgets += f", cost {spent}/{self.max_cost:g}s"
         stop = f", stops by {self.stop_by}" if self.stop_by else ""
-        return f"best {self.best:.6g}, gen {self.generation}, cached {self.cached}{stop} [{expr}]"
+        return f"best {self.best:.6g}, gen {self.generation}, cached {self.cached}{budgets}{stop} [{expr}]"
 
 
 def _width_options(stream) -> dict:

@@ -20,7 +20,8 @@ DEFAULT_RUNS_DIR = "runs"  # `gpengine resume`'s --runs-dir default
 def make_listeners(config, quiet: bool = False) -> list[Any]:
     """The CLI's own listeners: the progress bar. The MLflow tracker (config.tracking) is the
     search's own (gpengine.outputs), as it is for a search started from Python."""
-    return [ProgressBar(total=expected_proposals(config), disable=quiet, max_time=config.max_time)]
+    return [ProgressBar(total=expected_proposals(config), disable=quiet, max_time=config.max_time,
+                        max_evaluations=config.max_evaluations, max_cost=config.max_cost)]
 
 
 def search_from_cli(*, evaluator: str | None, config_file: str | None, overrides: Iterable[str],

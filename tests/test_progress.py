@@ -16,9 +16,10 @@ from gpengine.events import (GenerationEnded, GenerationStats, IndividualEvaluat
 from gpengine.progress import ProgressBar, expected_proposals
 
 
-def _ind(id, fitness, expr, cached=False, generation=1, status="ok"):
+def _ind(id, fitness, expr, cached=False, generation=1, status="ok", cost=1.0):
     # the fields of an individual the bar reads
-    return SimpleNamespace(id=id, fitness=fitness, expr=expr, cached=cached, generation=generation, status=status)
+    return SimpleNamespace(id=id, fitness=fitness, expr=expr, cached=cached, generation=generation, status=status,
+                           result=SimpleNamespace(cost=cost))
 
 
 def _start(bar: ProgressBar) -> None:
@@ -128,3 +129,36 @@ def test_the_total_is_what_a_search_stopped_by_its_generations_proposes(extra):
     assert out.reason == "generations"
     counted = [i for i in out.individuals if not (i.generation == 0 and i.status == "rejected")]
     assert len(counted) == expected_proposals(cfg)
+
+
+@pytest.mark.parametrize("extra", [["max_evaluations=13"], ["max_cost=0.004"], ["max_evaluations=9", "mode=async"]])
+def test_a_budgeted_search_shows_what_it_spent_of_its_budget(extra):
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    cfg, opts = build_config(evaluator="symreg", seed=1, overrides=[
+        "population=8", "generations=50", "tracking=false", "prescreen=true", *extra])
+    search = Search(cfg, opts)
+    bar = ProgressBar(total=expected_proposals(cfg), stream=io.StringIO(), max_evaluations=cfg.max_evaluations,
+                      max_cost=cfg.max_cost)
+    search.bus.subscribe(bar)
+    out = search.run()
+    assert out.reason in ("evaluations", "cost")
+    fresh = [i for i in out.individuals if not i.cached and i.status != "rejected"]
+    assert bar.evaluations == len(fresh) == search.candidates.evaluations  # the search's own count
+    assert bar.cost == pytest.approx(search.candidates.cost)
+    postfix = bar._postfix()
+    if cfg.max_evaluations is not None:
+        assert f", evals {bar.evaluations}/{cfg.max_evaluations} [" in postfix
+    else:
+        assert f", cost {bar.cost:.3g}/0.004s [" in postfix and "evals" not in postfix
+
+
+def test_budget_counts_only_where_a_budget_is_set_and_seconds_read_as_seconds():
+    assert "evals" not in ProgressBar(total=1)._postfix() and "cost" not in ProgressBar(total=1)._postfix()
+    bar = ProgressBar(total=10, stream=io.StringIO(), max_cost=3600)
+    _start(bar)
+    bar.on_individual(IndividualEvaluated(_ind(0, 0.4, "x", cost=61.7)))
+    bar.on_individual(IndividualEvaluated(_ind(1, 0.4, "x", cost=61.7, cached=True)))  # no training: free
+    bar.on_individual(IndividualEvaluated(_ind(2, float("-inf"), "0.5", status="rejected", cost=0.0)))
+    assert ", cost 62/3600s [" in bar._postfix() and bar.evaluations == 1
