@@ -60,15 +60,6 @@ def parse_guesses(config: SearchConfig, pset: Any, limits: Limits) -> tuple[Expr
     return tuple(out)
 
 
-def _other_than(draw: Callable[[], Expr], exclude: Collection[Expr]) -> Expr:
-    """A tree from `draw` not in `exclude`, unless the set cannot make another."""
-    for _ in range(initialisation.EXCLUDE_TRIES):
-        tree = draw()
-        if tree not in exclude:
-            break
-    return tree
-
-
 def primitive_trees(pset: Any, limits: Limits) -> list[Expr]:
     """Every primitive of the set applied to x alone (sin(x), gate(x, x)), in the set's order;
     those past the size limits left out.
@@ -142,7 +133,7 @@ class Initialiser:
             return [initialisation.gaaf_3gene(rng, self.pset) for _ in range(n)]
         else:
             return [initialisation.gaaf_6gene(rng, self.pset) for _ in range(n)]
-        return [_other_than(one, exclude) for _ in range(n)]
+        return [initialisation.other_than(one, exclude) for _ in range(n)]
 
     def draw(self, rng: np.random.Generator, n: int, seen: set[tuple[str, ...]]) -> list[Expr]:
         """n expressions for the first population: the guesses not yet proposed, then the

@@ -15,7 +15,7 @@ Every function takes the numpy Generator first and returns new Exprs.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Collection
+from typing import TYPE_CHECKING, Callable, Collection
 
 import numpy as np
 
@@ -155,6 +155,15 @@ def full(rng: np.random.Generator, pset: "PrimitiveSet", depth: int, p_const: fl
     """A tree whose every leaf lies at exactly `depth` (unary primitives make it thin, not shallow),
     of at most `max_size` nodes (only thin primitives are drawn where wide ones would not fit)."""
     return _build(rng, pset, depth, depth, p_const, full_tree=True, max_size=max_size)
+
+
+def other_than(draw: Callable[[], Expr], exclude: Collection[Expr]) -> Expr:
+    """A tree from `draw` not in `exclude`, unless the set cannot make another."""
+    for _ in range(EXCLUDE_TRIES):
+        tree = draw()
+        if tree not in exclude:
+            break
+    return tree
 
 
 def ramped_plan(n: int, min_depth: int = 2, max_depth: int = 6) -> list[tuple[str, int]]:
