@@ -159,6 +159,23 @@ def timed_out(timeout: float, cost: float) -> Result:
     return Result.failed(f"timeout: evaluation ran past {timeout:g}s", cost=cost)
 
 
+class NotStarted(Exception):
+    """What a task's future raises when it was handed to a worker pool that a worker death had
+    already broken, before its caller collected that death: it never ran, so it is run again,
+    never charged with the death (the task that was running there carries it)."""
+
+
+def _submit(pool: Any, spec: EvaluatorSpec, task: Task) -> cf.Future:
+    """`run_task` started in `pool`; for a pool already broken by a worker death, a future that
+    raises NotStarted, which the caller's death handling restarts the pool for."""
+    try:
+        return pool.submit(run_task, spec, task)
+    except cf.BrokenExecutor as exc:
+        future: cf.Future = cf.Future()
+        future.set_exception(NotStarted(str(exc)))
+        return future
+
+
 def _failed(exc: BaseException, start: float) -> Result:
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" ({tb[-1].filename.rsplit(os.sep, 1)[-1]}:{tb[-1].lineno})" if tb else ""
@@ -340,8 +357,8 @@ class Executor:
         call for a batch. Such a caller owns what `map` does for it: it watches the timeout,
         takes a future that raises for a worker that died under it (`worker_died`,
         `timed_out` word the failed Results), and then calls `restart_workers()` and submits
-        again what was running beside it."""
-        return self._loky().submit(run_task, self.spec, task)
+        again what was running beside it, and what raised NotStarted."""
+        return _submit(self._loky(), self.spec, task)
 
     def workers(self) -> list[dict[str, Any]]:
         """`worker_info()` of every worker (this process for `sequential`)."""
@@ -384,11 +401,11 @@ class Executor:
                 # A suspect runs alone, so a worker death under it is its own.
                 while solo and not running:
                     i = solo.pop(0)
-                    running[pool.submit(run_task, self.spec, tasks[i])] = i
+                    running[_submit(pool, self.spec, tasks[i])] = i
                     started[i] = time.monotonic()
                 while not solo and queue and len(running) < self.jobs:
                     i = queue.pop(0)
-                    running[pool.submit(run_task, self.spec, tasks[i])] = i
+                    running[_submit(pool, self.spec, tasks[i])] = i
                     started[i] = time.monotonic()
                 wait_for = None
                 if self.timeout is not None:
@@ -399,6 +416,10 @@ class Executor:
                     i = running.pop(fut)
                     try:
                         results[i] = fut.result()
+                    except NotStarted:  # the pool was broken before it ran: innocent, run it again
+                        todo.append(i)
+                        broken = True
+                        continue
                     except Exception as exc:  # noqa: BLE001 - a worker died under this task
                         dead.append((i, exc))
                         continue

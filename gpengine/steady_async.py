@@ -58,7 +58,7 @@ import attrs
 
 from gpengine import fidelity, gaaf_ga
 from gpengine.evaluator import Result
-from gpengine.executor import Executor, Task, timed_out, worker_died
+from gpengine.executor import Executor, NotStarted, Task, timed_out, worker_died
 from gpengine.individual import Individual
 from gpengine.noise import REEVAL
 
@@ -243,6 +243,9 @@ class AsyncSteadyState:
                 try:
                     slot.result = slot.future.result()
                     self._arrived(slot)
+                except NotStarted:  # handed to a pool a death had broken: it never ran, so it runs again
+                    slot.future = None
+                    broken = True
                 except Exception as exc:  # noqa: BLE001 - the worker died under it (or beside it)
                     slot.deaths += 1
                     broken = True

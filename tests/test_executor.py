@@ -203,3 +203,27 @@ def test_workers_die_with_a_killed_main_process():
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in pids)
+
+
+def test_a_lone_task_whose_pool_was_already_broken_runs_again_and_is_not_charged(monkeypatch):
+    # a submission that meets a pool broken by an earlier death never ran: charging it with that
+    # death would fail it as "worker died" when it is the only task (it would run alone)
+    import concurrent.futures as cf
+
+    from gpengine import executor
+    from gpengine.executor import NotStarted
+
+    real, first = executor._submit, []
+
+    def broken_once(pool, spec_, task):
+        if not first:
+            first.append(task)
+            future = cf.Future()
+            future.set_exception(NotStarted("A worker process managed by the executor was unexpectedly terminated"))
+            return future
+        return real(pool, spec_, task)
+
+    monkeypatch.setattr(executor, "_submit", broken_once)
+    with Executor(spec(), jobs=2, backend="loky") as ex:
+        [result] = ex.map(tasks(["sin(x)"]))
+    assert first and result.ok, result.message

@@ -121,3 +121,58 @@ def test_in_async_mode_a_dying_worker_fails_only_its_own_candidate(fault):
     innocent = [i for i in out.individuals if "cos(" not in i.canonical]
     assert innocent and all(i.result.ok or "non-finite" in i.result.message for i in innocent), \
         [(str(i.expr), i.result.message) for i in innocent if not i.result.ok]
+
+
+def test_a_task_handed_to_a_pool_a_death_already_broke_is_not_started_not_an_error():
+    # the race CI met once: a worker died, and the next submission came before the death was collected
+    import concurrent.futures as cf
+    import os
+    import time
+
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    from gpengine.executor import EvaluatorSpec, NotStarted, Task, _submit
+    from gpengine.expr import Expr
+
+    pool = ProcessPoolExecutor(max_workers=1)
+    try:
+        dying = pool.submit(os._exit, 1)
+        cf.wait([dying], timeout=60)
+        deadline = time.monotonic() + 30
+        while pool._flags.broken is None and time.monotonic() < deadline:  # loky marks it soon after
+            time.sleep(0.05)
+        future = _submit(pool, EvaluatorSpec("faults", ()), Task(Expr.x(), 1.0, 0))
+        with pytest.raises(NotStarted, match="terminated"):
+            future.result(timeout=1)
+    finally:
+        pool.shutdown(wait=False, kill_workers=True)
+
+
+def _signature(out):
+    return [(i.id, str(i.expr), i.operator, i.result.status, repr(i.result.fitness)) for i in out.individuals]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["generational", "async"])
+def test_a_submission_to_a_broken_pool_is_run_again_and_the_search_is_unchanged(mode, monkeypatch):
+    import concurrent.futures as cf
+
+    from gpengine import executor
+    from gpengine.executor import NotStarted
+
+    extra = ["jobs=2", f"mode={mode}", "population=8", "generations=1", "max_failures=100", "isolate=true"]
+    plain = run_faulty("raise", extra)
+    real, seen = executor._submit, set()
+
+    def broken_at_first(pool, spec, task):  # each task's first submission meets a broken pool
+        if task in seen:
+            return real(pool, spec, task)
+        seen.add(task)
+        future = cf.Future()
+        future.set_exception(NotStarted("A worker process managed by the executor was unexpectedly terminated"))
+        return future
+
+    monkeypatch.setattr(executor, "_submit", broken_at_first)
+    raced = run_faulty("raise", extra)
+    assert len(seen) >= 8
+    assert _signature(raced) == _signature(plain)  # none charged with a death: each ran on its second try
