@@ -3,7 +3,8 @@
     python tests/bench/bench_search_comparison.py [--seeds 0 1] [--max-cost SECONDS] [--population N]
         [--methods random gaaf tree tree-sh] [--set key=value ...] [--final key=value ...] [--final-seeds 100 101 102]
         [--no-final | --final-only EXPR [EXPR ...]] [--parallel N] [--trajectories FILE.json]
-    python tests/bench/bench_search_comparison.py --pool FILE.json [FILE.json ...] [--retrain --set ... --final ...]
+    python tests/bench/bench_search_comparison.py --pool FILE.json [FILE.json ...] [--plot FILE.png]
+        [--retrain --set ... --final ...]
 
 Each method runs a bnn-cifar search on the real CIFAR-10 (validation split)
 per search seed, stopped when the evaluator has spent `--max-cost` seconds
@@ -31,6 +32,10 @@ run (the quick profile's seed spread is 0.5-1.8 points for the top
 activations), so which method scored higher says little about which found
 the better activation.
 
+`--pool ... --plot FILE.png` draws the same searches as a picture: per
+search seed, each method's best full-fidelity accuracy over the training
+seconds it had spent, with the GA's best and a third of its compute marked.
+
 `--parallel N` runs N searches at once, each in its own process (joblib):
 on a 2-core machine two single-threaded searches (`--set threads=1 jobs=1
 cost_clock=cpu`) use both cores, and the CPU-second budget keeps them
@@ -49,6 +54,7 @@ import json
 import math
 import statistics
 import time
+from pathlib import Path
 
 import attrs
 
@@ -170,12 +176,85 @@ def print_shares(rows: list[dict]) -> None:
 
 
 def load_rows(files: list[str]) -> list[dict]:
-    """The searches saved by `--trajectories` in `files`, all in one list."""
+    """The searches saved by `--trajectories` in `files`, all in one list; each row's `source` is
+    its file's name, which tells apart two variants of one method (SH with and without an option)."""
     rows = []
     for name in files:
         with open(name) as f:
-            rows.extend(json.load(f))
+            rows.extend(dict(row, source=Path(name).stem) for row in json.load(f))
     return rows
+
+
+def curve_label(row: dict, rows: list[dict]) -> str:
+    """A row's method, and its file where another row of the same seed has the same method."""
+    twins = [r for r in rows if r["seed"] == row["seed"] and r["method"] == row["method"]]
+    return row["method"] if len(twins) == 1 else f"{row['method']} ({row.get('source', '?')})"
+
+
+def step_curve(row: dict) -> tuple[list[float], list[float]]:
+    """The best full-fidelity fitness a search held against the training seconds it had spent, as
+    the corners of a step plot, from its first full-fidelity result to the end of the search."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for spent, best in row["traj"]:
+        if not math.isfinite(best):
+            continue  # nothing at full fidelity yet
+        if ys and best == ys[-1]:
+            continue
+        if ys:  # held the old best up to here
+            xs.append(spent)
+            ys.append(ys[-1])
+        xs.append(spent)
+        ys.append(best)
+    if ys:
+        xs.append(row["spent"])
+        ys.append(ys[-1])
+    return xs, ys
+
+
+def plot_pool(rows: list[dict], path: str) -> Path:
+    """One panel per search seed: each method's best validation accuracy over the training seconds
+    it spent (the issue's "best over compute"), with the GAAF GA's best and a third of its compute
+    marked, the target's two lines. The curves' labels end with the activation each held last."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    seeds = sorted({r["seed"] for r in rows})
+    if not seeds:
+        raise SystemExit("--plot: no searches in the pooled files")
+    cols = min(len(seeds), 3)
+    lines = -(-len(seeds) // cols)
+    fig = Figure(figsize=(5.2 * cols, 3.9 * lines), dpi=100)
+    FigureCanvasAgg(fig)
+    colours = {"gaaf": "#d62728", "tree-sh": "#1f77b4", "tree": "#2ca02c", "random": "#7f7f7f"}
+    styles = ["-", "--", ":", "-."]
+    for k, seed in enumerate(seeds):
+        ax = fig.add_subplot(lines, cols, k + 1)
+        mine = [r for r in rows if r["seed"] == seed]
+        ga = next((r for r in mine if r["method"] == "gaaf" and r.get("best") is not None), None)
+        seen: dict[str, int] = {}
+        for r in mine:
+            xs, ys = step_curve(r)
+            if not xs:
+                continue
+            n = seen[r["method"]] = seen.get(r["method"], -1) + 1
+            last = r["improved"][-1][2] if r.get("improved") else ""
+            ax.plot(xs, ys, color=colours.get(r["method"], "#9467bd"), ls=styles[n % len(styles)], lw=1.8,
+                    label=f"{curve_label(r, rows)}: {ys[-1]:.2f} `{last}`")
+        if ga is not None:
+            ax.axhline(ga["best"], color=colours["gaaf"], lw=0.7, ls=":")
+            ax.axvline(ga["spent"] / 3, color="#555", lw=0.9, ls=":")
+            ax.text(ga["spent"] / 3, ax.get_ylim()[0], " a third of the GA's compute", fontsize=7,
+                    rotation=90, va="bottom", ha="right", color="#555")
+        ax.set_title(f"search seed {seed}", fontsize=10)
+        ax.set_xlabel("training CPU-seconds spent", fontsize=8)
+        ax.set_ylabel("best validation top-1, %", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(loc="lower right", fontsize=6.5)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, format="png")
+    return out
 
 
 def pool(files: list[str]) -> None:
@@ -290,11 +369,15 @@ def main() -> None:
                     help="run nothing: summarise searches saved by earlier --trajectories runs, pooled")
     ap.add_argument("--retrain", action="store_true",
                     help="with --pool: retrain the GA's best and SH's at a third of the GA's compute (fresh seeds)")
+    ap.add_argument("--plot", metavar="FILE.png",
+                    help="with --pool: draw each seed's best over compute spent, per method, to this PNG")
     ap.add_argument("--no-identity", action="store_true",
                     help="with --retrain: do not retrain the identity beside them (known from an earlier run)")
     args = ap.parse_args()
     if args.pool:
         pool(args.pool)
+        if args.plot:
+            print(f"wrote {plot_pool(load_rows(args.pool), args.plot)}")
         if args.retrain:
             retrain_pool(args.pool, args)
         return
