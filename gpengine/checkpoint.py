@@ -23,11 +23,15 @@ try:
 except ImportError:  # not POSIX: no lock
     fcntl = None
 
-from gpengine.config import SearchConfig
+from gpengine.config import LIMIT_KEYS, SearchConfig
 from gpengine.errors import GpengineError, SaveError
 
 CHECKPOINT = "checkpoint.pkl"
 SEARCH_FILE = "search.json"
+# Stopping limits changed by `gpengine resume --set`. Not written into search.json: that file is
+# the search as it was started, and the one the running process holds its lock on (a rename over
+# it would move the lock's file from under a second process).
+LIMITS_FILE = "limits.json"
 FORMAT = 1
 
 
@@ -86,11 +90,34 @@ def load_search_file(directory: Path) -> tuple[str, SearchConfig, dict[str, Any]
         raise GpengineError(f"no search at {directory} (missing {SEARCH_FILE})")
     try:
         data = json.loads(path.read_text())
-        return data["search_id"], SearchConfig(**data["config"]), dict(data["evaluator_options"])
+        config = {**data["config"], **saved_limits(directory)}
+        return data["search_id"], SearchConfig(**config), dict(data["evaluator_options"])
     except OSError as exc:  # a folder, no permission
         raise GpengineError(f"{path} cannot be read: {exc.strerror or exc}") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise GpengineError(f"{path} is damaged: {exc}") from None
+
+
+def save_limits(directory: Path, config: SearchConfig) -> None:
+    """Record `config`'s stopping limits as the search's own from now on (a resume that raised one)."""
+    limits = {key: getattr(config, key) for key in LIMIT_KEYS}
+    _atomic_write(directory / LIMITS_FILE, json.dumps(limits, indent=2).encode())
+
+
+def saved_limits(directory: Path) -> dict[str, Any]:
+    """The stopping limits a resume set ({} when none did); they override search.json's."""
+    path = directory / LIMITS_FILE
+    if not path.exists():
+        return {}
+    try:
+        limits = json.loads(path.read_text())
+    except OSError as exc:
+        raise GpengineError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise GpengineError(f"{path} is damaged: {exc}") from None
+    if not isinstance(limits, dict) or not set(limits) <= set(LIMIT_KEYS):
+        raise GpengineError(f"{path} is damaged: expected a table of {', '.join(LIMIT_KEYS)}")
+    return limits
 
 
 def lock_search(directory: Path):

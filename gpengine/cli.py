@@ -110,19 +110,28 @@ def run(evaluator, config_file, overrides, seed, jobs, backend, scheduler, track
 @click.option("--runs-dir", default="runs", show_default=True, help="Folder holding the search's journal.")
 @click.option("--jobs", "-j", type=int, help="Evaluations run at once (may differ from the original run).")
 @click.option("--tracking-uri", help="MLflow tracking URI (default: as the original run).")
+@click.option("--set", "limits", multiple=True, metavar="KEY=VALUE",
+              help="Move where the search stops (generations, max_time, max_evaluations, max_cost, "
+                   "target_fitness; 'none' lifts one), so a search that ended goes on (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def resume(search_id, runs_dir, jobs, tracking_uri, quiet):
-    """Continue SEARCH_ID (or its folder, runs/ID) after a crash or kill: nothing evaluated is lost or run twice."""
+def resume(search_id, runs_dir, jobs, tracking_uri, limits, quiet):
+    """Continue SEARCH_ID (or its folder, runs/ID) after a crash or kill: nothing evaluated is lost or run twice.
+
+    A search that ended by its generations or its time goes on with a higher limit:
+    `gpengine resume ID --set generations=10`.
+    """
     from pathlib import Path
 
     from gpengine.checkpoint import SEARCH_FILE
+    from gpengine.resume import limit_overrides
     from gpengine.runner import resumed_search
 
     folder = Path(search_id)  # the folder as `run` prints it ("journal and checkpoint in runs/ID/"), tab-completed
     if not (Path(runs_dir) / search_id / SEARCH_FILE).exists() and (folder / SEARCH_FILE).exists():
         runs_dir, search_id = str(folder.parent), folder.name
 
-    _drive(resumed_search(search_id, runs_dir=runs_dir, jobs=jobs, tracking_uri=tracking_uri, quiet=quiet), quiet)
+    _drive(resumed_search(search_id, runs_dir=runs_dir, jobs=jobs, tracking_uri=tracking_uri, quiet=quiet,
+                          limits=limit_overrides(limits)), quiet)
 
 
 def _drive(search, quiet: bool) -> None:
@@ -134,6 +143,7 @@ def _drive(search, quiet: bool) -> None:
 
     if not quiet:
         click.echo(started_line(search), err=True)
+    before = len(search.individuals)  # resumed: what it had already made
     try:
         with _interrupt_notice(search, quiet):
             outcome = search.run()
@@ -148,6 +158,12 @@ def _drive(search, quiet: bool) -> None:
                    f"continue with: {resume_command(search)}", err=True)
         sys.exit(EXIT_USAGE)
     _print_summary(search, outcome)
+    if search.finished is not None and len(outcome.individuals) == before:
+        from gpengine.runner import go_on_hint
+
+        hint = go_on_hint(search, outcome.reason)
+        if hint is not None:  # a resume of a search that had ended: say how to make it go on
+            click.echo(f"search {search.search_id}: {hint}", err=True)
 
 
 class Terminated(KeyboardInterrupt):

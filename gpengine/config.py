@@ -223,6 +223,9 @@ class SearchConfig:
 
 
 SEARCH_KEYS = tuple(f.name for f in attrs.fields(SearchConfig))
+#: where a search stops, the only keys `gpengine resume --set` may change: raising one continues a
+#: search that ended by it; anything else would make the journal another search's
+LIMIT_KEYS = ("generations", "max_time", "max_evaluations", "max_cost", "target_fitness")
 
 
 def parse_value(text: str) -> Any:

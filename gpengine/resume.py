@@ -12,13 +12,13 @@ so the resumed search is record for record the uninterrupted one.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import attrs
 
 from gpengine.checkpoint import load_checkpoint, load_search_file
-from gpengine.config import SearchConfig
-from gpengine.errors import GpengineError
+from gpengine.config import LIMIT_KEYS, SearchConfig, parse_assignment
+from gpengine.errors import ConfigError, GpengineError
 from gpengine.individual import Individual
 from gpengine.journal import JOURNAL, read_journal
 
@@ -33,6 +33,27 @@ def saved_config(directory: Path, runs_dir: str, overrides: dict[str, Any] | Non
     if "jobs" in overrides:
         overrides = {**same_shape(config), **overrides}
     return sid, attrs.evolve(config, runs_dir=str(runs_dir), **overrides), options
+
+
+def limit_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """`gpengine resume --set KEY=VALUE`: new stopping limits, `none` lifting one.
+
+    Only where the search stops may change: its records were made under the rest of its
+    configuration, and a resume with another population or strategy would be another search
+    written into this one's journal."""
+    limits: dict[str, Any] = {}
+    for item in items:
+        key, value = parse_assignment(item)
+        if key not in LIMIT_KEYS:
+            raise ConfigError(f"resume --set {key}: a resume may change only where the search stops "
+                              f"({', '.join(LIMIT_KEYS)}); for another {key}, start a new search")
+        if isinstance(value, str) and value.strip().lower() == "none":
+            if key == "generations":
+                raise ConfigError("resume --set generations=none: generations needs a number; to run on "
+                                  "without a generation count, set a large one and a max_time")
+            value = None
+        limits[key] = value
+    return limits
 
 
 def saved_progress(directory: Path) -> tuple[list[Individual], dict[str, Any] | None]:
@@ -62,4 +83,4 @@ def same_shape(cfg: SearchConfig) -> dict[str, int]:
     return {}
 
 
-__all__ = ["saved_config", "saved_progress", "same_shape"]
+__all__ = ["limit_overrides", "saved_config", "saved_progress", "same_shape"]

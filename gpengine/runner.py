@@ -42,13 +42,15 @@ def search_from_cli(*, evaluator: str | None, config_file: str | None, overrides
 
 
 def resumed_search(search_id: str, *, runs_dir: str = DEFAULT_RUNS_DIR, jobs: int | None = None,
-                   tracking_uri: str | None = None, quiet: bool = False) -> Search:
-    """A search restored from its journal and checkpoint, ready to run on."""
+                   tracking_uri: str | None = None, quiet: bool = False,
+                   limits: dict[str, Any] | None = None) -> Search:
+    """A search restored from its journal and checkpoint, ready to run on; `limits` (from
+    `resume.limit_overrides`) move where it stops, so a search that ended can go on."""
     from gpengine.checkpoint import load_search_file
     from gpengine.paths import search_dir
 
     _, config, _ = load_search_file(search_dir(runs_dir, search_id))
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = dict(limits or {})
     if jobs is not None:  # another -j runs the same search (Search.resume pins its shape)
         overrides.update(same_shape(config), jobs=jobs)
     if tracking_uri is not None:
@@ -67,6 +69,22 @@ def resume_command(search: Search) -> str:
     if Path(runs_dir) != Path(DEFAULT_RUNS_DIR):  # `resume` looks in runs/ unless told
         command += f" --runs-dir {shlex.quote(runs_dir)}"
     return command
+
+
+def go_on_hint(search: Search, reason: str) -> str | None:
+    """For a resume that found its search already ended: the command that moves the limit it ended
+    by (None where no limit ended it: exhausted, failed...)."""
+    cfg = search.config
+    raised = {
+        "generations": f"generations={cfg.generations + max(1, cfg.generations)}",
+        "time": f"max_time={2 * cfg.max_time:g}" if cfg.max_time else None,
+        "evaluations": f"max_evaluations={2 * cfg.max_evaluations}" if cfg.max_evaluations else None,
+        "cost": f"max_cost={2 * cfg.max_cost:g}" if cfg.max_cost else None,
+        "target": "target_fitness=none",
+    }.get(reason)
+    if raised is None:
+        return None
+    return f"it had already ended ({reason}); to go on: {resume_command(search)} --set {raised}"
 
 
 def saved_where(search: Search) -> str:

@@ -23,7 +23,7 @@ import gpengine
 from gpengine import fidelity, first_population, gaaf_ga, noise, replacement
 from gpengine import init as initialisation
 from gpengine import selection
-from gpengine.config import SearchConfig
+from gpengine.config import LIMIT_KEYS, SearchConfig
 from gpengine.evaluation import CandidateEvaluator
 from gpengine.events import (
     EventBus,
@@ -35,7 +35,7 @@ from gpengine.events import (
     SearchStarted,
 )
 from gpengine.canonical import canonical_text
-from gpengine.checkpoint import CHECKPOINT, lock_search, save_checkpoint, save_search_file
+from gpengine.checkpoint import CHECKPOINT, lock_search, save_checkpoint, save_limits, save_search_file
 from gpengine.errors import GpengineError
 from gpengine.evaluator import resolved_settings_of
 from gpengine.executor import EvaluatorSpec, Executor, register_local, resolve_backend
@@ -220,6 +220,9 @@ class Search:
         search = cls(config, options, listeners=listeners, search_id=sid, resume=True, folder=search_id)
         journal, state = saved_progress(directory)
         search._restore(state, journal)
+        if search.run_dir is not None and set(overrides or ()) & set(LIMIT_KEYS):
+            # the search's own limits from now on: a later resume without them goes on to the same end
+            save_limits(search.run_dir, config)
         return search
 
     def _restore(self, state: dict[str, Any] | None, journal: list[Individual]) -> None:
