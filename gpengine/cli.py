@@ -115,10 +115,10 @@ def run(evaluator, config_file, overrides, seed, jobs, backend, scheduler, track
                    "target_fitness; 'none' lifts one), so a search that ended goes on (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def resume(search_id, runs_dir, jobs, tracking_uri, limits, quiet):
-    """Continue SEARCH_ID (or its folder, runs/ID) after a crash or kill: nothing evaluated is lost or run twice.
+    """Continue SEARCH_ID (or its folder, runs/ID) after a crash or kill, or past the limit it ended by.
 
-    A search that ended by its generations or its time goes on with a higher limit:
-    `gpengine resume ID --set generations=10`.
+    Nothing evaluated is lost or run twice. A search that ended by its generations or its time
+    goes on with a higher limit: `gpengine resume ID --set generations=10`.
     """
     from pathlib import Path
 
