@@ -4,9 +4,12 @@ as if it had been started with the higher limit; nothing else about it may chang
 from __future__ import annotations
 
 import json
+import string
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from gpengine.cli import main
@@ -138,3 +141,15 @@ def test_the_mlflow_run_goes_on_with_the_search_and_names_the_limit_it_moved(tmp
     assert max(i.generation for i in journal) == 3
     assert run.info.status == "FINISHED"
     assert run.data.tags["gp.resume1.changed"] == "generations"
+
+
+@given(key=st.one_of(st.sampled_from(SEARCH_KEYS),
+                     st.text(alphabet=string.ascii_letters + "_.", min_size=1, max_size=20)
+                     .filter(lambda k: "" not in k.split("."))),
+       value=st.integers(min_value=0, max_value=10**6))
+def test_any_key_but_a_limit_is_refused_and_a_limit_takes_its_value(key, value):
+    if key in LIMIT_KEYS:
+        assert limit_overrides([f"{key}={value}"]) == {key: value}
+    else:
+        with pytest.raises(ConfigError, match="a resume may change only where the search stops"):
+            limit_overrides([f"{key}={value}"])
