@@ -29,6 +29,11 @@ class _Stop(Exception):
 
 
 def _raise_stop(signum, frame):
+    # Ignore the next ones before anything else: a second signal (the group's own SIGTERM, a
+    # SIGHUP) arriving while the first is handled would raise out of the stop and leave the
+    # server running without its guard.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     raise _Stop
 
 
@@ -56,10 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         child = subprocess.Popen(args[2:])
         return child.wait()
-    except _Stop:
+    except _Stop:  # the handler has set the stop signals to be ignored: the group's SIGTERM reaches this process too
         if child is not None:
-            for sig in STOP_SIGNALS:  # the group's SIGTERM reaches this process too; a second Ctrl-C changes nothing
-                signal.signal(sig, signal.SIG_IGN)
             stop_group(os.getpgrp(), child)
         return 0
 
