@@ -49,6 +49,10 @@ def stop_group(pgid: int, proc: subprocess.Popen, grace: float = GRACE_SECONDS) 
         pass
 
 
+def _unblock_stop_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 3 or args[1] != "--" or not args[0].isdigit():
@@ -58,8 +62,15 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, _raise_stop)
     die_with_parent(int(args[0]), signal.SIGTERM)  # SIGTERM, not SIGKILL: this process has a group to stop
     child = None
+    # Stop signals wait while the server starts: one arriving after Popen forked but before `child`
+    # is set would find no child to stop and leave the server running. The server itself starts
+    # with them unblocked (a signal mask is inherited across exec), so SIGTERM still stops it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
-        child = subprocess.Popen(args[2:])
+        try:
+            child = subprocess.Popen(args[2:], preexec_fn=_unblock_stop_signals)
+        finally:
+            _unblock_stop_signals()  # a signal that came meanwhile is handled here, with `child` set
         return child.wait()
     except _Stop:  # the handler has set the stop signals to be ignored: the group's SIGTERM reaches this process too
         if child is not None:

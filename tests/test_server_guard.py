@@ -86,3 +86,42 @@ def test_a_signal_to_the_guard_stops_the_command_and_exits_cleanly():
 def test_the_command_line_is_checked():
     assert server_guard.main(["12", "sleep", "1"]) == 2
     assert server_guard.main(["x", "--", "sleep"]) == 2
+
+
+def test_the_command_starts_with_the_stop_signals_unblocked():
+    # The guard blocks them while it starts the command; a mask is inherited across exec, and a
+    # server with SIGTERM blocked could not be stopped.
+    probe = ("import signal; print(sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])))")
+    out = subprocess.run([sys.executable, "-m", "gpengine.server_guard", str(os.getpid()), "--",
+                          sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    blocked = {int(s) for s in out.stdout.strip("[]\n").split(",") if s.strip()}
+    assert not blocked & {int(s) for s in server_guard.STOP_SIGNALS}
+
+
+# The guard, with Popen made to signal the guard itself the moment the command has started:
+# the worst moment, before Popen has returned the child to stop.
+RACE = textwrap.dedent("""
+    import os, signal, subprocess, sys
+    from gpengine import server_guard
+    real_popen = subprocess.Popen
+
+    def popen_then_sigterm(*args, **kwargs):
+        child = real_popen(*args, **kwargs)
+        print(child.pid, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return child
+
+    subprocess.Popen = popen_then_sigterm
+    sys.exit(server_guard.main([str(os.getppid()), "--", sys.executable, "-c", "import time; time.sleep(600)"]))
+""")
+
+
+def test_a_signal_while_the_command_starts_still_stops_it():
+    guard = subprocess.Popen([sys.executable, "-c", RACE], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        command = int(guard.stdout.readline())
+        assert guard.wait(20) == 0
+        assert _wait_gone(guard.pid), f"the command (pid {command}) outlived its guard"
+    finally:
+        if _group_alive(guard.pid):
+            os.killpg(guard.pid, signal.SIGKILL)
