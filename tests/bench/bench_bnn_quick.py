@@ -40,7 +40,7 @@ def main() -> None:
     info = ev.dataset()
     print(f"options {options}; resolved {ev.profile}: {ev.settings}; amp {ev.amp}; binary bf16 {ev.binary_bf16}; channels_last {ev.channels_last}; "
           f"compile {ev.compile}; cost clock {ev.options.cost_clock}; budget {args.budget}; "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads in an evaluation {ev.options.threads or torch.get_num_threads()}")  # evaluate() sets them
     print(f"data: {info.name}, {info.n_train} train / {info.n_validation} scored, loaded in {time.perf_counter() - t:.1f} s")
     for text in args.exprs:
         accs, walls = [], []
