@@ -271,7 +271,7 @@ def primitives(set_name):
 @click.argument("expression")
 @click.option("--evaluator", "-e", required=True, help="Evaluator plugin name.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Set an evaluator option (repeatable; search keys do not apply here).")
+              help="Set an evaluator option, KEY or evaluator.KEY (repeatable; search keys do not apply here).")
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
               help="Evaluation seed, in the range a search derives them in.")
 @click.option("--budget", type=float, default=1.0, show_default=True, help="Fraction of a full evaluation.")
@@ -282,7 +282,6 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
     """Evaluate one EXPRESSION and print its fitness and metrics.
 
     Exits 1 when the evaluation failed (the result is still printed), so that scripts can tell."""
-    from gpengine.config import parse_assignment
     from gpengine.errors import ConfigError
     from gpengine.evaluator import option_names
     from gpengine.executor import guarded_evaluate
@@ -291,7 +290,7 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
     from primitives import get_set
 
     cls = load_evaluator_class(evaluator)
-    options = dict(parse_assignment(item) for item in overrides)
+    options = _evaluate_options(overrides, option_names(cls.Options))
     if split is not None:
         if "split" not in option_names(cls.Options):
             raise ConfigError(f"evaluator {evaluator!r} has no data splits (--split)")
@@ -325,6 +324,23 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
         click.echo(f"  {k:20s} {v:.6g}")
     click.echo(f"cost     {result.cost:.2f}s")
     _exit_if_failed(result)
+
+
+def _evaluate_options(overrides: tuple[str, ...], allowed: list[str]) -> dict[str, Any]:
+    """`gpengine evaluate`'s --set items as evaluator options: `evaluator.KEY` reads as KEY, as in
+    `gpengine run`; a search key (population, ...) gets one line saying it belongs to a search."""
+    from gpengine.config import SEARCH_KEYS, parse_assignment
+    from gpengine.errors import ConfigError
+
+    options: dict[str, Any] = {}
+    for item in overrides:
+        key, value = parse_assignment(item)
+        key = key.removeprefix("evaluator.")
+        if key not in allowed and key.split(".")[0] in SEARCH_KEYS:
+            raise ConfigError(f"{key!r} is a search key, for gpengine run; gpengine evaluate takes evaluator "
+                              f"options only ({', '.join(allowed) or 'none'})")
+        options[key] = value
+    return options
 
 
 def _json_number(value: Any) -> Any:

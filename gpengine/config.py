@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 
 import attrs
 
-from gpengine.errors import ConfigError
+from gpengine.errors import ConfigError, did_you_mean
 from gpengine.mutation_weights import MutationWeights
 
 MODES = ("generational", "steady_state", "async")
@@ -35,7 +35,8 @@ CHILD_RUNS = ("auto", "all", "notable")
 def _choice(options: tuple[str, ...]):
     def check(inst, attribute, value):
         if value not in options:
-            raise ConfigError(f"{attribute.name} must be one of {', '.join(options)} (got {value!r})")
+            raise ConfigError(f"{attribute.name} must be one of {', '.join(options)} (got {value!r})"
+                              f"{did_you_mean(value, options)}")
 
     return check
 
@@ -318,7 +319,8 @@ def build_config(
         for key, value in data.items():
             if key not in SEARCH_KEYS:
                 raise ConfigError(
-                    f"unknown key {key!r} in {config_file} (search keys: {', '.join(SEARCH_KEYS)}; "
+                    f"unknown key {key!r} in {config_file}{did_you_mean(key, SEARCH_KEYS)} "
+                    f"(search keys: {', '.join(SEARCH_KEYS)}; "
                     "evaluator options go in the [evaluator] table)"
                 )
             search[key] = value
@@ -333,7 +335,8 @@ def build_config(
             options[key] = value
         else:
             raise ConfigError(
-                f"unknown key {key!r} (search keys: {', '.join(SEARCH_KEYS)}; "
+                f"unknown key {key!r}{did_you_mean(key, [*SEARCH_KEYS, *sorted(allowed_options)])} "
+                f"(search keys: {', '.join(SEARCH_KEYS)}; "
                 f"evaluator options: {', '.join(sorted(allowed_options)) or 'none'})"
             )
     for key, value in explicit.items():

@@ -7,6 +7,16 @@ its traceback.
 """
 
 
+def did_you_mean(name: object, choices) -> str:
+    """"; did you mean 'X'?" for the one choice closest to a misspelt `name`, or "" when none is close."""
+    import difflib
+
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name, [str(c) for c in choices], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 class GpengineError(Exception):
     """A problem with the user's input or environment, not a bug."""
 

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Mapping
 
 import attrs
 
-from gpengine.errors import ConfigError, OptionError
+from gpengine.errors import ConfigError, OptionError, did_you_mean
 from gpengine.expr import Expr
 
 # ok: measured in full. failed: no measurement (an error, NaN, a crash). rejected: refused before
@@ -193,7 +193,8 @@ def build_options(options_cls: type, values: Mapping[str, Any], owner: str = "ev
     for key in values:
         if key not in allowed:
             raise OptionError(
-                f"unknown option {key!r} for {{owner}} (allowed: {', '.join(allowed) if allowed else 'none'})", owner
+                f"unknown option {key!r} for {{owner}}{did_you_mean(key, allowed)} "
+                f"(allowed: {', '.join(allowed) if allowed else 'none'})", owner
             )
     try:
         return options_cls(**values)

@@ -20,7 +20,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Sequence
 
-from gpengine.errors import ParseError
+from gpengine.errors import ParseError, did_you_mean
 from gpengine.expr import CONST, PARAM, VAR, Expr, Node
 
 if TYPE_CHECKING:
@@ -154,7 +154,8 @@ class _Parser:
             if prim is None:
                 shown = f"operator {tok[1]!r} ({name})" if tok[1] != name else f"primitive {name!r}"
                 raise self.fail(
-                    f"{shown} is not in primitive set {self.pset.name!r} (known: {', '.join(sorted(self.pset.names()))})",
+                    f"{shown} is not in primitive set {self.pset.name!r}{did_you_mean(name, self.pset.names())} "
+                    f"(known: {', '.join(sorted(self.pset.names()))})",
                     tok,
                 )
             if prim.arity != arity:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Collection
 
 import numpy as np
 
-from gpengine.errors import ConfigError
+from gpengine.errors import ConfigError, did_you_mean
 from gpengine.expr import OP, VAR, X, Expr, Node
 
 if TYPE_CHECKING:
@@ -269,7 +269,8 @@ def from_genes(pset: "PrimitiveSet", genes: tuple[str, ...]) -> Expr:
         prim = pset.get(name)
         if prim is None:
             raise ConfigError(
-                f"gene {slot}={name!r} is not in primitive set {pset.name!r} (known: {', '.join(sorted(pset.names()))})"
+                f"gene {slot}={name!r} is not in primitive set {pset.name!r}{did_you_mean(name, pset.names())} "
+                f"(known: {', '.join(sorted(pset.names()))})"
             )
         if prim.arity != want:
             raise ConfigError(f"gene {slot}={name!r} must be {'binary' if want == 2 else 'unary'}, it has arity {prim.arity}")

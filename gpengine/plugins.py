@@ -12,7 +12,7 @@ import inspect
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from gpengine.errors import GpengineError, OptionError, PluginError
+from gpengine.errors import GpengineError, OptionError, PluginError, did_you_mean
 from gpengine.evaluator import Evaluator
 
 GROUP = "gpengine.evaluators"
@@ -46,7 +46,6 @@ def check_evaluator_class(name: str, cls: Any) -> None:
 
 def _hint(name: str, eps: dict[str, EntryPoint]) -> str:
     """What a plugin author most likely got wrong: the entry-point group's spelling, or the name's."""
-    import difflib
     from importlib.metadata import distributions
 
     try:
@@ -58,8 +57,7 @@ def _hint(name: str, eps: dict[str, EntryPoint]) -> str:
     if elsewhere:
         return (f": it is registered under the entry-point group {elsewhere[0]!r}, not {GROUP!r}"
                 " (fix the package's pyproject.toml, then pip install it again)")
-    close = difflib.get_close_matches(name, list(eps), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return did_you_mean(name, eps)
 
 
 def unknown_evaluator(name: str, eps: dict[str, EntryPoint] | None = None) -> PluginError:

@@ -42,12 +42,13 @@ def get_set(name: str) -> PrimitiveSet:
     the terminals (x, constants, parameter slots) stay as SET has them.
     """
     if name not in _CACHE:
-        from gpengine.errors import PluginError
+        from gpengine.errors import PluginError, did_you_mean
 
         base, sep, ops = name.partition(":")
         factories = _factories()
         if base not in factories:
-            raise PluginError(f"unknown primitive set {base!r} (known: {', '.join(sorted(factories))}; "
+            raise PluginError(f"unknown primitive set {base!r}{did_you_mean(base, factories)} "
+                              f"(known: {', '.join(sorted(factories))}; "
                               f"a plugin adds one under the entry-point group {ENTRY_POINT_GROUP!r})")
         pset = factories[base]()
         if pset.name != base:  # a plugin's set is known by its entry-point name, in workers too
@@ -60,7 +61,8 @@ def get_set(name: str) -> PrimitiveSet:
                                   f"(e.g. {base}:{','.join(list(pset.primitives)[:3])})")
             if unknown:
                 raise PluginError(f"primitive set {name!r}: {', '.join(map(repr, unknown))} "
-                                  f"not in {base!r} (it has: {', '.join(pset.primitives)})")
+                                  f"not in {base!r}{did_you_mean(unknown[0], pset.primitives)} "
+                                  f"(it has: {', '.join(pset.primitives)})")
             pset = pset.subset(dict.fromkeys(wanted), name=name)
         _CACHE[name] = pset
     return _CACHE[name]

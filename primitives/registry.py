@@ -73,10 +73,11 @@ class PrimitiveSet:
         try:
             return self.primitives[name]
         except KeyError:
-            from gpengine.errors import PluginError
+            from gpengine.errors import PluginError, did_you_mean
 
             raise PluginError(
-                f"unknown primitive {name!r} in set {self.name!r} (known: {', '.join(sorted(self.primitives))})"
+                f"unknown primitive {name!r} in set {self.name!r}{did_you_mean(name, self.primitives)} "
+                f"(known: {', '.join(sorted(self.primitives))})"
             ) from None
 
     def __contains__(self, name: object) -> bool:
