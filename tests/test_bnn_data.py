@@ -170,6 +170,16 @@ def test_no_download_when_turned_off(tmp_path, monkeypatch):
         D.ensure_cifar10(tmp_path, download=False)
 
 
+def test_a_half_copied_folder_is_called_incomplete_and_its_missing_batches_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("must not download"))
+    folder = write_fake_cifar(tmp_path, per_batch=10, n_test=10)
+    (folder / "data_batch_3").unlink()
+    (folder / D.TEST_FILE).unlink()
+    with pytest.raises(DataError) as info:
+        D.ensure_cifar10(tmp_path, download=False)
+    assert str(info.value).startswith(f"CIFAR-10 incomplete in {folder} (missing data_batch_3, test_batch): put the folder ")
+
+
 def _fake_archive(tmp_path) -> bytes:
     src = write_fake_cifar(tmp_path / "src", per_batch=10, n_test=10)
     buf = io.BytesIO()

@@ -65,8 +65,10 @@ def ensure_cifar10(root: Path, download: bool = True) -> Path:
     for folder in (root / FOLDER, root):
         if not _missing(folder):
             return folder
+    partial = next((f for f in (root / FOLDER, root) if len(_missing(f)) < len(TRAIN_FILES) + 1), None)
+    found = "not found" if partial is None else f"incomplete in {partial} (missing {', '.join(_missing(partial))})"
     where = (
-        f"CIFAR-10 not found: put the folder {FOLDER}/ of the official {URL.rsplit('/', 1)[1]} "
+        f"CIFAR-10 {found}: put the folder {FOLDER}/ of the official {URL.rsplit('/', 1)[1]} "
         f"(data_batch_1..5, test_batch) in {root}, or point --set data_dir=... or ${ENV_VAR} at the folder that holds it"
     )
     if not download:
