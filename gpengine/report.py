@@ -214,7 +214,7 @@ def _line_plot(path: Path, xs: list[float], series: dict[str, list[float]], xlab
     ax.grid(alpha=0.3)
     if xs and len(series) > 1:
         ax.legend(loc="best", fontsize=8)
-    fig.savefig(path, format="png")
+    fig.savefig(path, format="png", bbox_inches="tight")  # margins fitted to long tick labels (26.25)
     return path
 
 

@@ -149,5 +149,7 @@ def plot_fitness(stats_list: Sequence[Any] | Iterable[Any], path: str | Path, ti
     if gens:
         ax.legend(loc="best", fontsize=8)
     path = Path(path)
-    fig.savefig(path, format="png")
+    # one plot a search, whose tick labels can be long (26.25, -1.2e+03): fit the margins to them,
+    # where the fixed ones let the axis label run into the ticks
+    fig.savefig(path, format="png", bbox_inches="tight")
     return path
