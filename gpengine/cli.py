@@ -278,11 +278,15 @@ def primitives(set_name):
 @click.option("--split", type=click.Choice(["validation", "test"]), help="Data split, for evaluators that have one.")
 @click.option("--primitives", "primitive_set", help="Primitive set (default: the evaluator's).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_set, as_json):
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_set, as_json, quiet):
     """Evaluate one EXPRESSION and print its fitness and metrics.
 
-    Exits 1 when the evaluation failed (the result is still printed), so that scripts can tell."""
+    An evaluator that reports its progress (bnn-cifar: steps, epoch, loss, validation accuracy)
+    shows a bar with an ETA on stderr meanwhile. Exits 1 when the evaluation failed (the result
+    is still printed), so that scripts can tell."""
     from gpengine.errors import ConfigError
+    from gpengine.eval_progress import progress_bar
     from gpengine.evaluator import option_names
     from gpengine.executor import guarded_evaluate
     from gpengine.expr_text import parse
@@ -301,7 +305,8 @@ def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_se
     expr = parse(expression, pset)
     ev = build_evaluator(evaluator, cls, {**options, "primitives": pset.name})
     # as a search records it: an evaluator that raises or returns something else gives a failed result
-    result = guarded_evaluate(ev, expr, budget, seed)
+    with progress_bar(str(expr), disable=quiet):
+        result = guarded_evaluate(ev, expr, budget, seed)
     data = ev.dataset()  # which split was scored matters: a test-set figure must say so
     if as_json:
         # strict JSON: a NaN (a failed fitness, a diverged loss) is null, not the bare NaN json.dumps writes

@@ -46,7 +46,7 @@ class ProgressBar:
 
     def on_search_start(self, event: SearchStarted) -> None:
         self.bar = tqdm(total=self.total, unit="ind", file=self.stream, disable=self.disable,
-                        desc=event.evaluator, smoothing=0.1, **_width_options(self.stream))
+                        desc=event.evaluator, smoothing=0.1, **terminal_size_options(self.stream))
         if self.max_time is not None:
             self.stop_by = time.strftime("%H:%M", time.localtime(time.time() + self.max_time))
 
@@ -99,7 +99,7 @@ class ProgressBar:
         return f"best {self.best:.6g}, gen {self.generation}, cached {self.cached}{budgets}{stop} [{expr}]"
 
 
-def _width_options(stream) -> dict:
+def terminal_size_options(stream) -> dict:
     """Follow the terminal's size, unless it reports none.
 
     A pseudo-terminal nobody sized (`script`, some CI runners and container shells) reports

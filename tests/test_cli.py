@@ -61,9 +61,9 @@ def test_evaluate_names_the_split_it_scored(tmp_path):
     args = ["evaluate", "x", "-e", "bnn-cifar", "--set", f"data_dir={tmp_path}", "--set", "profile=smoke",
             "--set", "width=4", "--set", "epochs=1", "--set", "train_size=192", "--set", "val_size=100",
             "--set", "abort=off", "--set", "compile=off"]
-    lines = invoke(*args, "--split", "test").output.splitlines()
+    lines = invoke(*args, "--split", "test").stdout.splitlines()  # the progress bar is on stderr
     assert lines[1] == "data     CIFAR-10 (test split) (192 training, 50 scored)"
-    assert json.loads(invoke(*args, "--json").output)["data"] == "CIFAR-10 (validation split)"
+    assert json.loads(invoke(*args, "--json").stdout)["data"] == "CIFAR-10 (validation split)"
     assert "search keys do not apply" in " ".join(invoke("evaluate", "--help").output.split())
 
 

@@ -370,7 +370,8 @@ class BnnCifar(Evaluator):
             pass
         # one epoch is all it trains, far too little to repay a compile
         cfg = self.train_config(epochs, images=len(data.train_y))
-        out = train(self.build_model(Expr.constant(1.0), 0), data, cfg, 0, stop_after=1)
+        out = train(self.build_model(Expr.constant(1.0), 0), data, cfg, 0, stop_after=1,
+                    progress_label="abort floor (a constant activation, measured once)")
         floor = out.final_accuracy if out.status == "ok" else 10.0  # chance when even that fails
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

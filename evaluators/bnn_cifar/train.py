@@ -16,6 +16,9 @@ on eagerly and says so in `Outcome.compiled`), and validating only after
 the last epoch (`TrainConfig.validate`). Determinism: the seed fixes the
 initial weights, the data order and the augmentation; on a CPU with
 the same thread count the same seed gives the same result.
+
+Progress goes to `gpengine.eval_progress.report_progress` every `CHECK_EVERY` steps (when the
+loss is read anyway) and after each validation: `gpengine evaluate` shows it as a bar.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch.nn.functional as F
 
 from evaluators.bnn_cifar.data import Augment, CifarData
 from evaluators.bnn_cifar.model import BinaryResNet18
+from gpengine.eval_progress import report_progress
 
 LOSS_LIMIT = 1e3  # cross-entropy of 10 classes starts near 2.3; beyond this the run has diverged
 CHECK_EVERY = 20  # steps between loss checks (each check syncs a GPU)
@@ -216,8 +220,11 @@ def train(
     abort_floor: float | None = None,
     stop_after: int | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    progress_label: str | None = None,
 ) -> Outcome:
-    """Train `model` for cfg.epochs (or only `stop_after` epochs of that schedule)."""
+    """Train `model` for cfg.epochs (or only `stop_after` epochs of that schedule).
+
+    `progress_label` names a run that is not the candidate's (the abort floor's) in its progress reports."""
     device = torch.device(cfg.device)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     aug = Augment(device, mode=cfg.augment)
@@ -246,6 +253,12 @@ def train(
         ips = images / train_time if train_time > 0 else 0.0
         return Outcome(status, message, curves, epoch, time.perf_counter() - t0, ips, step_fn.compiled)
 
+    total_steps = last_epoch * steps_per_epoch
+    shown: dict[str, object] = {"run": progress_label} if progress_label else {}
+    shown["epoch"] = f"1/{last_epoch}"  # what the progress bar shows beside the count
+    if step_fn.compiled:
+        shown["first step"] = "compiles"
+    report_progress(0, total_steps, **shown)
     for epoch in range(1, last_epoch + 1):
         model.train()
         t_epoch = time.perf_counter()
@@ -266,6 +279,9 @@ def train(
             loss_sum += loss.detach()
             if (step + 1) % CHECK_EVERY == 0 or step + 1 == steps_per_epoch:
                 value = loss.item()
+                shown.pop("first step", None)
+                shown.update(epoch=f"{epoch}/{last_epoch}", loss=value)
+                report_progress((epoch - 1) * steps_per_epoch + step + 1, total_steps, **shown)
                 if not math.isfinite(value) or value > LOSS_LIMIT:
                     word = "NaN" if math.isnan(value) else ("infinite" if math.isinf(value) else "exploding")
                     train_time += time.perf_counter() - t_epoch
@@ -285,6 +301,9 @@ def train(
         curves["lr"].append(lr_sum / steps_per_epoch)
         if on_epoch is not None:
             on_epoch(epoch, {k: v[-1] for k, v in curves.items()})
+        if validated:
+            shown["val"] = f"{acc:.2f}%"
+            report_progress(epoch * steps_per_epoch, total_steps, **shown)
         if not validated:  # nothing measured, so nothing to end the run on
             continue
         if not math.isfinite(val_loss):
