@@ -340,8 +340,9 @@ def _evaluate_options(overrides: tuple[str, ...], allowed: list[str]) -> dict[st
     options: dict[str, Any] = {}
     for item in overrides:
         key, value = parse_assignment(item)
+        forced = key.startswith("evaluator.")  # an evaluator option by name, as in gpengine run
         key = key.removeprefix("evaluator.")
-        if key not in allowed and key.split(".")[0] in SEARCH_KEYS:
+        if not forced and key not in allowed and key.split(".")[0] in SEARCH_KEYS:
             raise ConfigError(f"{key!r} is a search key, for gpengine run; gpengine evaluate takes evaluator "
                               f"options only ({', '.join(allowed) or 'none'})")
         options[key] = value

@@ -93,3 +93,6 @@ def test_evaluate_reads_evaluator_dot_key_as_run_does_and_refuses_a_search_key_i
     res = CliRunner().invoke(main, ["evaluate", "x", "-e", "symreg", "--set", "evaluator.poitns=7"])
     assert res.exit_code == 2
     assert "unknown option 'poitns' for evaluator 'symreg'; did you mean 'points'?" in res.output
+    # evaluator.KEY is an evaluator option whatever KEY is, as in gpengine run
+    res = CliRunner().invoke(main, ["evaluate", "x", "-e", "symreg", "--set", "evaluator.population=3"])
+    assert res.exit_code == 2 and "unknown option 'population' for evaluator 'symreg'" in res.output

@@ -301,11 +301,10 @@ def train(
         curves["lr"].append(lr_sum / steps_per_epoch)
         if on_epoch is not None:
             on_epoch(epoch, {k: v[-1] for k, v in curves.items()})
-        if validated:
-            shown["val"] = f"{acc:.2f}%"
-            report_progress(epoch * steps_per_epoch, total_steps, **shown)
         if not validated:  # nothing measured, so nothing to end the run on
             continue
+        shown["val"] = f"{acc:.2f}%"
+        report_progress(epoch * steps_per_epoch, total_steps, **shown)
         if not math.isfinite(val_loss):
             return done("failed", f"NaN or infinite validation loss after epoch {epoch}", epoch)
         if checks_abort and acc <= abort_floor:
