@@ -9,19 +9,15 @@ search (or SIGTERM, SIGHUP) prints how to resume it and exits with status 130 (1
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import os
 import signal
 import sys
 import threading
-from typing import Any
 
 import click
 
 from gpengine.config import BACKENDS
 from gpengine.errors import GpengineError, SaveError
-from gpengine.seeds import MAX_SEED
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT, what scripts test for after Ctrl-C
@@ -267,102 +263,10 @@ def primitives(set_name):
         click.echo(f"{prim.name:10s} arity {prim.arity}  {prim.doc}" + (f"  [{'; '.join(extra)}]" if extra else ""))
 
 
-@main.command()
-@click.argument("expression")
-@click.option("--evaluator", "-e", required=True, help="Evaluator plugin name.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Set an evaluator option, KEY or evaluator.KEY (repeatable; search keys do not apply here).")
-@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
-              help="Evaluation seed, in the range a search derives them in.")
-@click.option("--budget", type=float, default=1.0, show_default=True, help="Fraction of a full evaluation.")
-@click.option("--split", type=click.Choice(["validation", "test"]), help="Data split, for evaluators that have one.")
-@click.option("--primitives", "primitive_set", help="Primitive set (default: the evaluator's).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def evaluate(expression, evaluator, overrides, seed, budget, split, primitive_set, as_json, quiet):
-    """Evaluate one EXPRESSION and print its fitness and metrics.
-
-    An evaluator that reports its progress (bnn-cifar: steps, epoch, loss, validation accuracy)
-    shows a bar with an ETA on stderr meanwhile. Exits 1 when the evaluation failed (the result
-    is still printed), so that scripts can tell."""
-    from gpengine.errors import ConfigError
-    from gpengine.eval_progress import progress_bar
-    from gpengine.evaluator import option_names
-    from gpengine.executor import guarded_evaluate
-    from gpengine.expr_text import parse
-    from gpengine.plugins import build_evaluator, load_evaluator_class
-    from primitives import get_set
-
-    cls = load_evaluator_class(evaluator)
-    options = _evaluate_options(overrides, option_names(cls.Options))
-    if split is not None:
-        if "split" not in option_names(cls.Options):
-            raise ConfigError(f"evaluator {evaluator!r} has no data splits (--split)")
-        options["split"] = split
-    if not 0.0 < budget <= 1.0:
-        raise ConfigError(f"--budget must be in (0, 1] (got {budget})")
-    pset = get_set(primitive_set or cls.primitive_set)
-    expr = parse(expression, pset)
-    ev = build_evaluator(evaluator, cls, {**options, "primitives": pset.name})
-    # as a search records it: an evaluator that raises or returns something else gives a failed result
-    with progress_bar(str(expr), disable=quiet):
-        result = guarded_evaluate(ev, expr, budget, seed)
-    data = ev.dataset()  # which split was scored matters: a test-set figure must say so
-    if as_json:
-        # strict JSON: a NaN (a failed fitness, a diverged loss) is null, not the bare NaN json.dumps writes
-        click.echo(json.dumps({"expr": str(expr), "data": data.name if data else None,
-                               "fitness": _json_number(result.fitness), "status": result.status,
-                               "message": result.message,
-                               "metrics": {k: _json_number(v) for k, v in result.metrics.items()},
-                               "curves": {k: [_json_number(x) for x in v] for k, v in result.curves.items()},
-                               "cost": _json_number(result.cost)}, allow_nan=False))
-        _exit_if_failed(result)
-        return
-    click.echo(f"expr     {expr}")
-    if data is not None:
-        sizes = ", ".join(f"{n} {what}" for n, what in ((data.n_train, "training"), (data.n_validation, "scored"))
-                          if n)
-        click.echo(f"data     {data.name}" + (f" ({sizes})" if sizes else ""))
-    click.echo(f"status   {result.status}" + (f" ({result.message})" if result.message else ""))
-    click.echo(f"fitness  {result.fitness:.6g}" if math.isfinite(result.fitness) else "fitness  nan")
-    for k, v in sorted(result.metrics.items()):
-        click.echo(f"  {k:20s} {v:.6g}")
-    click.echo(f"cost     {result.cost:.2f}s")
-    _exit_if_failed(result)
-
-
-def _evaluate_options(overrides: tuple[str, ...], allowed: list[str]) -> dict[str, Any]:
-    """`gpengine evaluate`'s --set items as evaluator options: `evaluator.KEY` reads as KEY, as in
-    `gpengine run`; a search key (population, ...) gets one line saying it belongs to a search."""
-    from gpengine.config import SEARCH_KEYS, parse_assignment
-    from gpengine.errors import ConfigError
-
-    options: dict[str, Any] = {}
-    for item in overrides:
-        key, value = parse_assignment(item)
-        forced = key.startswith("evaluator.")  # an evaluator option by name, as in gpengine run
-        key = key.removeprefix("evaluator.")
-        if not forced and key not in allowed and key.split(".")[0] in SEARCH_KEYS:
-            raise ConfigError(f"{key!r} is a search key, for gpengine run; gpengine evaluate takes evaluator "
-                              f"options only ({', '.join(allowed) or 'none'})")
-        options[key] = value
-    return options
-
-
-def _json_number(value: Any) -> Any:
-    return value if not isinstance(value, float) or math.isfinite(value) else None
-
-
-def _exit_if_failed(result: Any) -> None:
-    from gpengine.evaluator import FAILED
-
-    if result.status == FAILED:
-        raise SystemExit(1)
-
-
 # Commands that live beside the concept they serve; each module exposes click commands.
 COMMAND_MODULES = {
     "gpengine.browse": ("ui", "show", "lineage"),
+    "gpengine.evaluate_cmd": ("evaluate",),
     "gpengine.export": ("export",),
     "gpengine.report": ("report",),
     "gpengine.plugin_tools": ("new_evaluator", "check_evaluator"),
