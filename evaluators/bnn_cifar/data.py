@@ -62,11 +62,12 @@ def _missing(folder: Path) -> list[str]:
 
 def ensure_cifar10(root: Path, download: bool = True) -> Path:
     """The `cifar-10-batches-py` folder under `root` (or `root` itself), downloading it if missing."""
-    for folder in (root / FOLDER, root):
-        if not _missing(folder):
+    missing = {folder: _missing(folder) for folder in (root / FOLDER, root)}
+    for folder, absent in missing.items():
+        if not absent:
             return folder
-    partial = next((f for f in (root / FOLDER, root) if len(_missing(f)) < len(TRAIN_FILES) + 1), None)
-    found = "not found" if partial is None else f"incomplete in {partial} (missing {', '.join(_missing(partial))})"
+    partial = next((f for f, absent in missing.items() if len(absent) < len(TRAIN_FILES) + 1), None)
+    found = "not found" if partial is None else f"incomplete in {partial} (missing {', '.join(missing[partial])})"
     where = (
         f"CIFAR-10 {found}: put the folder {FOLDER}/ of the official {URL.rsplit('/', 1)[1]} "
         f"(data_batch_1..5, test_batch) in {root}, or point --set data_dir=... or ${ENV_VAR} at the folder that holds it"
