@@ -225,6 +225,8 @@ def _validator_message(exc: Exception) -> str:
         suffix = f": {value}"
         if message.endswith(suffix):
             message = message[: -len(suffix)] + f" (got {value!r})"
+        if isinstance(allowed, (tuple, list, set, frozenset)):  # attrs' in_: a misspelt choice
+            message += did_you_mean(value, allowed)
         return message
     first = args[0] if args else exc
     if not isinstance(first, str):

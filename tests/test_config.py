@@ -169,13 +169,14 @@ def test_an_attrs_validator_failure_reads_as_one_line_naming_the_option():
         depth: int = attrs.field(default=2, validator=attrs.validators.ge(1))
         rate: float = attrs.field(default=1.0, validator=attrs.validators.instance_of((int, float)))
 
-    cases = {
-        "profile": ("fast", "profile must be in ('auto', 'quick') (got 'fast')"),
-        "width": ("wide", "width must be an int (got 'wide')"),
-        "depth": (-3, "depth must be >= 1 (got -3)"),
-        "rate": ("x", "rate must be an int or a float (got 'x')"),
-    }
-    for key, (value, message) in cases.items():
+    cases = [
+        ("profile", "fast", "profile must be in ('auto', 'quick') (got 'fast')"),
+        ("profile", "quik", "profile must be in ('auto', 'quick') (got 'quik'); did you mean 'quick'?"),
+        ("width", "wide", "width must be an int (got 'wide')"),
+        ("depth", -3, "depth must be >= 1 (got -3)"),
+        ("rate", "x", "rate must be an int or a float (got 'x')"),
+    ]
+    for key, value, message in cases:
         with pytest.raises(ConfigError) as bad:
             build_options(Options, {key: value}, owner="Demo")
         assert str(bad.value) == f"bad option for Demo: {message}"
