@@ -4,11 +4,13 @@
 
 Times the evaluator's training step (bf16 binary convolutions, channels-last,
 torch.compile: the evaluator's CPU path) with the identity and with
-blend(sin(x), x), the blend's torch form written three ways:
+blend(sin(x), x), the blend's torch form written four ways:
 
     F0  beta*a + (1-beta)*b      (primitives/gaaf.py): the beta gradient is two sums
     F1  b + beta*(a - b)         one sum, sum(g * (a - b))
     F2  torch.lerp(b, a, beta)   the same as one aten op
+    F3  F1 through an autograd.Function that saves (a - b) in bf16 for the beta sum,
+        so the backward need not recompute a and b (inductor's partitioner may still)
 
 Each form is swapped into the primitive set before its model is built (a model
 keeps the functions it was built with), and all are timed interleaved in one
@@ -26,10 +28,27 @@ import torch
 from primitives import get_set
 from bench_bnn_speed import fast_step_factory, measure
 
+class _BlendSavedDifference(torch.autograd.Function):
+    """b + beta*(a - b), keeping (a - b) in bf16 for the backward: the gradient it meets is bf16 already."""
+
+    @staticmethod
+    def forward(ctx, a, b, beta):
+        d = a - b
+        ctx.save_for_backward(d.to(torch.bfloat16), beta)
+        return b + beta * d
+
+    @staticmethod
+    def backward(ctx, grad):
+        d, beta = ctx.saved_tensors
+        grad_a = grad * beta
+        return grad_a, grad - grad_a, (grad * d).sum_to_size(beta.shape)
+
+
 FORMS = {
     "F0": None,  # the primitive set's own form, whatever it is now
     "F1": lambda t, a, b, beta: b + beta * (a - b),
     "F2": lambda t, a, b, beta: t.lerp(b, a, beta),
+    "F3": lambda t, a, b, beta: _BlendSavedDifference.apply(a, b, beta),
 }
 
 
