@@ -10,7 +10,7 @@ blend(sin(x), x), the blend's torch form written four ways:
     F1  b + beta*(a - b)         one sum, sum(g * (a - b))
     F2  torch.lerp(b, a, beta)   the same as one aten op
     F3  F1 through an autograd.Function that saves (a - b) in bf16 for the beta sum,
-        so the backward need not recompute a and b (inductor's partitioner may still)
+        so the backward need not recompute a and b (inductor's partitioner still does)
 
 Each form is swapped into the primitive set before its model is built (a model
 keeps the functions it was built with), and all are timed interleaved in one
@@ -27,6 +27,7 @@ import torch
 
 from primitives import get_set
 from bench_bnn_speed import fast_step_factory, measure
+
 
 class _BlendSavedDifference(torch.autograd.Function):
     """b + beta*(a - b), keeping (a - b) in bf16 for the backward: the gradient it meets is bf16 already."""
