@@ -13,11 +13,12 @@ import os
 import signal
 import sys
 import threading
+import warnings
 
 import click
 
 from gpengine.config import BACKENDS
-from gpengine.errors import GpengineError, SaveError
+from gpengine.errors import GpengineError, GpengineWarning, SaveError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT, what scripts test for after Ctrl-C
@@ -65,10 +66,22 @@ class GpengineGroup(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
 
 
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our own warnings (`GpengineWarning`) as one line, like errors; anyone else's as Python shows them."""
+    if issubclass(category, GpengineWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
 @click.group(cls=GpengineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gpengine")
 def main() -> None:
     """Genetic programming over expression trees with pluggable fitness evaluators."""
+    warnings.showwarning = _show_warning
 
 
 set_option = click.option(

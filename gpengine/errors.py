@@ -62,3 +62,7 @@ class DataError(GpengineError):
 class SaveError(GpengineError):
     """A search's journal or checkpoint cannot be written (disk full, folder gone or read-only):
     the search stops; what was written before is intact and `gpengine resume` continues from it."""
+
+
+class GpengineWarning(UserWarning):
+    """Something asked for that works but costs more than the user likely expects; the CLI prints it as one line."""

@@ -50,13 +50,14 @@ import tempfile
 import threading
 import time
 import traceback
+import warnings
 from typing import Any, Callable, Sequence
 
 import attrs
 import joblib
 from joblib.externals.loky import ProcessPoolExecutor
 
-from gpengine.errors import ConfigError
+from gpengine.errors import ConfigError, GpengineWarning
 from gpengine.evaluator import FAILED, Result
 from gpengine.expr import Expr
 from gpengine.parent_death import die_with_parent
@@ -108,7 +109,9 @@ def worker_evaluator(spec: EvaluatorSpec):
             if ev is None:
                 from gpengine.plugins import make_evaluator
 
-                ev = make_evaluator(spec.name, dict(spec.options))
+                with warnings.catch_warnings():  # the main process built it first and showed them:
+                    warnings.simplefilter("ignore", GpengineWarning)  # a worker would repeat them over the bar
+                    ev = make_evaluator(spec.name, dict(spec.options))
                 _EVALUATORS[key] = ev
                 _BUILT += 1
     return ev

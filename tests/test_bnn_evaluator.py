@@ -12,7 +12,7 @@ import torch
 from evaluators.bnn_cifar import BnnCifar
 from evaluators.bnn_cifar import evaluator as E
 from evaluators.bnn_cifar import train as T
-from gpengine.errors import ConfigError, DataError
+from gpengine.errors import ConfigError, DataError, GpengineWarning
 from gpengine.evaluator import ABORTED, FAILED, OK, DatasetInfo
 from gpengine.expr_text import parse
 from gpengine.plugins import load_evaluator_class
@@ -488,6 +488,7 @@ def test_compile_auto_decides_per_run_so_a_low_rung_trains_eagerly(make, monkeyp
 
 
 def test_amp_binary_runs_only_the_binary_convolutions_in_bf16(make, monkeypatch):
+    monkeypatch.setattr(E, "_cpu_has_fast_bf16", lambda: True)  # no slow-bf16 warning on CPUs without it
     ev = make(amp="binary")
     assert ev.binary_bf16 and not ev.amp and not ev.train_config(2).amp  # no autocast of the rest
     model = ev.build_model(parse("x"), seed=0)
@@ -503,7 +504,26 @@ def test_amp_binary_runs_only_the_binary_convolutions_in_bf16(make, monkeypatch)
     assert make().binary_bf16 and not make().amp
     monkeypatch.setattr(E, "_cpu_has_fast_bf16", lambda: False)
     assert not make().binary_bf16 and not make().amp
-    assert make(amp="on").amp and not make(amp="on").binary_bf16
+    with pytest.warns(GpengineWarning, match="amp=on"):  # bf16 without native bf16 (the next test)
+        on = make(amp="on")
+    assert on.amp and not on.binary_bf16
+
+
+def test_bf16_asked_for_on_a_cpu_without_native_bf16_warns(make, monkeypatch):
+    """There the bf16 convolutions take a slow fallback (about 12x slower than fp32): say so, train as asked."""
+    import warnings
+
+    monkeypatch.setattr(E, "_cpu_has_fast_bf16", lambda: False)
+    for amp in ("binary", "on"):
+        with pytest.warns(GpengineWarning, match=f"amp={amp} on a CPU without native bf16") as seen:
+            ev = make(amp=amp)
+        assert len(seen) == 1 and "12x slower" in str(seen[0].message) and "\n" not in str(seen[0].message)
+        assert ev.binary_bf16 or ev.amp  # still what was asked
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GpengineWarning)
+        make(), make(amp="off")  # auto is fp32 here: nothing to say
+        monkeypatch.setattr(E, "_cpu_has_fast_bf16", lambda: True)
+        make(amp="binary"), make(amp="on")
 
 
 def test_act_lr_scale_speeds_up_only_the_activations_own_parameters(make):

@@ -227,3 +227,28 @@ def test_a_lone_task_whose_pool_was_already_broken_runs_again_and_is_not_charged
     with Executor(spec(), jobs=2, backend="loky") as ex:
         [result] = ex.map(tasks(["sin(x)"]))
     assert first and result.ok, result.message
+
+
+def test_a_worker_rebuilding_the_evaluator_does_not_repeat_its_warnings(monkeypatch):
+    """The main process built the evaluator first and showed its GpengineWarnings; a worker's
+    rebuild keeps quiet about those (they would print over the progress bar), not about others."""
+    import warnings
+
+    import gpengine.plugins as plugins
+    from gpengine import executor
+    from gpengine.errors import GpengineWarning
+
+    def make_evaluator(name, options):
+        warnings.warn("a costly option", GpengineWarning)
+        warnings.warn("something else", UserWarning)
+        return object()
+
+    monkeypatch.setattr(plugins, "make_evaluator", make_evaluator)
+    spec = EvaluatorSpec.of("warns-when-built", {"k": 1})
+    monkeypatch.delitem(executor._EVALUATORS, spec.key(), raising=False)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        built = executor.worker_evaluator(spec)
+    assert [str(w.message) for w in seen] == ["something else"]
+    assert executor.worker_evaluator(spec) is built  # and it is built once per worker
+    executor._EVALUATORS.pop(spec.key())

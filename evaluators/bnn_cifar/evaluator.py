@@ -14,6 +14,7 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +26,7 @@ from evaluators.bnn_cifar import profiles
 from evaluators.bnn_cifar.data import AUGMENTATIONS, CifarData, cache_root, data_root, ensure_cifar10, load_cifar10
 from evaluators.bnn_cifar.model import BinaryResNet18, n_parameters
 from evaluators.bnn_cifar.train import Outcome, TrainConfig, train
-from gpengine.errors import ConfigError
+from gpengine.errors import ConfigError, GpengineWarning
 from gpengine.evaluator import ABORTED, FAILED, OK, DatasetInfo, Evaluator, Result
 from gpengine.expr import Expr
 
@@ -169,6 +170,13 @@ class BnnCifar(Evaluator):
         # ran no faster (5,313 vs 6,329 img/s, quick profile), so a GPU trains in fp32 unless asked.
         self.amp = o.amp == "on"
         self.binary_bf16 = o.amp == "binary" or (o.amp == "auto" and not on_gpu and _cpu_has_fast_bf16())
+        if (self.amp or self.binary_bf16) and self.device == "cpu" and not _cpu_has_fast_bf16():
+            # without native bf16 the convolutions take slow_conv2d and a plain BLAS loop: the training
+            # step ran 11.7x (binary) and 12.7x (on) slower than fp32 (width 16, eager, one thread, a
+            # 2-core CPU without AVX-512; BENCHMARKS.md, session 30)
+            warnings.warn(f"amp={o.amp} on a CPU without native bf16 (no AMX or AVX512-BF16): its bf16 "
+                          "convolutions run about 12x slower than fp32 here; amp=auto trains in fp32 on this CPU",
+                          GpengineWarning, stacklevel=2)
         # channels-last is opt-in on a CPU (`channels_last=on`): its training step ran up to 1.08x
         # faster there, but a whole quick-profile evaluation only 2% (validation and data do not
         # gain), with the same accuracy over 8 seeds (BENCHMARKS.md, session 11)
