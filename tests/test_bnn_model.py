@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -162,6 +163,44 @@ def test_set_binary_dtype_reaches_every_binary_convolution_and_nothing_else():
     torch.testing.assert_close(out, ref, rtol=1e-2, atol=1e-2)
     model.set_binary_dtype(None)
     assert torch.equal(model(x), ref)
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels-last"])
+@pytest.mark.parametrize("channels", [4, 16])
+def test_a_strided_shortcut_gives_the_strided_convolution_of_every_signed_pixel(channels, channels_last):
+    """The 1x1 stride-2 shortcut: the strided convolution of every signed pixel, output and gradients,
+    as fp64 computes it. Below 8 channels it subsamples before AF and sign: four channels,
+    channels-last and two threads are where torch 2.13.0's own strided 1x1 convolution gets the
+    weight gradient wrong on AVX2 CPUs (up to 100%)."""
+    torch.manual_seed(0)
+    conv = BinaryConv2d(ExprActivation(parse("shift(sin(x) + x)"), PSET, channels), channels, 2 * channels, 1, 2, 1.3)
+    ref = copy.deepcopy(conv).double()
+    with torch.no_grad():
+        for p in conv.act.parameters():
+            p.uniform_(-0.5, 0.5)
+        for p, q in zip(conv.act.parameters(), ref.act.parameters()):
+            q.copy_(p)
+    x = torch.randn(32, channels, 16, 16)
+    x = (x.contiguous(memory_format=torch.channels_last) if channels_last else x).requires_grad_()
+    xr = x.detach().double().contiguous().requires_grad_()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out = conv(x)
+        g = torch.randn_like(out)
+        out.backward(g)
+    finally:
+        torch.set_num_threads(threads)
+    want = torch.nn.functional.conv2d(binarize(ref.act(xr), 1.3), WeightSign.apply(ref.weight), stride=2)
+    want.backward(g.double())
+    assert out.shape == (32, 2 * channels, 8, 8)
+    torch.testing.assert_close(out.double(), want)
+    torch.testing.assert_close(x.grad.double(), xr.grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(conv.weight.grad.double(), ref.weight.grad, rtol=1e-5, atol=1e-4)
+    for p, q in zip(conv.act.parameters(), ref.act.parameters(), strict=True):
+        torch.testing.assert_close(p.grad.double(), q.grad, rtol=1e-5, atol=1e-4)
+    assert conv.stride == (2, 2)  # described as what it computes, whichever way it computes it
+    assert (conv.subsample, conv.conv_stride) == ((2, 1) if channels < 8 else (1, 2))
 
 
 def test_binary_conv_latent_weight_gradient_passes_straight_through():

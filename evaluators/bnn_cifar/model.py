@@ -97,16 +97,28 @@ class BinaryConv2d(nn.Conv2d):
         self.act = act
         self.clip = float(clip)
         self.compute_dtype: torch.dtype | None = None  # e.g. bf16 for the convolution of +-1 values
+        # Below 8 input channels a 1x1 stride-s shortcut subsamples its input first and convolves with
+        # stride 1: the same numbers (AF and sign act pixel by pixel, and the convolution reads every
+        # s-th pixel only). It steps round a torch 2.13.0 bug: on CPUs without AVX-512 the weight
+        # gradient of a channels-last 1x1 stride-2 convolution from fewer than 8 channels comes out
+        # wrong (by up to 100%) or corrupts the heap, and inductor lays shortcuts out channels-last.
+        # From 8 channels on the strided convolution stays: compiled, the shortcut's AF then fuses with
+        # the block's first AF, which reads the same input, and subsampling first trained sin(x)+x
+        # 6-10% slower at width 16 (BENCHMARKS.md, session 31).
+        self.subsample = stride if kernel == 1 and in_ch < 8 else 1
+        self.conv_stride = stride // self.subsample
         with torch.no_grad():  # latent weights start inside [-c, c]
             self.weight.clamp_(-self.clip, self.clip)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.subsample > 1:
+            x = x[:, :, ::self.subsample, ::self.subsample]
         a = binarize(self.act(x), self.clip)
         w = WeightSign.apply(self.weight)
         if self.compute_dtype is None:
-            return F.conv2d(a, w, None, self.stride, self.padding)
+            return F.conv2d(a, w, None, self.conv_stride, self.padding)
         dt = self.compute_dtype  # casting +-1 loses nothing; under compile the casts fuse into the neighbours
-        return F.conv2d(a.to(dt), w.to(dt), None, self.stride, self.padding).to(x.dtype)
+        return F.conv2d(a.to(dt), w.to(dt), None, self.conv_stride, self.padding).to(x.dtype)
 
 
 class BasicBlock(nn.Module):

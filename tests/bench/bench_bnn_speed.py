@@ -11,6 +11,8 @@
     -compiled-boolmask is the same with the STE as it was before session 5 (a bool
     clip mask saved for the backward pass, which inductor's CPU code stores bytewise);
     -graphs compiles with CUDA graphs (mode reduce-overhead, the evaluator's default on a GPU).
+    A -subsampled suffix makes every downsampling shortcut subsample its input before AF and
+    sign, then convolve with stride 1 (the model does so only below 8 channels; session 31).
 (b) the same network written the way research code usually is: fp32 eager,
     the activation expanded op by op with parameters expanded to the input's
     shape, hardtanh + sign with a detach STE, and binary weights written into
@@ -148,8 +150,12 @@ class BoolMaskConv(BinaryConv2d):
 
 def fast_step_factory(expr: str, width: int, amp: bool, channels_last: bool, device: str = "cpu",
                       compile: bool = False, bool_mask: bool = False, binary_bf16: bool = False,
-                      graphs: bool = False):
+                      graphs: bool = False, subsampled_shortcut: bool = False):
     model = BinaryResNet18(parse(expr), get_set("gaaf"), width=width).to(device)
+    if subsampled_shortcut:  # every 1x1 strided shortcut subsamples first (the model: below 8 channels only)
+        for m in model.binary_convs():
+            if m.kernel_size == (1, 1):
+                m.subsample, m.conv_stride = m.subsample * m.conv_stride, 1
     if binary_bf16:
         model.set_binary_dtype(torch.bfloat16)
     if bool_mask:  # this model instance only: the old STE, for a before/after comparison
@@ -227,7 +233,8 @@ def main() -> None:
                     help="evaluator training-step variants to time (fp32/bf16/binbf16 (bf16 in the binary convolutions only), -cl: channels-last, "
                          "-compiled: torch.compile, e.g. fp32-compiled, fp32-cl-compiled; -graphs: torch.compile with "
                          "CUDA graphs (mode reduce-overhead), e.g. fp32-cl-graphs; a -boolmask suffix: the sign/STE "
-                         "before session 5, which saved a bool mask under compile too)")
+                         "before session 5, which saved a bool mask under compile too; a -subsampled suffix: "
+                         "every downsampling shortcut subsamples before AF and sign, then convolves with stride 1)")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="cpu: images per CPU-second of this process (robust on a shared machine; use with --threads 1)")
     args = ap.parse_args()
@@ -241,9 +248,10 @@ def main() -> None:
         for expr in args.exprs:
             for v in args.variants:
                 steps[f"{expr} | {v}"] = fast_step_factory(expr, width, v.startswith("bf16"), "-cl" in v, args.device,
-                                                           compile="-compiled" in v, bool_mask=v.endswith("-boolmask"),
+                                                           compile="-compiled" in v, bool_mask="-boolmask" in v,
                                                            binary_bf16=v.startswith("binbf16"),
-                                                           graphs=v.endswith("-graphs"))
+                                                           graphs="-graphs" in v,
+                                                           subsampled_shortcut=v.endswith("-subsampled"))
             steps[f"{expr} | research fp32"] = research_step_factory(expr, width, args.device)
         rates = measure(steps, args.reps, args.steps, clock=clock, device=args.device)
         unit = "CPU-second" if args.clock == "cpu" else "second"
