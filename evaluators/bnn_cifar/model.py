@@ -103,8 +103,8 @@ class BinaryConv2d(nn.Conv2d):
         # gradient of a channels-last 1x1 stride-2 convolution from fewer than 8 channels comes out
         # wrong (by up to 100%) or corrupts the heap, and inductor lays shortcuts out channels-last.
         # From 8 channels on the strided convolution stays: compiled, the shortcut's AF then fuses with
-        # the block's first AF, which reads the same input, and subsampling first trained sin(x)+x
-        # 6-10% slower at width 16 (BENCHMARKS.md, session 31).
+        # the block's first AF, which reads the same input; subsampling first trained sin(x)+x
+        # 3-10% slower at width 16 in four runs (BENCHMARKS.md, session 31).
         self.subsample = stride if kernel == 1 and in_ch < 8 else 1
         self.conv_stride = stride // self.subsample
         with torch.no_grad():  # latent weights start inside [-c, c]
