@@ -9,12 +9,13 @@ and weight gradient with the same convolution in fp64 NCHW:
 
     strided     F.conv2d(x, w, stride=2), what the shortcut ran before session 31
     subsampled  F.conv2d(x[:, :, ::2, ::2], w), what it runs below 8 channels now
+    nchw        the strided form on an NCHW input (eager training's layout on a CPU)
 
 Each probe runs in its own process because the failure can be a heap
 corruption: a crash is reported as such, not taken for this script's own.
 torch 2.13.0 on an AVX2-only CPU (session 31): for 2-7 channels (1 now and then)
 the strided form's weight gradient came out wrong by 3-100% or hung with two
-threads and crashed with one; the subsampled form was exact in every probe. Run it again after a torch upgrade: when every row is
+threads and crashed with one; the subsampled form and NCHW were exact in every probe. Run it again after a torch upgrade: when every row is
 exact, model.py's workaround can go.
 """
 
@@ -29,9 +30,10 @@ import sys, torch, torch.nn.functional as F
 cin, threads, form = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 torch.set_num_threads(threads)
 torch.manual_seed(0)
-x = torch.randn(64, cin, 32, 32).contiguous(memory_format=torch.channels_last).requires_grad_()
-w = torch.randn(2 * cin, cin, 1, 1).contiguous(memory_format=torch.channels_last).requires_grad_()
-y = F.conv2d(x, w, stride=2) if form == "strided" else F.conv2d(x[:, :, ::2, ::2], w)
+layout = torch.contiguous_format if form == "nchw" else torch.channels_last
+x = torch.randn(64, cin, 32, 32).contiguous(memory_format=layout).requires_grad_()
+w = torch.randn(2 * cin, cin, 1, 1).contiguous(memory_format=layout).requires_grad_()
+y = F.conv2d(x[:, :, ::2, ::2], w) if form == "subsampled" else F.conv2d(x, w, stride=2)
 g = torch.randn_like(y)
 y.backward(g)
 xr, wr = (t.detach().double().contiguous().requires_grad_() for t in (x, w))
@@ -69,7 +71,7 @@ def main() -> None:
           f"relative max error against fp64 NCHW (exact: under 1e-4)")
     for cin in args.channels:
         for threads in args.threads:
-            for form in ("strided", "subsampled"):
+            for form in ("strided", "subsampled", "nchw"):
                 seen = [probe(cin, threads, form) for _ in range(args.repeats)]
                 print(f"  {cin:3d} channels, {threads} threads, {form:10s}: " + "; ".join(seen))
 
