@@ -48,8 +48,10 @@ def seed_values(chain: Sequence[Individual]) -> list[float]:
     for ind in chain:
         if not ind.result.ok:
             continue
-        out.append(float(ind.result.metrics.get("seed_fitness", ind.result.fitness)) if ind.operator == REEVAL
-                   else float(ind.result.fitness))
+        value = (float(ind.result.metrics.get("seed_fitness", ind.result.fitness)) if ind.operator == REEVAL
+                 else float(ind.result.fitness))
+        if math.isfinite(value):  # a failed replicate's record carries the mean so far, with seed_fitness nan
+            out.append(value)
     return out
 
 

@@ -1,5 +1,6 @@
 """Noise: elites re-evaluated with replicate seeds, fitness as mean and spread, selection on the mean."""
 
+import math
 import statistics
 
 import pytest
@@ -9,8 +10,11 @@ from evaluators.symreg import SymbolicRegression
 from gpengine import noise
 from gpengine.config import build_config
 from gpengine.evaluator import Result
+from gpengine.expr_text import parse
+from gpengine.individual import Individual
 from gpengine.search import Search
 from gpengine.seeds import derive_seed
+from primitives import get_set
 
 
 class NoisySymreg(SymbolicRegression):
@@ -45,6 +49,41 @@ def test_aggregate_is_mean_and_sample_sd():
     assert r.metrics["seed_fitness"] == 3.0 and r.metrics["replicates"] == 3 and r.metrics["replicate"] == 2
     failed = noise.aggregate(Result.failed("boom"), 1, [5.0])
     assert failed.ok and failed.fitness == 5.0 and failed.metrics["replicates"] == 1 and "boom" in failed.message
+
+
+def test_a_failed_replicate_is_left_out_of_the_later_means():
+    e = parse("x", get_set("arith"))
+    original = Individual(id=0, expr=e, generation=0, operator="init-grow", expr_hash="h", result=Result(1.0))
+    failed = Individual(id=1, expr=e, generation=0, operator="reeval", expr_hash="h",
+                        result=noise.aggregate(Result.failed("boom"), 1, noise.seed_values([original])))
+    assert noise.seed_values([original, failed]) == [1.0]
+    third = noise.aggregate(Result(3.0), 2, noise.seed_values([original, failed]))
+    assert third.fitness == 2.0 and third.metrics["replicates"] == 2
+    assert third.metrics["fitness_std"] == pytest.approx(statistics.stdev([1.0, 3.0]))
+
+
+class FlakySymreg(NoisySymreg):
+    """Fails one seed in four, as a training run that diverges or times out now and then."""
+
+    def evaluate(self, expr, *, budget=1.0, seed=0):
+        return Result.failed("diverged") if seed % 4 == 0 else super().evaluate(expr, budget=budget, seed=seed)
+
+
+def test_a_search_whose_replicates_fail_now_and_then_finishes_with_means_of_the_seeds_that_measured(monkeypatch):
+    import gpengine.executor
+
+    monkeypatch.setattr(search_module, "load_evaluator_class", lambda name: FlakySymreg)
+    monkeypatch.setattr(gpengine.executor, "_EVALUATORS", {})
+    out = make(["reeval_top=4"], seed=1).run()
+    by_id = {i.id: i for i in out.individuals}
+    failed = [i for i in out.individuals if i.operator == "reeval" and "failed" in i.result.message]
+    assert failed  # the seeds this search drew do hit the failure
+    for r in (i for i in out.individuals if i.operator == "reeval"):
+        assert math.isfinite(r.fitness)
+        chain = [r]
+        while chain[-1].operator == "reeval":
+            chain.append(by_id[chain[-1].parent_ids[0]])
+        assert r.fitness == pytest.approx(statistics.fmean(noise.seed_values(chain[::-1])))
 
 
 def test_elites_get_replicate_seeds_and_selection_sees_the_mean(noisy):
