@@ -167,7 +167,7 @@ def _counts(rows: Sequence[dict[str, Any]], key: str) -> str:
 def summary_lines(client: Any, run: Any, rows: Sequence[dict[str, Any]], top: int = 10) -> list[str]:
     """The text of `gpengine show`."""
     from gpengine.tracking import readback
-    from gpengine.tracking.lineage import is_ok, rank_key
+    from gpengine.tracking.lineage import standing
 
     s = readback.search_summary(run)
     exp = client.get_experiment(s["experiment_id"])
@@ -193,7 +193,7 @@ def summary_lines(client: Any, run: Any, rows: Sequence[dict[str, Any]], top: in
         ("by operator", _counts(rows, "operator")),
     ]
     lines = [f"{k:<12s}{v}" for k, v in fields] + ["best:"]
-    ranked = [r for r in sorted(rows, key=rank_key) if is_ok(r)][:top]
+    ranked = standing(rows)[:top]
     if not ranked:
         lines.append("  (no individual with a fitness)")
     for r in ranked:

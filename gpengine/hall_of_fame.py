@@ -11,6 +11,12 @@ expression first, then the older: a bloated form of the best must not outrank
 it on floating-point noise (-3.9e-33 against -3.2e-33 are two exact fits).
 Failed individuals (fitness -inf) never enter.
 
+With multi-fidelity or replicates (`by_information`), a candidate's entry is
+its most informed record (highest budget, then most seeds), not its luckiest:
+a 1-epoch score or a 2-seed mean must not stand for a candidate whose 4-epoch
+score or 3-seed mean is known, and members rank by budget first, because
+scores at different budgets measure different things.
+
 A plain object of built-in containers: it pickles for checkpoints and resume.
 """
 
@@ -72,14 +78,38 @@ def identity_key(ind: Individual) -> str:
     return "expr:" + str(ind.expr)
 
 
+def information(ind: Individual) -> tuple[float, int]:
+    """How much stands behind a record's fitness: its budget, then its number of seeds."""
+    from gpengine.noise import n_replicates
+
+    return (float(ind.budget), n_replicates(ind))
+
+
 class HallOfFame:
     """At most `capacity` best distinct individuals, iterated best first."""
 
-    def __init__(self, capacity: int):
+    by_information = False  # class default: a hall pickled before the option existed keeps the old rule
+
+    def __init__(self, capacity: int, by_information: bool = False):
         if capacity < 1:
             raise ValueError(f"hall of fame capacity must be at least 1, got {capacity}")
         self.capacity = int(capacity)
+        self.by_information = bool(by_information)
         self._members: list[Individual] = []  # best first
+
+    def _replaces(self, new: Individual, old: Individual) -> bool:
+        if self.by_information and information(new) != information(old):
+            return information(new) > information(old)
+        return _better(new, old)
+
+    def _ranked(self, members: Iterable[Individual]) -> list[Individual]:
+        members = list(members)
+        if not self.by_information:
+            return ranked(members)
+        out: list[Individual] = []
+        for budget in sorted({m.budget for m in members}, reverse=True):
+            out += ranked(m for m in members if m.budget == budget)
+        return out
 
     def update(self, individuals: Iterable[Individual]) -> list[Individual]:
         """Offer individuals; returns those that entered (in the order offered)."""
@@ -90,10 +120,10 @@ class HallOfFame:
                 continue
             key = identity_key(ind)
             old = by_key.get(key)
-            if old is None or _better(ind, old):
+            if old is None or self._replaces(ind, old):
                 by_key[key] = ind
                 offered.append(ind)
-        self._members = ranked(by_key.values())[: self.capacity]
+        self._members = self._ranked(by_key.values())[: self.capacity]
         kept = {id(m) for m in self._members}
         return [ind for ind in offered if id(ind) in kept]
 

@@ -33,7 +33,7 @@ from typing import Any
 import attrs
 import click
 
-from gpengine.tracking.lineage import is_ok, rank_key
+from gpengine.tracking.lineage import is_ok, standing
 
 TOP = 10  # rows in the best-individuals table
 PLOTTED = 3  # activation plots
@@ -88,17 +88,8 @@ def spent(r: dict[str, Any]) -> float:
 
 
 def best_rows(rows: list[dict[str, Any]], n: int = TOP) -> list[dict[str, Any]]:
-    """The n best individuals with a fitness, one per distinct expression."""
-    seen: set[str] = set()
-    out = []
-    for r in sorted((r for r in rows if is_ok(r)), key=rank_key):
-        key = r.get("expr_hash") or r["expr"]  # one row per expression, whatever its budgets
-        if key not in seen:
-            seen.add(key)
-            out.append(r)
-            if len(out) == n:
-                break
-    return out
+    """The n best candidates, each by its most informed record (`lineage.standing`)."""
+    return standing(rows)[:n]
 
 
 def compute_curve(rows: list[dict[str, Any]]) -> tuple[list[float], list[float]]:

@@ -45,13 +45,13 @@ class SavedSearch:
     history: list[dict[str, Any]] = attrs.Factory(list)
 
     def best(self, id_: int | None = None) -> dict[str, Any]:
-        """The row of individual `id_`, or of the best one with a fitness."""
+        """The row of individual `id_`, or of the best candidate (`lineage.standing`)."""
         if id_ is not None:
             for r in self.rows:
                 if r["id"] == id_:
                     return r
             raise GpengineError(f"search {self.search_id} has no individual {id_} (ids 0..{len(self.rows) - 1})")
-        ok = sorted((r for r in self.rows if lineage.is_ok(r)), key=lineage.rank_key)
+        ok = lineage.standing(self.rows)
         if not ok:
             raise GpengineError(f"search {self.search_id} has no individual with a fitness")
         return ok[0]

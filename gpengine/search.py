@@ -122,7 +122,6 @@ class Search:
         self.individuals: list[Individual] = []
         self.population: list[Individual] = []
         self.history: list[GenerationStats] = []
-        self.hof = HallOfFame(config.hall_of_fame)
         self.generation = 0
         self.resumed = resume
         self.known: dict[int, Individual] = {}  # journaled results of a resumed search
@@ -144,6 +143,7 @@ class Search:
         self.rungs = self._rungs()
         self._track_best_record = len(self.rungs) > 1 or config.replicates > 1
         self._top: dict[str, Individual] = {}
+        self.hof = HallOfFame(config.hall_of_fame, by_information=self._track_best_record)
         self._failed_records = 0  # records without a measurement, counted as they arrive
         self._ranked_for: list[Individual] | None = None  # the population `_ranked` sorts, best first
         self._ranked: list[Individual] = []

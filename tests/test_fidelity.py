@@ -77,6 +77,10 @@ def test_promoted_records_have_lineage_and_every_rung_is_kept():
     for member in s.population:
         same = [i for i in out.individuals if fidelity.identity(i) == fidelity.identity(member) and i.result.ok]
         assert member.budget == max(i.budget for i in same)
+    # so does the hall of fame, the reported best: highest budget first, each candidate's highest-fidelity record
+    assert [m.budget for m in out.hall_of_fame] == sorted((m.budget for m in out.hall_of_fame), reverse=True)
+    assert out.best.budget == 1.0
+    assert all(s.current(m) is m for m in out.hall_of_fame)
 
 
 def test_sh_works_in_steady_state_and_with_nsga2():

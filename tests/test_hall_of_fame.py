@@ -139,3 +139,31 @@ def test_ranked_groups_ties_from_the_best_down():
         assert out[0] == min(tied_with_best, key=lambda m: (m.size, m.id))
 
     check()
+
+
+def record(i: int, fitness: float, budget: float, operator: str = "init-grow", replicates: int = 1) -> Individual:
+    metrics = {"replicates": replicates} if operator == "reeval" else {}
+    return Individual(id=i, expr=parse("x"), generation=0, operator=operator, result=Result(fitness, metrics=metrics),
+                      fingerprint="fp-x", budget=budget)
+
+
+def test_by_information_a_candidate_is_its_most_informed_record_not_its_luckiest():
+    hof = HallOfFame(5, by_information=True)
+    hof.update([record(0, 0.9, 1 / 3)])  # a lucky short run
+    hof.update([record(1, 0.7, 1.0, "promote")])  # the same candidate trained in full: this is what it scores
+    assert ids(hof) == [1]
+    hof.update([record(2, 0.8, 1.0, "reeval", replicates=2), record(3, 0.6, 1.0, "reeval", replicates=3)])
+    assert ids(hof) == [3]  # the 3-seed mean, though the 2-seed mean was higher
+    plain = HallOfFame(5)
+    plain.update([record(0, 0.9, 1 / 3), record(1, 0.7, 1.0, "promote")])
+    assert ids(plain) == [0]  # without the option the better fitness is kept, as for one budget
+
+
+def test_by_information_members_rank_by_budget_first():
+    hof = HallOfFame(5, by_information=True)
+    low = Individual(id=0, expr=parse("sin(x)"), generation=0, operator="init-grow", result=Result(0.95),
+                     fingerprint="fp-sin", budget=1 / 3)
+    hof.update([low, record(1, 0.5, 1.0)])
+    assert ids(hof) == [1, 0] and hof.best.budget == 1.0
+    restored = pickle.loads(pickle.dumps(hof))
+    assert restored.by_information and ids(restored) == [1, 0]

@@ -110,6 +110,8 @@ def test_elites_get_replicate_seeds_and_selection_sees_the_mean(noisy):
     assert all(r.result.metrics["replicates"] <= 3 for r in reevals)
     best = sorted(s.population, key=lambda i: -i.fitness)[:2]
     assert all(noise.n_replicates(b) == 3 and b.operator == "reeval" for b in best)
+    assert all(s.current(m) is m for m in out.hall_of_fame)  # the best's record is its mean over every seed
+    assert noise.n_replicates(out.best) == 3
 
 
 def test_noise_resume_continues_exactly(noisy):

@@ -84,7 +84,18 @@ def test_replicate_mean_and_spread_use_single_seed_values():
     s = stats[("sin(x)", 1.0)]
     assert s["n"] == 3 and s["mean"] == pytest.approx(2.0) and s["std"] == pytest.approx(1.0) and s["cost"] == 6.0
     assert math.isnan(stats[("x", 1.0)]["std"])
-    assert [r["id"] for r in best_rows(reeval_rows())] == [1, 3]
+    assert [r["id"] for r in best_rows(reeval_rows())] == [2, 3]  # sin(x) by its mean over all three seeds
+
+
+def test_a_candidate_stands_by_its_full_budget_score_and_full_budgets_rank_first():
+    def row(i, expr, fitness, budget, operator="init-grow"):
+        return {"id": i, "operator": operator, "expr": expr, "expr_hash": expr, "fingerprint": expr, "status": "ok",
+                "fitness": fitness, "budget": budget, "size": 1}
+    rows = [row(0, "sin(x)", 0.9, 1 / 3), row(1, "x", 0.6, 1 / 3), row(2, "atan(x)", 0.95, 1 / 3),
+            row(3, "sin(x)", 0.5, 1.0, "promote"), row(4, "x", 0.7, 1.0, "promote")]
+    # atan(x) was never promoted: its short-run 0.95 ranks under every full-budget score; sin(x)'s lucky
+    # short run does not stand for it once its full score (0.5) is known
+    assert [(r["id"], r["fitness"]) for r in best_rows(rows)] == [(4, 0.7), (3, 0.5), (2, 0.95)]
 
 
 def test_compute_curve():

@@ -25,7 +25,7 @@ from collections import defaultdict, deque
 from pathlib import Path
 from typing import Any, Iterable
 
-from gpengine.tracking.lineage import is_ok, rank_key
+from gpengine.tracking.lineage import is_ok, rank_key, standing
 
 #: above this many individuals the page keeps only notable ones (a browser copes with ~20k nodes)
 MAX_PAGE_NODES = 20000
@@ -70,8 +70,8 @@ class Genealogy:
         return order
 
     def best(self) -> dict[str, Any] | None:
-        ranked = sorted(self.rows.values(), key=rank_key)
-        return ranked[0] if ranked and is_ok(ranked[0]) else None
+        ranked = standing(self.rows.values())
+        return ranked[0] if ranked else None
 
     def best_per_generation(self) -> dict[int, dict[str, Any]]:
         out: dict[int, dict[str, Any]] = {}

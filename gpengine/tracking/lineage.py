@@ -75,6 +75,36 @@ def rank_key(row: dict[str, Any]) -> tuple[float, int]:
     return (-(row["fitness"] if is_ok(row) else -math.inf), row["id"])
 
 
+def candidate_key(row: dict[str, Any]) -> str:
+    """What makes two rows records of one candidate (`fidelity.identity` for rows)."""
+    return row.get("fingerprint") or row.get("expr_hash") or row["expr"]
+
+
+def _information(row: dict[str, Any]) -> tuple:
+    """Which row of a candidate speaks for it: highest budget, then most seeds (`metrics["replicates"]`
+    where the row has its metrics; else the latest re-evaluation, each being the mean over one seed
+    more), then as the hall of fame keeps one of equals: higher fitness, smaller, older."""
+    reeval = row.get("operator") == "reeval"
+    seeds = int((row.get("metrics") or {}).get("replicates", 2)) if reeval else 1
+    return (float(row.get("budget") or 1.0), seeds, row["id"] if reeval else 0,
+            row["fitness"], -(row.get("size") or 0), -row["id"])
+
+
+def standing(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each candidate's most informed measured row, best first: highest budget first (scores at different
+    budgets measure different things), then higher fitness, smaller, older. The search's hall of fame,
+    rebuilt from rows: with multi-fidelity or replicates a candidate is its full-budget score or its mean
+    over every seed, never a lucky short run or a stale mean."""
+    top: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if is_ok(r):
+            k = candidate_key(r)
+            if k not in top or _information(r) > _information(top[k]):
+                top[k] = r
+    return sorted(top.values(), key=lambda r: (-float(r.get("budget") or 1.0), -r["fitness"], r.get("size") or 0,
+                                               r["id"]))
+
+
 def format_ids(ids: Iterable[int]) -> str:
     return ",".join(str(int(i)) for i in ids)
 
