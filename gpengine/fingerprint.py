@@ -12,7 +12,13 @@ Learnable parameters are set to fixed pseudo-random values, one per parameter
 site index (a fixed-seed generator per index, uniform in [0.5, 1.5]), not to
 their initial values: at init `scale(x)` equals `x` and `blend(a, b)` equals
 `a`, but after training they do not. The canonical form numbers the sites, so
-commutative reorderings get the same parameter values.
+commutative reorderings get the same parameter values. A tree with parameters
+is probed at a second, mixed-sign point too (site 0 negative, then
+alternating; magnitudes from another generator): training moves a shift or a
+scale to either sign, and one positive point alone merges functions that part
+there (`max(shift(x), x)` is `shift(x)` for a positive shift, `x` for a
+negative one; `relu(scale(x))` and `scale(relu(x))` agree for a positive
+scale only).
 
 Values and derivatives are rounded to 21 significant bits (about 6 significant
 digits; binary rounding is exact and vectorised), magnitudes below a floor are
@@ -51,13 +57,21 @@ GRID.setflags(write=False)
 
 
 @functools.cache
-def _param_value(index: int) -> float:
-    return float(np.random.default_rng([PROBE_SEED, index]).uniform(*PARAM_RANGE))
+def _param_value(index: int, point: int = 0) -> float:
+    # [seed, index, 0] is the same seed sequence as [seed, index]: point 0 keeps the values it always had
+    magnitude = float(np.random.default_rng([PROBE_SEED, index, point]).uniform(*PARAM_RANGE))
+    return -magnitude if point and index % 2 == 0 else magnitude
 
 
-def probe_params(n: int) -> list[float]:
-    """The fixed probe values of the first `n` parameter sites (independent of n)."""
-    return [_param_value(i) for i in range(n)]
+def probe_params(n: int, point: int = 0) -> list[float]:
+    """The fixed probe values of the first `n` parameter sites (independent of n) at probe point
+    `point`: 0 all positive, 1 mixed signs."""
+    return [_param_value(i, point) for i in range(n)]
+
+
+def probe_points(n: int) -> list[list[float]]:
+    """The parameter points a tree with `n` sites is fingerprinted at: one when it has none."""
+    return [probe_params(n, point) for point in range(2 if n else 1)]
 
 
 def values_and_derivatives(
@@ -120,18 +134,20 @@ for _a in (_GRID_STACKED, _GRID_SPAN, _FLOORS):
 
 
 def _digest(canon: Expr, pset: PrimitiveSet) -> str:
-    """The bytes of `_quantise(values, VALUE_FLOOR) + _quantise(derivs, DERIVATIVE_FLOOR)`, hashed.
+    """The bytes of `_quantise(values, VALUE_FLOOR) + _quantise(derivs, DERIVATIVE_FLOOR)` at each probe
+    point, hashed (a tree without parameters hashes the same bytes as before the second point existed).
 
     One numpy pass over values and derivatives together instead of two.
     """
-    params = probe_params(len(param_sites(canon, pset)))
-    out = evaluate(canon, pset, _GRID_STACKED, params)
+    h = hashlib.blake2b(digest_size=16)
     n = len(GRID)
-    with np.errstate(all="ignore"):
-        deriv = (out[n : 2 * n] - out[2 * n :]) / _GRID_SPAN
-    q, expo = _quantise_arrays(np.concatenate([out[:n], deriv]), _FLOORS)
-    codes = np.stack([q[:n], expo[:n], q[n:], expo[n:]]).astype("<i8")
-    return hashlib.blake2b(codes.tobytes(), digest_size=16).hexdigest()
+    for params in probe_points(len(param_sites(canon, pset))):
+        out = evaluate(canon, pset, _GRID_STACKED, params)
+        with np.errstate(all="ignore"):
+            deriv = (out[n : 2 * n] - out[2 * n :]) / _GRID_SPAN
+        q, expo = _quantise_arrays(np.concatenate([out[:n], deriv]), _FLOORS)
+        h.update(np.stack([q[:n], expo[:n], q[n:], expo[n:]]).astype("<i8").tobytes())
+    return h.hexdigest()
 
 
 _MEMO = SetMemo()  # results by tree, per primitive set

@@ -89,10 +89,34 @@ def test_parameters_at_fixed_probe_values():
     assert fingerprint(parse("param(0.3) * x"), GAAF) == fingerprint(parse("param(2.0) * x"), GAAF)
 
 
+@pytest.mark.parametrize("a, b", [
+    ("min(shift(x), x)", "x"),  # equal for a positive shift only
+    ("max(shift(x), x)", "shift(x)"),
+    ("relu(scale(x))", "scale(relu(x))"),  # equal for a positive scale only
+    ("abs(lconst(x))", "lconst(x)"),
+    ("minzero(lconst(x))", "0.0"),
+    ("max(0.926, lconst(x))", "lconst(x)"),  # equal wherever the probe's constant exceeds 0.926
+])
+def test_functions_that_part_once_trained_are_told_apart(a, b):
+    # the learnable parameters train to either sign: each pair agrees at the positive probe point alone
+    assert fp(a) != fp(b)
+
+
+def test_parameters_are_probed_at_a_positive_and_a_mixed_sign_point():
+    from gpengine.fingerprint import probe_points
+
+    assert probe_points(0) == [[]]
+    positive, mixed = probe_points(3)
+    assert positive == probe_params(3) and all(p > 0 for p in positive)
+    assert mixed[0] < 0 < mixed[1] and mixed[2] < 0 and all(0.5 <= abs(p) <= 1.5 for p in mixed)
+    assert len({abs(p) for p in positive + mixed}) == 6
+
+
 def test_fingerprint_is_stable():
     # pinned: fingerprints are stored in journals and caches across runs and machines
     assert fp("x") == "369eacc4912f9c7a88fa6a6777acf0d0"
     assert fp("sin(x) + x") == "8513fceab84b69c0900e32de269f8c11"
+    assert fp("shift(x)") == "67c59bf59e6a10fd02f50a8dfc8b85b6"
 
 
 @given(data=st.data())
