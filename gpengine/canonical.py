@@ -240,7 +240,9 @@ def canonicalize(expr: Expr, pset: PrimitiveSet) -> Expr:
     else:
         top = _canonical_sub_iterative(pset, expr)
     nodes, text = top[0], top[1]
-    canon = expr if nodes == expr.nodes else Expr(nodes)
+    # nodes == expr.nodes holds for -0.0 against 0.0: with one in the tree, build anew, or the sorted
+    # text would be set on the caller's tree, whose zeros stand in the other order
+    canon = expr if nodes == expr.nodes and not expr.has_negative_zero else Expr(nodes)
     canon.set_text(text)  # printed bottom-up already: str(canon) and canonical_text cost nothing more
     if cacheable:
         memo[expr] = canon
