@@ -97,8 +97,9 @@ def elites_to_reevaluate(population: Sequence[Individual], top: int, replicates:
 
 def reevaluate_elites(executor: Any, candidates: Any, individuals: Sequence[Individual],
                       population: Sequence[Individual], *, replicates: int, top: int, next_id: int, generation: int,
-                      known: Mapping[int, Individual]) -> list[Individual]:
-    """Train the elites' missing replicates; returns their new records (ids from `next_id`).
+                      known: Mapping[int, Individual], limit: int | None = None) -> list[Individual]:
+    """Train the elites' missing replicates, at most `limit` (the best elites' first); returns their new
+    records (ids from `next_id`).
 
     `candidates` is the search's CandidateEvaluator: its search seed, dedup key,
     persistent store and counters (evaluations, cost) are used and updated, so
@@ -118,6 +119,7 @@ def reevaluate_elites(executor: Any, candidates: Any, individuals: Sequence[Indi
         chain = [c for c in chain if c.operator == REEVAL or c is chain[0]]
         for r in range(len(chain), replicates):
             plans.append((elite, chain, r, derive_seed(candidates.search_seed, elite.expr_hash, elite.budget, r)))
+    plans = plans[:limit]  # a search's max_evaluations counts these too
     store = candidates.store
     raw: dict[int, Any] = {}
 

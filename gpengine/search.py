@@ -352,7 +352,7 @@ class Search:
                 return
             budget = due[0][1]
             batch = [(ind.expr, fidelity.PROMOTE, (ind.id,)) for ind, b in due if b == budget]
-            self.evaluate(executor, batch, budget=budget)
+            self.evaluate(executor, batch[: self.batch_size(len(batch))], budget=budget)  # best first
 
     def after_batch(self, executor: Executor, batch: list[Individual]) -> list[Individual]:
         """Promotions due after a batch; returns the batch as selection should see it."""
@@ -367,6 +367,7 @@ class Search:
         done = noise.reevaluate_elites(
             executor, self.candidates, self.individuals, self.population, replicates=cfg.replicates,
             top=cfg.reeval_top, next_id=self.next_id(), generation=self.generation, known=self.known,
+            limit=self.batch_size(cfg.reeval_top * cfg.replicates),
         )
         self.record(done)
         self.population = [self.current(p) for p in self.population]

@@ -195,6 +195,18 @@ def test_first_population_replaces_candidates_the_prescreen_rejects():
     assert len(kept) >= 12
 
 
+@pytest.mark.parametrize("extra", [["replicates=3", "reeval_top=3"], ["replicates=3", "reeval_top=3", "mode=async"],
+                                   ["fidelity=sh", "eta=2", "min_budget=0.25"],
+                                   ["fidelity=sh", "eta=2", "min_budget=0.25", "mode=async"]])
+def test_promotions_and_reevaluations_never_train_past_max_evaluations(extra):
+    """A generation's promotions and the elites' replicates are evaluations too: they used to run
+    as a whole batch past the limit (16 of 11 with replicates, 40 of 35 with successive halving)."""
+    for population, cap in ((10, 11), (30, 35)):
+        out = run(seed=5, overrides=[f"population={population}", "generations=20", f"max_evaluations={cap}", *extra])
+        trained = [i for i in out.individuals if not i.cached and i.result.status != "rejected"]
+        assert out.reason == "evaluations" and len(trained) == cap
+
+
 def test_first_population_draws_never_train_past_max_evaluations():
     out = run(seed=4, overrides=["population=12", "generations=3", "prescreen=true", "p_const=0.6",
                                  "init_min_depth=1", "init_max_depth=2", "max_evaluations=5"])
