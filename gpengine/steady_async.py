@@ -219,8 +219,10 @@ class AsyncSteadyState:
             return
         for slot in suspects[:1] or waiting:
             slot.alone = bool(suspects)
-            slot.started = time.monotonic()
             slot.future = self.ex.submit(slot.task)
+            # after: the first submit, and the first after a restart, starts the pool and waits for
+            # every worker to warm up, and the timeout is for the evaluation, not for that
+            slot.started = time.monotonic()
 
     def _arrived(self, slot: Slot) -> None:
         """Commit a result to the persistent store the moment it arrives, as the generational loop

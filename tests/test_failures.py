@@ -176,3 +176,13 @@ def test_a_submission_to_a_broken_pool_is_run_again_and_the_search_is_unchanged(
     raced = run_faulty("raise", extra)
     assert len(seen) >= 8
     assert _signature(raced) == _signature(plain)  # none charged with a death: each ran on its second try
+
+
+def test_a_slow_worker_start_does_not_count_against_eval_timeout():
+    """Workers that take 1.5 s to build their evaluator, evaluations of 0.05 s, a 1 s timeout: the
+    start-up is not the evaluation's. Async mode stamped its clock before the submit that starts the
+    pool, so every first evaluation timed out, and each timeout restarted the pool for the next."""
+    out = run_faulty("none", ["jobs=2", "mode=async", "population=4", "generations=1", "delay=0.05",
+                              "build_delay=1.5", "eval_timeout=1", "max_failures=100"])
+    assert not [i for i in out.individuals if "timeout" in i.result.message]
+    assert all(i.result.ok for i in out.individuals if i.result.status != "rejected")
