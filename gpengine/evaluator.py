@@ -153,13 +153,18 @@ class Evaluator(abc.ABC):
         return options_dict(self.options)
 
     def config_key(self) -> str:
-        """Digest of everything that changes fitness values: keys the persistent cache."""
+        """Digest of everything that changes fitness values: keys the persistent cache.
+
+        The data's digest is in it (`dataset()`): the options name a file, and a file edited
+        between two searches must not answer the second with the first's fitness."""
+        data = self.dataset()
         blob = json.dumps(
             {
                 "evaluator": type(self).__qualname__,
                 "version": self.version,
                 "primitives": self.primitives,
                 "options": options_dict(self.options),
+                "data": data.digest if data is not None else None,
             },
             sort_keys=True,
             default=str,

@@ -37,6 +37,22 @@ def test_the_cache_is_keyed_by_evaluator_configuration():
     assert not any(i.cached and i.operator.startswith("init") for i in other.individuals[:1])
 
 
+def test_a_data_file_edited_between_two_searches_is_a_cache_miss(tmp_path):
+    data = tmp_path / "data.csv"
+    def search_on(target):
+        data.write_text("".join(f"{k / 10},{target(k / 10)}\n" for k in range(10)))
+        s = make([f"data={data}", "population=6", "generations=0"])
+        s.run()
+        return s
+    first = search_on(lambda x: x * x)
+    assert first.candidates.evaluations > 0
+    again = search_on(lambda x: x * x)  # the same file: answered from the store
+    assert again.candidates.evaluations == 0
+    edited = search_on(lambda x: 100 * x)  # the same options, other numbers in the file
+    assert edited.candidates.evaluations == first.candidates.evaluations
+    assert not any(i.cached for i in edited.individuals)
+
+
 def test_a_resumed_search_fills_the_store_for_later_searches():
     part = make(["generations=1"], seed=4)
     part.run()
