@@ -149,6 +149,22 @@ def test_abort_floor_is_measured_once_with_a_constant_and_cached_on_disk(make, m
     assert make(abort="on", epochs=3, width=5).abort_floor(3) is not None and len(calls) == 2  # new config
 
 
+def test_a_cache_folder_that_cannot_be_written_costs_the_floor_its_file_not_the_candidate(make, monkeypatch,
+                                                                                            tmp_path):
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "bnn-cifar").write_text("a file where the folder would go")  # as read-only or full
+    monkeypatch.setenv("GPENGINE_CACHE", str(tmp_path / "cache"))
+    ev = make(abort="on", epochs=3)
+    calls = []
+    real = E.train
+    monkeypatch.setattr(E, "train", lambda *a, **kw: calls.append(kw.get("stop_after")) or real(*a, **kw))
+    with pytest.warns(GpengineWarning, match="cannot cache the abort floor"):
+        r = ev.evaluate(parse("x"), budget=1.0, seed=0)
+    assert r.ok and "abort_floor" in r.metrics, r.message
+    assert ev.evaluate(parse("sin(x)"), budget=1.0, seed=0).ok
+    assert calls.count(1) == 1  # the floor measured once in this process all the same
+
+
 def test_budget_scales_data_trains_all_epochs_on_a_fixed_share_of_the_images(make):
     """`budget_scales=data`: a low rung is the full schedule on a stratified subset, the same for every candidate."""
     ev = make(budget_scales="data")

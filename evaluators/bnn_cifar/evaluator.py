@@ -31,6 +31,7 @@ from gpengine.evaluator import ABORTED, FAILED, OK, DatasetInfo, Evaluator, Resu
 from gpengine.expr import Expr
 
 _DATA: dict[tuple, CifarData] = {}  # per process: loaded once, reused by every evaluation
+_FLOORS: dict[str, float] = {}  # by cache file, per process: measured once even where the file cannot be written
 _SWITCH = ("auto", "on", "off")
 _AMP = ("auto", "on", "off", "binary")  # binary: bf16 in the binary convolutions only (model.set_binary_dtype)
 
@@ -372,6 +373,8 @@ class BnnCifar(Evaluator):
             json.dumps([self.config_key(), epochs, data.digest, torch.__version__]).encode(), digest_size=10
         ).hexdigest()
         path = cache_root() / "bnn-cifar" / "floors" / f"{key}.json"
+        if str(path) in _FLOORS:
+            return _FLOORS[str(path)]
         try:
             return float(json.loads(path.read_text())["floor"])
         except (OSError, ValueError, KeyError):
@@ -381,10 +384,15 @@ class BnnCifar(Evaluator):
         out = train(self.build_model(Expr.constant(1.0), 0), data, cfg, 0, stop_after=1,
                     progress_label="abort floor (a constant activation, measured once)")
         floor = out.final_accuracy if out.status == "ok" else 10.0  # chance when even that fails
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"floor": floor, "epochs": epochs, "settings": self.settings}))
-        os.replace(tmp, path)  # atomic: concurrent workers may both measure, never half-write
+        _FLOORS[str(path)] = floor
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"floor": floor, "epochs": epochs, "settings": self.settings}))
+            os.replace(tmp, path)  # atomic: concurrent workers may both measure, never half-write
+        except OSError as exc:  # read-only or full disk: the floor is an optimisation, the candidate is not at fault
+            warnings.warn(f"cannot cache the abort floor in {path.parent} ({type(exc).__name__}: {exc}); "
+                          "each worker measures it once per process", GpengineWarning, stacklevel=2)
         return floor
 
 
