@@ -356,6 +356,28 @@ def test_a_compile_failure_falls_back_to_eager_with_the_same_result(make, monkey
     assert fallback.fitness == eager.fitness and fallback.curves == eager.curves
 
 
+def test_a_backward_compile_failure_falls_back_to_eager_with_the_same_result(make, monkeypatch):
+    """The backward compiles at the first loss.backward(), after the compiled forward has updated
+    BatchNorm's running statistics: the eager redo of that batch must not count it twice."""
+    class FailingBackward(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            raise RuntimeError("inductor: cannot lower the backward graph")
+
+    def compile_failing_in_backward(model, **kwargs):
+        return lambda x: FailingBackward.apply(model(x))
+
+    eager = make(compile="off").evaluate(parse("sin(x) + x"), seed=3)
+    monkeypatch.setattr(T.torch, "compile", compile_failing_in_backward)
+    fallback = make(compile="on").evaluate(parse("sin(x) + x"), seed=3)
+    assert fallback.status == OK and fallback.metrics["compiled"] == 0
+    assert fallback.fitness == eager.fitness and fallback.curves == eager.curves
+
+
 def test_an_evaluation_compile_failure_falls_back_to_eager_evaluation(make, monkeypatch):
     """If only the eval-mode graph fails to compile, validation runs eagerly and training stays compiled."""
 

@@ -134,7 +134,9 @@ class _Step:
     torch.compile compiles at the first forward and the first backward, so a failure shows
     in the first batch (with CUDA graphs, which are recorded at a later call, in one of the
     first few); the failing batch has taken no optimiser step yet, so it is redone eagerly
-    (gradients cleared) and the run goes on eagerly. Later errors are the candidate's and propagate.
+    (gradients cleared, BatchNorm's running statistics put back: a backward that fails to compile
+    comes after the compiled forward has updated them) and the run goes on eagerly. Later errors
+    are the candidate's and propagate.
     """
 
     def __init__(self, model: BinaryResNet18, cfg: TrainConfig) -> None:
@@ -161,6 +163,8 @@ class _Step:
 
     def loss_and_grads(self, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
         if self._compiled is not None:
+            # the first calls may fail after the forward ran: keep what it would change (a few copies, once)
+            buffers = [(b, b.clone()) for b in self.model.buffers()] if self._compile_calls_left > 0 else []
             try:
                 if self._graphs:
                     torch.compiler.cudagraph_mark_step_begin()
@@ -170,6 +174,9 @@ class _Step:
                     raise
                 self._compiled = None
                 self.model.zero_grad(set_to_none=True)
+                with torch.no_grad():
+                    for live, saved in buffers:
+                        live.copy_(saved)
             finally:
                 self._compile_calls_left -= 1
         return self._run(self.model, x, y, cfg)
