@@ -98,7 +98,10 @@ class CandidateEvaluator:
             elif ind.id in known and known[ind.id].expr_hash == ind.expr_hash and not known[ind.id].cached:
                 recovered[key] = known[ind.id].result
                 waiting[idx] = key
-            elif self.store is not None and (stored := self.store.get(key[0], ind.budget, ind.seed)) is not None:
+            elif self.store is not None and (stored := self.store.get(key[0], ind.budget, ind.seed)) is not None \
+                    and (self.dedup != "none" or stored[1] == self.search_id):
+                # dedup=none keys by record id, which names nothing across searches: the store then
+                # serves only this search's own results from before a crash
                 if stored[1] == self.search_id:  # computed by this very search before a crash
                     recovered[key] = stored[0]
                     waiting[idx] = key

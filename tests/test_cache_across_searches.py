@@ -53,6 +53,17 @@ def test_a_data_file_edited_between_two_searches_is_a_cache_miss(tmp_path):
     assert not any(i.cached for i in edited.individuals)
 
 
+def test_with_dedup_none_a_second_search_trains_and_counts_every_proposal_again():
+    # dedup=none keys results by record id: another search's record #5 is not this one's
+    for mode in ("generational", "async"):
+        first = make(["dedup=none", f"mode={mode}", "population=8", "generations=1"])
+        first.run()
+        second = make(["dedup=none", f"mode={mode}", "population=8", "generations=1"])
+        second.run()
+        assert second.candidates.evaluations == first.candidates.evaluations > 0, mode
+        assert not any(i.cached for i in second.individuals), mode
+
+
 def test_a_resumed_search_fills_the_store_for_later_searches():
     part = make(["generations=1"], seed=4)
     part.run()
