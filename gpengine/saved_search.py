@@ -153,6 +153,8 @@ def _from_mlflow(client: Any, run: Any) -> SavedSearch:
     config: dict[str, Any] = {}
     options: dict[str, Any] = {}
     for key, text in run.data.params.items():
+        if text.startswith("(") and text.endswith(")"):  # a tuple as runs before JSON lists logged it
+            text = "[" + text[1:-1] + "]"  # Python's repr of strings reads as TOML's literal strings
         value = None if text == "None" else parse_value(text)
         if text in ("True", "False"):
             value = text == "True"

@@ -11,6 +11,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
+from gpengine import saved_search
 from gpengine.cli import main
 from gpengine.config import build_config
 from gpengine.expr_text import parse
@@ -147,7 +148,7 @@ def test_diversity_plot_ticks_whole_generations(tmp_path, monkeypatch):
 def test_report_from_mlflow_alone_is_logged_to_the_run(tmp_path):
     runner = CliRunner()
     res = runner.invoke(main, ["run", "-e", "symreg", "--set", "population=10", "--set", "generations=2",
-                               "--seed", "4", "-q"])
+                               "--set", 'guesses=["x", "sin(x)"]', "--seed", "4", "-q"])
     assert res.exit_code == 0, res.output
     search_id = re.search(r"search (\S+):", res.output).group(1)
     best_expr = re.search(r"best:\n\s+\S+\s+id \d+\s+(.+)", res.output).group(1).strip()
@@ -159,6 +160,16 @@ def test_report_from_mlflow_alone_is_logged_to_the_run(tmp_path):
     assert_offline(text)
     assert html.escape(best_expr) in text
     assert "gpengine run --evaluator symreg --seed 4 --set population=10 --set generations=2" in text
+    # the command rebuilds the very search, lists included (a tuple logged as "('x', ...)" did not parse)
+    saved = saved_search.load(search_id, runs_dir=tmp_path / "runs")
+    command, toml = reproduce(saved.config, saved.evaluator_options)
+    args = shlex.split(command)
+    sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
+    again, _ = build_config(evaluator="symreg", seed=4, overrides=sets)
+    assert again.guesses == ("x", "sin(x)") and (again.population, again.generations) == (10, 2)
+    import tomllib
+
+    assert tomllib.loads(toml)["guesses"] == ["x", "sin(x)"]
     from gpengine.tracking import readback, store
 
     client = store.client(store.resolve_uri(None))

@@ -74,7 +74,8 @@ def _refused_by_store(exc: BaseException) -> bool:
 
 def _params(event: SearchStarted) -> dict[str, Any]:
     """The search run's params: the flat config, then the evaluator's resolved settings."""
-    params = dict(event.config)
+    # a list (guesses) as JSON, which reads back as a TOML array; str() of a tuple does not
+    params = {k: json.dumps(list(v)) if isinstance(v, (list, tuple)) else v for k, v in event.config.items()}
     for k, v in event.evaluator_settings.items():
         # scalars print as the config's params do (str); a list or table as JSON; a plugin's key
         # MLflow would refuse (`dev@ice`) under a name it accepts, as metric names are
