@@ -69,7 +69,9 @@ def replicate_stats(rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[
                 if r["seed"] in seeds:
                     continue  # the same seed again (a cached copy): the same measurement
                 seeds.add(r["seed"])
-            value = (r.get("metrics") or {}).get("seed_fitness") if r.get("operator") == "reeval" else r["fitness"]
+            # a row read from the lineage CSV alone (no child run) has the column, not the metrics
+            value = ((r.get("metrics") or {}).get("seed_fitness", r.get("seed_fitness"))
+                     if r.get("operator") == "reeval" else r["fitness"])
             if value is not None and math.isfinite(value):
                 fits.append(float(value))
         out[key] = {

@@ -177,6 +177,22 @@ def test_report_from_mlflow_alone_is_logged_to_the_run(tmp_path):
     assert "report.html" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
+def test_replicate_spread_read_from_mlflow_alone_is_the_one_the_folder_gives(tmp_path):
+    """With child_runs=notable most re-evaluations have no child run, only a lineage CSV row: the
+    row carries its seed's own score, so a remote report's n, mean and spread are the search's."""
+    res = CliRunner().invoke(main, ["run", "-e", "symreg", "--set", "population=12", "--set", "generations=3",
+                                    "--set", "child_runs=notable", "--set", "replicates=3", "--set", "reeval_top=2",
+                                    "--seed", "2", "-q"])
+    assert res.exit_code == 0, res.output
+    search_id = re.search(r"search (\S+):", res.output).group(1)
+    local = replicate_stats(saved_search.load(search_id, runs_dir=tmp_path / "runs", want_run=False).rows)
+    remote = replicate_stats(saved_search.load(search_id, runs_dir=tmp_path / "nowhere").rows)
+    spread = {k: v for k, v in local.items() if v["n"] == 3}
+    assert spread  # the check needs candidates with three seeds
+    for key, stats in spread.items():
+        assert remote[key] == pytest.approx(stats, nan_ok=True), key
+
+
 def test_unknown_search_is_one_line(tmp_path):
     res = CliRunner().invoke(main, ["report", "nothing-here"])
     assert res.exit_code == 2 and "no search" in res.output

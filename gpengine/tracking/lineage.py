@@ -34,10 +34,11 @@ COLUMNS = (
     "size",
     "depth",
     "message",
+    "seed_fitness",  # a re-evaluation's own seed's score (its fitness is the mean so far); empty otherwise
 )
 
 _INT = ("id", "generation", "seed", "size", "depth")
-_FLOAT = ("fitness", "budget", "cost")
+_FLOAT = ("fitness", "budget", "cost", "seed_fitness")
 
 
 def row_of(ind: Any) -> dict[str, Any]:
@@ -61,6 +62,7 @@ def row_of(ind: Any) -> dict[str, Any]:
         "size": int(ind.size),
         "depth": int(ind.depth),
         "message": res.message,
+        "seed_fitness": float(res.metrics["seed_fitness"]) if "seed_fitness" in res.metrics else None,
     }
 
 
