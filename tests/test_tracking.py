@@ -190,6 +190,34 @@ def test_resume_with_same_search_id_creates_no_duplicates(uri, client, style):
     check_rows(readback.load_individuals(client, run), inds)
 
 
+def test_a_child_run_half_written_when_the_search_was_killed_is_written_whole_on_resume(uri, client):
+    sid = "s-resume-half-written"
+    start, gens, end, inds = synthetic_search(30, search_id=sid)
+    first = MlflowTracker(uri, child_runs="all")
+    replay(first, start, gens, end, upto=2)
+    first._writer.flush()
+    first._writer.close()
+    run = readback.find_search(client, sid)
+    (victim,) = [r for r in readback.child_runs(client, run) if r.data.tags["gp.id"] == "3"]
+    client.delete_run(victim.info.run_id)  # kill -9 between create_run and its metrics: tags, no metrics, RUNNING
+    half = client.create_run(victim.info.experiment_id, tags=victim.data.tags, run_name=victim.info.run_name)
+
+    second = MlflowTracker(uri, child_runs="all")
+    second.on_search_start(attrs.evolve(start, resumed=True))
+    for events, gen_end in gens:
+        for e in events:
+            second.on_individual(e)
+        if gen_end.stats.generation >= 2:
+            second.on_generation(gen_end)
+    second.on_search_end(end)
+    children = readback.child_runs(client, run)
+    assert sorted(int(r.data.tags["gp.id"]) for r in children) == list(range(30))
+    assert all(r.info.status in ("FINISHED", "FAILED") for r in children)
+    (three,) = [r for r in children if r.data.tags["gp.id"] == "3"]
+    assert three.info.run_id != half.info.run_id and "generation" in three.data.metrics
+    check_rows(readback.load_individuals(client, run, source="runs"), inds)
+
+
 def test_store_resolution_and_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
