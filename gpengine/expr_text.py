@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from typing import TYPE_CHECKING, Sequence
 
 from gpengine.errors import ParseError, did_you_mean
@@ -88,6 +89,10 @@ def to_text(expr: Expr) -> str:
 
 
 # -- parsing ----------------------------------------------------------------------------
+
+#: recursion limit for a second try at text nested past the default's reach (about 190 levels); about
+#: 4,000 levels then parse, far beyond any search's max_depth
+_DEEP_RECURSION_LIMIT = 20_000
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
@@ -277,5 +282,15 @@ def parse(text: str, pset: "PrimitiveSet | None" = None) -> Expr:
         raise ParseError(f"expected a string, got {type(text).__name__}")
     try:
         return _Parser(text, pset).parse()
-    except RecursionError:  # the grammar recurses per nesting level
+    except RecursionError:  # the grammar recurses, a few frames per nesting level
+        pass
+    # Deep text is rare but legal: a search with a large max_depth prints trees that must read back
+    # (journal, resume). Python's own calls do not use the C stack in 3.11+, so a higher limit is safe.
+    limit = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(max(limit, _DEEP_RECURSION_LIMIT))
+        return _Parser(text, pset).parse()
+    except RecursionError:
         raise ParseError("expression nested too deeply", text) from None
+    finally:
+        sys.setrecursionlimit(limit)

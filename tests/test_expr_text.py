@@ -146,7 +146,7 @@ def test_literals_must_be_finite():
 
 
 def test_deep_nesting_is_a_parse_error():
-    for text in ["(" * 5000 + "x" + ")" * 5000, "-" * 5000 + "x", "sin(" * 3000 + "x" + ")" * 3000]:
+    for text in ["(" * 50_000 + "x" + ")" * 50_000, "-" * 50_000 + "x", "sin(" * 30_000 + "x" + ")" * 30_000]:
         with pytest.raises(ParseError, match="deep"):
             parse(text)
 
@@ -180,3 +180,16 @@ def test_fuzz_only_parse_errors(text):
         except ParseError:
             continue
         assert parse(str(e), pset) == e
+
+
+@pytest.mark.parametrize("open_, close", [("sin(", ")"), ("x - (", ")"), ("x ** (", ")"), ("-(", ")")])
+def test_trees_nested_hundreds_deep_print_and_read_back(open_, close):
+    """A search with a large max_depth journals such trees, and a resume reads them back: past about
+    190 levels the recursive parser used to give up on text its own printer wrote."""
+    import sys
+
+    formula = formula_set()
+    limit = sys.getrecursionlimit()
+    e = parse(open_ * 600 + "x" + close * 600, formula)
+    assert e.depth > 600 and parse(to_text(e), formula) == e
+    assert sys.getrecursionlimit() == limit  # raised for the second try only
