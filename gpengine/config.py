@@ -13,6 +13,8 @@ Every bad key or value raises `ConfigError` naming the key and what is allowed.
 
 from __future__ import annotations
 
+import math
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -41,10 +43,18 @@ def _choice(options: tuple[str, ...]):
     return check
 
 
+def _finite(attribute, value) -> None:
+    """Refuse inf and nan (TOML's `inf`, `nan`, and `1e400`, which it reads as inf): nan passes every
+    `value < low` check, and an infinite time limit or timeout overflowed the clock mid-search."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{attribute.name} must be a finite number (got {value!r})")
+
+
 def _at_least(low: float, allow_none: bool = False):
     def check(inst, attribute, value):
         if value is None and allow_none:
             return
+        _finite(attribute, value)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
             raise ConfigError(f"{attribute.name} must be a number >= {low} (got {value!r})")
 
@@ -54,8 +64,18 @@ def _at_least(low: float, allow_none: bool = False):
 def _positive_or_none(inst, attribute, value):
     if value is None:
         return
+    _finite(attribute, value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ConfigError(f"{attribute.name} must be a number > 0 (got {value!r})")
+
+
+def _timeout(inst, attribute, value):
+    """A positive number of seconds a thread can wait for: the executor waits on its futures that long,
+    and a longer wait (about 292 years) is an OverflowError inside concurrent.futures."""
+    _positive_or_none(inst, attribute, value)
+    if value is not None and value > threading.TIMEOUT_MAX:
+        raise ConfigError(f"{attribute.name} must be at most {threading.TIMEOUT_MAX:.0f} seconds (got {value:g}); "
+                          f"leave it out for no timeout")
 
 
 def _probability(inst, attribute, value):
@@ -99,7 +119,10 @@ def _optional_bool(inst, attribute, value):
 
 
 def _optional_number(inst, attribute, value):
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+    if value is None:
+        return
+    _finite(attribute, value)  # a nan target is never reached, a nan admission floor admits nothing
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{attribute.name} must be a number (got {value!r})")
 
 
@@ -173,7 +196,7 @@ class SearchConfig:
     cache: bool | None = attrs.field(default=None, validator=_optional_bool)
     # > 0: with 0 every evaluation was late before it started, and the worker pool, replaced at once
     # each time, printed the tracebacks of its manager threads
-    eval_timeout: float | None = attrs.field(default=None, validator=_positive_or_none)
+    eval_timeout: float | None = attrs.field(default=None, validator=_timeout)
     # worker processes even for one job; None: the evaluator decides
     isolate: bool | None = attrs.field(default=None, validator=_optional_bool)
     max_failures: int = attrs.field(default=10, validator=[_int, _at_least(1)])  # in a row, then stop

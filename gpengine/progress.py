@@ -48,7 +48,7 @@ class ProgressBar:
         self.bar = tqdm(total=self.total, unit="ind", file=self.stream, disable=self.disable,
                         desc=event.evaluator, smoothing=0.1, **terminal_size_options(self.stream))
         if self.max_time is not None:
-            self.stop_by = time.strftime("%H:%M", time.localtime(time.time() + self.max_time))
+            self.stop_by = stop_time(self.max_time)
 
     def on_result_arrived(self, event: ResultArrived) -> None:
         self.counted.add(event.individual.id)
@@ -97,6 +97,18 @@ class ProgressBar:
             budgets += f", cost {spent}/{self.max_cost:g}s"
         stop = f", stops by {self.stop_by}" if self.stop_by else ""
         return f"best {self.best:.6g}, gen {self.generation}, cached {self.cached}{budgets}{stop} [{expr}]"
+
+
+def stop_time(max_time: float) -> str:
+    """The clock time (HH:MM) `max_time` seconds from now; "" where the clock cannot show it.
+
+    A limit of centuries (max_time=1e17 is a valid config) lies past what the platform's time_t
+    or localtime can represent (OverflowError, OSError); the bar then names no stop time rather
+    than the search dying before its first evaluation."""
+    try:
+        return time.strftime("%H:%M", time.localtime(time.time() + max_time))
+    except (OverflowError, OSError, ValueError):  # ValueError: nan, from a caller that did not validate
+        return ""
 
 
 def terminal_size_options(stream) -> dict:

@@ -60,6 +60,49 @@ def test_bad_values_name_the_key(override, fragment):
     assert fragment in str(err.value)
 
 
+@pytest.mark.parametrize("key", ["max_time", "max_cost", "eval_timeout", "target_fitness", "admission"])
+@pytest.mark.parametrize("value", ["1e400", "-1e400"])
+def test_an_infinite_number_is_refused_naming_the_key(key, value):
+    # TOML reads 1e400 as inf; an infinite max_time or eval_timeout overflowed the clock mid-search
+    with pytest.raises(ConfigError) as err:
+        build_config(evaluator="symreg", overrides=[f"{key}={value}"], evaluator_option_names=[])
+    assert str(err.value) == f"{key} must be a finite number (got {float(value)!r})"
+
+
+@pytest.mark.parametrize("key", ["max_time", "max_cost", "eval_timeout", "target_fitness", "admission"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_non_finite_number_in_a_config_file_is_refused_naming_the_key(tmp_path, key, value):
+    f = tmp_path / "c.toml"
+    f.write_text(f'evaluator = "symreg"\n{key} = {value}\n')
+    with pytest.raises(ConfigError, match=rf"^{key} must be a finite number \(got -?{value.lstrip('-')}\)$"):
+        build_config(config_file=f)
+
+
+def test_an_eval_timeout_longer_than_a_thread_can_wait_is_refused():
+    import threading
+
+    # concurrent.futures.wait raised OverflowError past threading.TIMEOUT_MAX (about 292 years)
+    with pytest.raises(ConfigError, match=r"^eval_timeout must be at most \d+ seconds \(got 1e\+17\); leave it out"):
+        build_config(evaluator="symreg", overrides=["eval_timeout=1e17"], evaluator_option_names=[])
+    cfg, _ = build_config(evaluator="symreg", overrides=[f"eval_timeout={threading.TIMEOUT_MAX}"],
+                          evaluator_option_names=[])
+    assert cfg.eval_timeout == threading.TIMEOUT_MAX
+
+
+def test_an_infinite_max_time_from_the_cli_is_one_line_exit_2(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gpengine.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for args in (["--set", "max_time=1e400"], ["--set", "eval_timeout=1e400"]):
+        res = CliRunner().invoke(main, ["run", "-e", "symreg", "-q", "--no-tracking", "--set", "population=4",
+                                        "--set", "generations=0", *args])
+        lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+        assert res.exit_code == 2 and len(lines) == 1 and "must be a finite number (got inf)" in lines[0], res.output
+    assert not (tmp_path / "runs").exists()
+
+
 def test_unknown_key_lists_both_sets_of_keys():
     with pytest.raises(ConfigError) as err:
         build_config(evaluator="symreg", overrides=["popsize=3"], evaluator_option_names=["target"])

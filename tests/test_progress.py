@@ -116,6 +116,30 @@ def test_a_time_limited_search_names_the_time_it_stops_by():
     assert "stops by" not in ProgressBar(total=1)._postfix()
 
 
+@pytest.mark.parametrize("max_time", [1e17, 1e300])
+def test_a_time_limit_past_what_the_clock_can_show_names_no_stop_time_and_the_bar_runs(max_time):
+    # 1e17 s: localtime's OSError (EOVERFLOW); 1e300: time_t's OverflowError; both are valid configs
+    out = io.StringIO()
+    bar = ProgressBar(total=10, stream=out, max_time=max_time)
+    _start(bar)
+    bar.on_individual(IndividualEvaluated(_ind(0, 1.0, "x")))
+    bar.bar.refresh()
+    assert bar.stop_by == "" and "stops by" not in out.getvalue()
+    assert "1/10" in out.getvalue() and "best 1, gen 0" in out.getvalue()
+
+
+def test_a_search_with_a_limit_of_centuries_runs():
+    from gpengine.config import build_config
+    from gpengine.runner import make_listeners
+    from gpengine.search import Search
+
+    # the bar's stop time for max_time=1e17 crashed the search with OSError before its first evaluation
+    cfg, options = build_config(evaluator="symreg", overrides=["max_time=1e17", "population=4", "generations=0",
+                                                                "tracking=false", "journal=false"])
+    out = Search(cfg, options, listeners=make_listeners(cfg, quiet=True)).run()
+    assert out.reason == "generations" and len(out.individuals) >= 4
+
+
 @pytest.mark.parametrize("extra", [[], ["mode=steady_state"], ["mode=steady_state", "jobs=3"], ["mode=async"],
                                    ["selection=nsga2"], ["offspring=7"], ["strategy=gaaf", "primitives=gaaf"],
                                    ["strategy=gaaf", "primitives=gaaf", "mode=async"]])

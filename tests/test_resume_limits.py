@@ -91,6 +91,9 @@ def test_a_resume_of_an_ended_search_says_how_to_make_it_go_on(tmp_path, monkeyp
     (["--set", "population=3"], "resume --set population: a resume may change only where the search stops"),
     (["--set", "generations=none"], "resume --set generations=none: generations needs a number"),
     (["--set", "max_time=-1"], "max_time must be a number >= 0 (got -1)"),
+    (["--set", "max_time=1e400"], "max_time must be a finite number (got inf)"),  # TOML's 1e400 is inf
+    (["--set", "max_cost=1e400"], "max_cost must be a finite number (got inf)"),
+    (["--set", "target_fitness=-1e400"], "target_fitness must be a finite number (got -inf)"),
     (["--set", "generations"], "--set expects key=value, got 'generations'"),
 ])
 def test_a_bad_limit_is_one_line_exit_2_and_changes_nothing(tmp_path, monkeypatch, args, says):
