@@ -282,3 +282,33 @@ def test_reading_from_a_tracking_server_that_is_down_is_one_line_at_once(tmp_pat
             f"error: tracking server {uri} is not reachable (Connection refused); start it or fix --tracking-uri"
         ], (args, res.output)
         assert time.perf_counter() - t0 < 15, f"{args}: MLflow's own retries take minutes"
+
+
+@pytest.fixture(scope="module")
+def look_alikes(tmp_path_factory):
+    """A store of searches whose ids differ where LIKE's wildcards would match anything."""
+    uri = "sqlite:///" + str(tmp_path_factory.mktemp("look-alikes") / "mlflow.db")
+    for sid in ("bnn-cifar", "bnn-fmnist", "bnn_x", "a%b"):
+        start, gens, end, _ = synthetic_search(4, population=4, search_id=sid)
+        replay(MlflowTracker(uri, child_runs="notable"), start, gens, end)
+    return uri
+
+
+@pytest.mark.parametrize("prefix, says", [
+    ("bnn_", "bnn_x"),  # `_` was LIKE's any-character: bnn-cifar and bnn-fmnist matched too
+    ("a%", "a%b"),
+    ("bnn-c", "bnn-cifar"),
+    ("bnn", "error: search 'bnn' is ambiguous: bnn-cifar, bnn-fmnist, bnn_x"),
+    ("%", "error: no search '%' in the tracking store"),  # matched every search
+    ("_", "error: no search '_' in the tracking store"),
+    ("", "error: the search id is empty: give a search id, a prefix of one, or a run id"),
+])
+def test_a_search_id_prefix_is_matched_literally(look_alikes, prefix, says):
+    from gpengine.cli import main
+
+    res = CliRunner().invoke(main, ["show", prefix, "--tracking-uri", look_alikes])
+    if says.startswith("error:"):
+        assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+        assert res.output.startswith(says), res.output
+    else:
+        assert res.exit_code == 0 and res.output.splitlines()[0].split() == ["search", says], res.output

@@ -60,6 +60,9 @@ def find_search(client: Any, search: str | None = None) -> Any:
         if not runs:
             raise GpengineError(f"no gpengine search in the tracking store {client.tracking_uri}")
         return runs[0]
+    if not search.strip():  # every id starts with "": it would pick the only search, or call them all ambiguous
+        raise GpengineError("the search id is empty: give a search id, a prefix of one, or a run id "
+                            "(or none for the latest search)")
     if exps:
         runs = search_runs(client, exps, f"{kind} and tags.`{TAG_SEARCH_ID}` = {_q(search)}")
         if runs:
@@ -70,13 +73,24 @@ def find_search(client: Any, search: str | None = None) -> Any:
         except Exception:  # noqa: BLE001 - fall through to the clear error below
             pass
     if exps:
-        runs = search_runs(client, exps, f"{kind} and tags.`{TAG_SEARCH_ID}` LIKE {_q(search + '%')}")
+        runs = _by_prefix(client, exps, kind, search)
         if len(runs) == 1:
             return runs[0]
         if len(runs) > 1:
             names = ", ".join(sorted(r.data.tags.get(TAG_SEARCH_ID, "?") for r in runs)[:5])
             raise GpengineError(f"search {search!r} is ambiguous: {names}")
     raise GpengineError(f"no search {search!r} in the tracking store {client.tracking_uri}")
+
+
+def _by_prefix(client: Any, exps: list[str], kind: str, prefix: str) -> list:
+    """The search runs whose id starts with `prefix`, taken literally.
+
+    MLflow's LIKE knows no ESCAPE clause, so a `%` or `_` in the prefix would be a wildcard
+    (`bnn_` matched bnn-cifar too): the store is asked only for the part before the first of
+    them, and the prefix itself is checked here."""
+    literal = re.split(r"[%_]", prefix, maxsplit=1)[0]
+    runs = search_runs(client, exps, f"{kind} and tags.`{TAG_SEARCH_ID}` LIKE {_q(literal + '%')}")
+    return [r for r in runs if r.data.tags.get(TAG_SEARCH_ID, "").startswith(prefix)]
 
 
 def child_runs(client: Any, search_run: Any) -> list:
@@ -106,6 +120,7 @@ def row_of_run(run: Any) -> dict[str, Any]:
         "size": metrics.get("size"),
         "depth": metrics.get("depth"),
         "message": tags.get("gp.message", ""),
+        "seed_fitness": metrics.get("seed_fitness"),
     }
     row = lineage.typed(raw)
     row["run_id"] = run.info.run_id
