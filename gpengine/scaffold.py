@@ -18,7 +18,10 @@ Layout written (for NAME ``my-eval``)::
 
 from __future__ import annotations
 
+import ast
+import keyword
 import re
+from functools import cache
 from pathlib import Path
 from string import Template
 
@@ -176,18 +179,45 @@ def test_a_good_expression_scores_higher_than_a_bad_one():
 '''
 
 
+@cache
+def template_names() -> dict[str, str]:
+    """Every name the generated modules import, define or use, with what it is there (for the message).
+
+    A class of the same name would shadow it: `result` made `class Result(Evaluator)`, and
+    `Result(-mse, ...)` in its evaluate() then built the evaluator (a TypeError in the package's
+    own tests). Read from the templates themselves, so a name added to them is covered too."""
+    placeholder = "ScaffoldPlaceholderClass"
+    names: dict[str, str] = {}
+    for text in (INIT, EVALUATOR, TEST):
+        source = Template(text).substitute(name="x", dist="x", package="x", cls=placeholder, snake="x")
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    names.setdefault(alias.asname or alias.name, f"which the generated code imports from {node.module}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    names.setdefault(alias.asname or alias.name.split(".")[0], "which the generated code imports")
+            elif isinstance(node, ast.Name):  # a builtin used (Exception) or a module-level name
+                names.setdefault(node.id, "which the generated code uses")
+        for node in tree.body:  # nested ones (the class's Options) share no scope with the class name
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.setdefault(node.name, "which the generated code defines")
+    names.pop(placeholder, None)
+    return names
+
+
 def names_for(name: str) -> dict[str, str]:
     """Distribution, package and class names derived from the entry-point name."""
     if not NAME_RE.match(name):
         raise ConfigError(f"evaluator name {name!r}: use lower-case letters, digits and single dashes, e.g. my-eval")
     snake = name.replace("-", "_")
-    return {
-        "name": name,
-        "dist": f"gpengine-{name}",
-        "package": f"gpengine_{snake}",
-        "cls": "".join(part.capitalize() for part in name.split("-")),
-        "snake": snake,
-    }
+    cls = "".join(part.capitalize() for part in name.split("-"))
+    clash = "which is a Python keyword" if keyword.iskeyword(cls) else template_names().get(cls)  # `none`: class None
+    if clash:
+        raise ConfigError(f"evaluator name {name!r} would name its class {cls!r}, {clash}; "
+                          f"choose another name, e.g. {name}-eval")
+    return {"name": name, "dist": f"gpengine-{name}", "package": f"gpengine_{snake}", "cls": cls, "snake": snake}
 
 
 def scaffold(name: str, directory: str | Path | None = None) -> list[Path]:

@@ -79,6 +79,37 @@ def test_scaffolded_evaluator_passes_the_contract_before_install(tmp_path, monke
             TmplEval(**bad)
 
 
+@pytest.mark.parametrize("name, cls, why", [
+    ("result", "Result", "which the generated code imports from gpengine.evaluator"),
+    ("dataset-info", "DatasetInfo", "which the generated code imports from gpengine.evaluator"),
+    ("config-error", "ConfigError", "which the generated code imports from gpengine.errors"),
+    ("evaluator", "Evaluator", "which the generated code imports from gpengine.evaluator"),
+    ("expr", "Expr", "which the generated code imports from gpengine.expr"),
+    ("exception", "Exception", "which the generated code uses"),  # its `except Exception` would catch nothing
+    ("none", "None", "which is a Python keyword"),  # `class None(Evaluator)`: a SyntaxError
+])
+def test_a_name_whose_class_would_shadow_the_templates_names_is_one_line_exit_2(tmp_path, name, cls, why):
+    # `class Result(Evaluator)` shadowed the import: Result(-mse, ...) built the evaluator, a TypeError
+    result = CliRunner().invoke(main, ["new-evaluator", name, str(tmp_path / "pkg")])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: evaluator name {name!r} would name its class {cls!r}, {why}; choose another name, e.g. {name}-eval"]
+    assert not (tmp_path / "pkg").exists()
+
+
+def test_the_suggested_name_scaffolds_a_package_whose_own_tests_pass(tmp_path, monkeypatch):
+    import importlib.util
+
+    with pytest.raises(ConfigError, match="e.g. result-eval$"):
+        names_for("result")
+    scaffold("result-eval", tmp_path / "pkg")
+    monkeypatch.syspath_prepend(str(tmp_path / "pkg"))
+    spec = importlib.util.spec_from_file_location("generated_test", tmp_path / "pkg" / "tests" / "test_result_eval.py")
+    generated = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generated)
+    generated.test_a_good_expression_scores_higher_than_a_bad_one()  # the one that built Result as the evaluator
+
+
 def test_scaffold_readme_installs_pytest_before_running_the_tests(tmp_path):
     # `pip install -e .` then `python -m pytest` failed in a fresh venv: pytest is the `test` extra
     scaffold("readme-probe", tmp_path / "pkg")
