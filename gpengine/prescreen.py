@@ -10,16 +10,20 @@ with the first reason that applies, when on that grid it has
 * "blows up": some |AF(x)| > 1e6;
 * "constant output": no variation at all;
 * "degenerate sign pattern": sign(clip(AF(x))), with sign(0) = +1, takes one
-  value, so every binary activation is the same whatever the input;
+  value at every grid point but x = 0, so every binary activation is the same
+  whatever the input (a batch-normalised input is never exactly 0: `-x * x`,
+  +1 at x = 0 alone, makes a network that gives every image one answer);
 * "zero gradient": the STE passes a non-negligible gradient at fewer than 2%
   of the grid points, so nothing upstream learns.
 
 The first two are checked at the initial parameter values, which is where
-training starts. The last three must also hold at the fingerprint's probe
-parameter values: learnable parameters can move a function out of them
-(``blend(1.0, x)`` is constant at beta = 1, and not after a step).
+training starts. The last three must also hold at each of the fingerprint's
+probe points (all positive, and mixed signs): learnable parameters can move a
+function out of them (``blend(1.0, x)`` is constant at beta = 1, and not after
+a step; ``cos(x) - lconst(x)`` is negative everywhere at s = 1 and takes both
+signs once s < 1).
 
-One call is one or two numpy evaluations over 3 x 121 points: well under a
+One call is one to three numpy evaluations over 3 x 121 points: well under a
 millisecond for trees of search size.
 """
 
@@ -28,12 +32,14 @@ from __future__ import annotations
 import numpy as np
 
 from gpengine.expr import Expr
-from gpengine.fingerprint import probe_params, values_and_derivatives
+from gpengine.fingerprint import probe_points, values_and_derivatives
 from gpengine.numeric import param_sites
 from primitives.registry import PrimitiveSet
 
 GRID = np.linspace(-3.0, 3.0, 121)
 GRID.setflags(write=False)
+_OFF_ZERO = GRID != 0.0  # where the sign pattern is judged
+_OFF_ZERO.setflags(write=False)
 CLIP = 1.3
 BLOW_UP = 1e6
 CONSTANT_RTOL = 1e-9
@@ -53,7 +59,7 @@ def _untrainable(values: np.ndarray, derivs: np.ndarray) -> str | None:
     scale = max(1.0, float(np.max(np.abs(values))))
     if np.ptp(values) <= CONSTANT_RTOL * scale:
         return CONSTANT
-    positive = np.clip(values, -CLIP, CLIP) >= 0.0
+    positive = (np.clip(values, -CLIP, CLIP) >= 0.0)[_OFF_ZERO]
     if positive.all() or not positive.any():
         return DEGENERATE_SIGN
     with np.errstate(invalid="ignore"):
@@ -74,9 +80,8 @@ def prescreen(expr: Expr, pset: PrimitiveSet) -> str | None:
     if reason is None:
         return None
     n = len(param_sites(expr, pset))
-    if n == 0:
-        return reason
-    values, derivs = values_and_derivatives(expr, pset, GRID, probe_params(n))
-    if not np.isfinite(values).all() or np.max(np.abs(values)) > BLOW_UP:
-        return reason  # the probe point is no better: keep the verdict at init
-    return None if _untrainable(values, derivs) is None else reason
+    for params in probe_points(n) if n else ():
+        values, derivs = values_and_derivatives(expr, pset, GRID, params)
+        if np.isfinite(values).all() and np.max(np.abs(values)) <= BLOW_UP and _untrainable(values, derivs) is None:
+            return None  # training can take it there
+    return reason

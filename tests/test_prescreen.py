@@ -30,6 +30,12 @@ GAAF, FORMULA = get_set("gaaf"), formula_set()
         ("relu(x)", DEGENERATE_SIGN),  # sign(0) = +1: always +1
         ("square(x) + 0.1", DEGENERATE_SIGN),
         ("-gauss(x)", DEGENERATE_SIGN),
+        # +1 at x = 0 alone, which a batch-normalised input never is: every image gets one answer
+        ("-x * x", DEGENERATE_SIGN),
+        ("min(x, -x)", DEGENERATE_SIGN),
+        ("sin(x) - abs(x)", DEGENERATE_SIGN),
+        ("atan(x) - relu(x)", DEGENERATE_SIGN),
+        ("gauss(x) - lconst(x)", DEGENERATE_SIGN),  # at s = 1 and at both probe points
         ("1e-07 * x", ZERO_GRADIENT),  # slope below the STE's noise floor
         ("erf(1000.0 * x)", ZERO_GRADIENT),  # a step: flat except at one point
         ("1000.0 * x", ZERO_GRADIENT),  # clipped almost everywhere
@@ -83,6 +89,10 @@ def test_learnable_parameters_can_rescue():
     assert prescreen(parse("blend(0.0, sin(x))", GAAF), GAAF) is None
     # ...unless the probe values show the same trouble
     assert prescreen(parse("scale(zero(x))", GAAF), GAAF) == CONSTANT
+    # one-signed at the start and at the positive probe point, both signs once the parameter is below
+    # 1 (cos(x) - s) or below 0 (2 relu(x) + b, with b starting at 0): the mixed-sign probe point shows it
+    assert prescreen(parse("cos(x) - lconst(x)", GAAF), GAAF) is None
+    assert prescreen(parse("abs(x) + shift(x)", GAAF), GAAF) is None
 
 
 @given(exprs(GAAF, max_depth=5, params=True))
