@@ -399,14 +399,16 @@ class Executor:
             started: dict[int, float] = {}
             queue, todo = todo, []
             solo, suspects = suspects, []
+            solo_ids = set(solo)
             broken = False
             while (solo or queue or running) and not broken:
-                # A suspect runs alone, so a worker death under it is its own.
+                # A suspect runs alone, so a worker death under it is its own: nothing is queued beside
+                # it either, the last one included (its neighbours were blamed for its next kill).
                 while solo and not running:
                     i = solo.pop(0)
                     running[_submit(pool, self.spec, tasks[i])] = i
                     started[i] = time.monotonic()
-                while not solo and queue and len(running) < self.jobs:
+                while not solo and queue and len(running) < self.jobs and solo_ids.isdisjoint(running.values()):
                     i = queue.pop(0)
                     running[_submit(pool, self.spec, tasks[i])] = i
                     started[i] = time.monotonic()

@@ -252,3 +252,35 @@ def test_a_worker_rebuilding_the_evaluator_does_not_repeat_its_warnings(monkeypa
     assert [str(w.message) for w in seen] == ["something else"]
     assert executor.worker_evaluator(spec) is built  # and it is built once per worker
     executor._EVALUATORS.pop(spec.key())
+
+
+def test_a_suspect_retried_alone_has_no_task_started_beside_it(monkeypatch):
+    """After a worker death every task that was running is a suspect, retried one at a time with
+    nothing beside it, so a death under it is its own. The last suspect used to get queued tasks
+    beside it: its next kill was charged to them, and an innocent could run out of retries."""
+    import gpengine.executor as executor_module
+
+    submitted = []  # (task, future, what was in flight when it was submitted)
+    real = executor_module._submit
+
+    def spy(pool, spec_, task):
+        in_flight = [t for t, f, _ in submitted if not f.done()]
+        future = real(pool, spec_, task)
+        submitted.append((task, future, in_flight))
+        return future
+
+    monkeypatch.setattr(executor_module, "_submit", spy)
+    batch = tasks(["cos(x)", "x", "x + 0.5", "x * x", "sin(x) + x", "cos(x) + x"])
+    with Executor(spec(fault="kill", delay=0.2), jobs=2, backend="loky") as ex:
+        results = ex.map(batch)
+    for k, r in enumerate(results):
+        assert r.ok == ("cos" not in str(batch[k].expr)), (str(batch[k].expr), r.message)
+    seen = Counter()
+    retried = set()
+    for task, _, in_flight in submitted:
+        key = (str(task.expr), task.seed)
+        seen[key] += 1
+        assert not retried.intersection((str(t.expr), t.seed) for t in in_flight), f"{key} started beside a suspect"
+        if seen[key] > 1:
+            retried.add(key)
+            assert not in_flight, f"suspect {key} started beside {[str(t.expr) for t in in_flight]}"
