@@ -15,6 +15,10 @@ from gpengine.events import GenerationEnded, IndividualEvaluated, ResultArrived,
 from gpengine.search import generation_batches
 
 
+#: operators of records the bar's total does not plan for (gpengine.fidelity, gpengine.noise)
+UNPLANNED = ("promote", "reeval")
+
+
 class ProgressBar:
     """A tqdm bar over proposals; the postfix shows generation, best fitness and cache hits.
 
@@ -67,13 +71,24 @@ class ProgressBar:
             # The first population is drawn until enough candidates pass the pre-screen; the
             # rejects are recorded on top of it, so each one is a proposal the total did not expect.
             self.bar.total += 1
-        self._count(ind)
+        self._count(ind, replayed=event.replayed)
 
-    def _count(self, ind) -> None:
+    def _count(self, ind, replayed: bool = False) -> None:
         if ind.fitness > self.best:
             self.best, self.best_expr = ind.fitness, str(ind.expr)
-        if self.bar is not None:  # postfix first: update() draws the line
-            self.bar.set_postfix_str(self._postfix(), refresh=False)
+        if self.bar is None:
+            return
+        if ind.operator in UNPLANNED and self.bar.total:
+            self.bar.total += 1  # a promotion or a replicate: work on top of the proposals the total counts
+        self.bar.set_postfix_str(self._postfix(), refresh=False)  # postfix first: update() draws the line
+        if replayed:
+            # A resume replays its journal in milliseconds: counted as done before this run started,
+            # not as throughput, or the rate would read hundreds a second and the ETA zero.
+            self.bar.n += 1
+            self.bar.initial += 1
+            self.bar.last_print_n = self.bar.n
+            self.bar.refresh()
+        else:
             self.bar.update(1)
 
     def on_generation(self, event: GenerationEnded) -> None:
@@ -132,8 +147,8 @@ def expected_proposals(config) -> int:
     """Total for the bar: the first population plus the children of every later generation,
     made as `gpengine.search.generation_batches` says.
 
-    Not counted: first-population rejects (the bar adds them as they come), promotions of
-    successive halving and elite re-evaluations. Other budgets (evaluations, time, cost) may
+    Not counted: first-population rejects, promotions of successive halving and elite
+    re-evaluations (the bar adds them to its total as they come). Other budgets (evaluations, time, cost) may
     stop a search earlier; the bar then simply closes before it is full.
     """
     batches, per_batch = generation_batches(config)

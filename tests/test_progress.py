@@ -16,10 +16,10 @@ from gpengine.events import (GenerationEnded, GenerationStats, IndividualEvaluat
 from gpengine.progress import ProgressBar, expected_proposals
 
 
-def _ind(id, fitness, expr, cached=False, generation=1, status="ok", cost=1.0):
+def _ind(id, fitness, expr, cached=False, generation=1, status="ok", cost=1.0, operator="crossover"):
     # the fields of an individual the bar reads
     return SimpleNamespace(id=id, fitness=fitness, expr=expr, cached=cached, generation=generation, status=status,
-                           result=SimpleNamespace(cost=cost))
+                           result=SimpleNamespace(cost=cost), operator=operator)
 
 
 def _start(bar: ProgressBar) -> None:
@@ -102,6 +102,31 @@ def test_first_population_rejects_are_drawn_on_top_of_it_so_they_grow_the_total(
     bar.on_individual(IndividualEvaluated(_ind(1, 0.3, "x", generation=0)))
     bar.on_individual(IndividualEvaluated(_ind(2, float("-inf"), "x / 0", generation=1, status="rejected")))
     assert (bar.bar.n, bar.bar.total) == (3, 11)  # a child's rejection is one of the children expected
+
+
+def test_promotions_and_replicates_grow_the_total_as_they_come():
+    bar = ProgressBar(total=3, stream=io.StringIO())
+    _start(bar)
+    for k, operator in enumerate(["crossover", "promote", "reeval", "mutate-point"]):
+        bar.on_individual(IndividualEvaluated(_ind(k, 0.5, "x", operator=operator)))
+    bar.on_result_arrived(ResultArrived(_ind(4, 0.5, "x", operator="promote")))  # counted on arrival
+    bar.on_individual(IndividualEvaluated(_ind(4, 0.5, "x", operator="promote")))
+    assert (bar.bar.n, bar.bar.total) == (5, 6)  # never past a full bar with an ETA of zero
+
+
+def test_a_resumed_search_replays_its_journal_without_it_counting_as_throughput():
+    """The replay of 300 journaled records takes milliseconds: as throughput it read hundreds a
+    second, and the ETA zero, for the first tens of real evaluations after a resume."""
+    bar = ProgressBar(total=400, stream=io.StringIO())
+    _start(bar)
+    for k in range(300):
+        bar.on_individual(IndividualEvaluated(_ind(k, 0.5, "x"), replayed=True))
+    assert bar.bar.n == 300
+    for k in range(300, 304):
+        time.sleep(0.12)  # past tqdm's minimum print interval, so each update enters its rate
+        bar.on_individual(IndividualEvaluated(_ind(k, 0.5, "x")))
+    rate = bar.bar.format_dict["rate"] or (bar.bar.n - bar.bar.initial) / bar.bar.format_dict["elapsed"]
+    assert bar.bar.n == 304 and 2 < rate < 20  # about 8 a second, not 300 in no time
 
 
 def test_a_time_limited_search_names_the_time_it_stops_by():
