@@ -124,11 +124,16 @@ def admitted(ind: Individual, configured: float | None, evaluator: Any) -> bool:
 
 
 def replace_worst(population: Sequence[Individual], offspring: Sequence[Individual], configured: float | None,
-                  evaluator: Any, key=lambda ind: ind.fitness) -> list[Individual]:
-    """GAAF's steady-state step: each admitted child, in order, replaces the worst member if better."""
+                  evaluator: Any, key=lambda ind: ind.fitness, capacity: int | None = None) -> list[Individual]:
+    """GAAF's steady-state step: each admitted child, in order, takes a free place while the population
+    is short of `capacity` (the first one admits fewer than that under a strict threshold), else
+    replaces the worst member if better."""
     pop = list(population)
     for child in offspring:
         if not admitted(child, configured, evaluator) or any(p.id == child.id for p in pop):
+            continue
+        if capacity is not None and len(pop) < capacity:
+            pop.append(child)
             continue
         worst = min(range(len(pop)), key=lambda i: (key(pop[i]), -pop[i].id))
         if key(child) > key(pop[worst]):

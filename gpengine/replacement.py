@@ -22,7 +22,7 @@ def survivors(config: SearchConfig, population: Sequence[Individual], offspring:
     """The next population from `population` and its new `offspring` (`evaluator`: GAAF's admission floor)."""
     n = config.population
     if config.strategy == "gaaf":
-        return gaaf_ga.replace_worst(population, offspring, config.admission, evaluator)
+        return gaaf_ga.replace_worst(population, offspring, config.admission, evaluator, capacity=n)
     if config.selection == "nsga2":
         return list(selection.nsga2(list(population) + list(offspring), n))
     if config.mode in ("steady_state", "async"):

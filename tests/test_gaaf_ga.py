@@ -68,6 +68,28 @@ def test_replace_worst_only_when_admitted_and_better():
     assert [p.id for p in gaaf_ga.replace_worst(pop, [ind(3, 25.0)], 26.0, None)] == [0, 1, 2]  # configured
 
 
+def test_an_admitted_child_takes_a_free_place_while_the_population_is_short():
+    pop = [ind(0, 40.0), ind(1, 20.0)]  # a strict threshold admitted two of a population of three
+    out = gaaf_ga.replace_worst(pop, [ind(3, 10.0), ind(4, 25.0), ind(5, 5.0)], None, None, capacity=3)
+    assert [p.id for p in out] == [0, 1, 4]  # 3 fills the place, whatever its score; 4 then replaces it, the worst
+
+
+def test_a_strict_admission_threshold_fills_the_population_with_admitted_children():
+    from gpengine.config import build_config
+    from gpengine.search import Search
+
+    cfg, opts = build_config(evaluator="symreg", seed=0, overrides=[
+        "strategy=gaaf", "primitives=gaaf", "target=sin(x) + x", "population=30", "generations=15",
+        "tracking=false", "admission=-0.05"])
+    s = Search(cfg, opts)
+    out = s.run()
+    first = [i for i in out.individuals if i.generation == 0]
+    assert sum(gaaf_ga.admitted(i, -0.05, None) for i in first) < 30  # the draws left it short
+    admitted_children = [i for i in out.individuals if i.generation > 0 and gaaf_ga.admitted(i, -0.05, None)]
+    assert len(s.population) == min(30, sum(gaaf_ga.admitted(i, -0.05, None) for i in out.individuals))
+    assert {i.id for i in admitted_children} <= {p.id for p in s.population} or len(s.population) == 30
+
+
 def test_gaaf_search_shapes_lineage_and_no_repeated_genome():
     out = run(seed=3)
     records = out.individuals
