@@ -81,7 +81,7 @@ class ProgressBar:
         if ind.operator in UNPLANNED and self.bar.total:
             self.bar.total += 1  # a promotion or a replicate: work on top of the proposals the total counts
         self.bar.set_postfix_str(self._postfix(), refresh=False)  # postfix first: update() draws the line
-        if replayed:
+        if replayed and not self.bar.disable:  # a disabled tqdm has no counters to set
             # A resume replays its journal in milliseconds: counted as done before this run started,
             # not as throughput, or the rate would read hundreds a second and the ETA zero.
             self.bar.n += 1

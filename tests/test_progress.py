@@ -127,6 +127,9 @@ def test_a_resumed_search_replays_its_journal_without_it_counting_as_throughput(
         bar.on_individual(IndividualEvaluated(_ind(k, 0.5, "x")))
     rate = bar.bar.format_dict["rate"] or (bar.bar.n - bar.bar.initial) / bar.bar.format_dict["elapsed"]
     assert bar.bar.n == 304 and 2 < rate < 20  # about 8 a second, not 300 in no time
+    quiet = ProgressBar(total=400, stream=io.StringIO(), disable=True)  # `-q`: a tqdm without counters
+    _start(quiet)
+    quiet.on_individual(IndividualEvaluated(_ind(0, 0.5, "x"), replayed=True))
 
 
 def test_a_time_limited_search_names_the_time_it_stops_by():
