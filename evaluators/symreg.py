@@ -63,6 +63,8 @@ def read_xy_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
                 if lineno == 1:
                     continue  # header
                 raise DataError(f"{p}:{lineno}: not a number in {row[:2]}") from None
+            if not (math.isfinite(xs[-1]) and math.isfinite(ys[-1])):  # one nan row fails every candidate
+                raise DataError(f"{p}:{lineno}: not a finite number in {row[:2]}")
     if len(xs) < 2:
         raise DataError(f"{p}: needs at least two rows of x,y")
     return np.asarray(xs), np.asarray(ys)

@@ -32,7 +32,10 @@ def check_evaluator_class(name: str, cls: Any) -> None:
     evaluate = getattr(cls, "evaluate", None)
     if evaluate is None or not callable(evaluate):
         raise PluginError(f"evaluator {name!r}: class {cls.__qualname__} has no evaluate method")
-    params = inspect.signature(evaluate).parameters
+    try:
+        params = inspect.signature(evaluate).parameters
+    except (TypeError, ValueError) as exc:  # a builtin with no signature to read (evaluate = max)
+        raise PluginError(f"evaluator {name!r}: cannot read the signature of {cls.__qualname__}.evaluate: {exc}") from None
     for kw in ("budget", "seed"):
         p = params.get(kw)
         if p is None or p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
@@ -73,7 +76,7 @@ def load_evaluator_class(name: str) -> type[Evaluator]:
         raise unknown_evaluator(name, eps)
     try:
         cls = eps[name].load()
-    except Exception as exc:  # a plugin that cannot even import
+    except (Exception, SystemExit) as exc:  # a plugin that cannot even import (or exits while importing)
         raise PluginError(f"evaluator {name!r} failed to load: {type(exc).__name__}: {exc}") from exc
     check_evaluator_class(name, cls)
     return cls

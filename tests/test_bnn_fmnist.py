@@ -68,9 +68,14 @@ def test_idx_files_load_padded_and_split(tmp_path, compress):
 
 def test_bad_files_are_data_errors(tmp_path):
     good = idx_bytes(np.zeros((2, 28, 28), np.uint8), IMAGE_MAGIC)
-    cases = {"magic": good[:3] + b"\x01" + good[4:], "short": good[:-5], "gzip": b"\x1f\x8bnot gzip"}
+    import gzip
+
+    packed = bytearray(gzip.compress(idx_bytes(np.tile(np.arange(28, dtype=np.uint8), (2, 28, 1)), IMAGE_MAGIC)))
+    packed[10:18] = b"\xff" * 8  # a corrupt deflate stream: zlib.error ("invalid block type"), not an OSError
+    cases = {"magic": good[:3] + b"\x01" + good[4:], "short": good[:-5], "gzip": b"\x1f\x8bnot gzip",
+             "deflate": bytes(packed)}
     for name, data in cases.items():
-        path = tmp_path / (name + (".gz" if name == "gzip" else ""))
+        path = tmp_path / (name + (".gz" if name in ("gzip", "deflate") else ""))
         path.write_bytes(data)
         with pytest.raises(DataError):
             read_idx(path, IMAGE_MAGIC)

@@ -231,3 +231,24 @@ def test_a_constructor_that_raises_is_one_line_exit_2(installed, tmp_path):
         assert line == ("error: evaluator 'build-fails' cannot be built from its options (defaults): "
                         "ValueError: invalid literal for int() with base 10: 'twelve'"), line
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_plugin_that_exits_on_import_or_hides_its_signature_is_listed_broken_not_fatal(tmp_path, monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    import gpengine.plugins as plugins
+
+    (tmp_path / "exits_on_import.py").write_text('import sys\nsys.exit("needs CUDA")\n')
+    (tmp_path / "no_signature.py").write_text(
+        "from gpengine.evaluator import Evaluator\n\nclass NoSignature(Evaluator):\n    evaluate = max\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = plugins._entry_points
+    extra = {"aa-exits": EntryPoint("aa-exits", "exits_on_import:Thing", plugins.GROUP),
+             "aa-no-signature": EntryPoint("aa-no-signature", "no_signature:NoSignature", plugins.GROUP)}
+    monkeypatch.setattr(plugins, "_entry_points", lambda: {**real(), **extra})
+    res = CliRunner().invoke(main, ["evaluators"])
+    assert res.exit_code == 0, res.output
+    lines = {ln.split()[0]: ln for ln in res.output.splitlines()}
+    assert "failed to load: SystemExit: needs CUDA" in lines["aa-exits"]
+    assert "cannot read the signature" in lines["aa-no-signature"]
+    assert "symreg" in lines and "broken" not in lines["symreg"]  # the plugins after them still listed

@@ -56,6 +56,10 @@ def test_bad_inputs_are_user_errors(tmp_path):
     bad.write_text("x,y\n1,2\n3,abc\n")
     with pytest.raises(DataError, match="bad.csv:3"):
         SymbolicRegression(data=str(bad))
+    nan = tmp_path / "nan.csv"  # float() reads "nan" and "inf": one such row failed every candidate
+    nan.write_text("x,y\n0,1\n1,nan\n2,3\n")
+    with pytest.raises(DataError, match="nan.csv:3: not a finite number"):
+        SymbolicRegression(data=str(nan))
 
 
 def test_dataset_digest_is_stable():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     """One IDX array of unsigned bytes (gzip or raw); DataError if the header or length is wrong."""
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:  # zlib.error: a corrupt deflate stream
         raise DataError(f"cannot read {path}: {exc}") from None
     if len(raw) < 8 or int.from_bytes(raw[:4], "big") != magic:
         raise DataError(f"{path} is not an IDX file of unsigned bytes with {magic & 0xFF} dimension(s)")
