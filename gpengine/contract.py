@@ -211,7 +211,9 @@ def _check_evaluates(ev: Evaluator, sample: Expr, record: Record) -> Result | Ba
     honest = isinstance(first, Result) and not (first.status == OK and not math.isfinite(first.fitness))
     if isinstance(first, Result) and not honest:
         message += "; status ok needs a finite fitness (return Result.failed(reason) instead)"
-    record("evaluates", honest, message)
+    elif isinstance(first, Result) and not first.ok:  # a harmless expression: failing it, a plugin fails all
+        message += "; a harmless expression must get a fitness (pass --expr for one this evaluator can score)"
+    record("evaluates", isinstance(first, Result) and first.ok, message)
     return first
 
 
@@ -247,7 +249,9 @@ def _check_deterministic(ev: Evaluator, copy: Evaluator | None, sample: Expr, fi
 def _check_budget(ev: Evaluator, cls: type, sample: Expr, first: Result | BaseException, record: Record) -> None:
     budgets = sorted({float(cls.min_budget), 1.0})
     outcome = {b: (first if b == 1.0 else _evaluate(ev, sample, b, 1)) for b in budgets}
-    bad = {b: r for b, r in outcome.items() if not isinstance(r, Result) or r.cost < 0}
+    # status ok with a NaN fitness at min_budget: successive halving's low rung would rank nothing
+    bad = {b: r for b, r in outcome.items()
+           if not isinstance(r, Result) or r.cost < 0 or (r.status == OK and not math.isfinite(r.fitness))}
     record("budget", not bad, f"budgets {budgets} accepted" if not bad
            else "; ".join(f"budget {b}: {_describe(sample, r)}" for b, r in bad.items()))
 

@@ -65,6 +65,16 @@ class RefusesSmallBudgets(Honest):
         return super().evaluate(expr, budget=budget, seed=seed)
 
 
+class FailsEverything(Honest):
+    def evaluate(self, expr, *, budget=1.0, seed=0):
+        return Result.failed("bug in my plugin")
+
+
+class NanAtLowBudgets(Honest):
+    def evaluate(self, expr, *, budget=1.0, seed=0):
+        return Result(math.nan) if budget < 1.0 else super().evaluate(expr, budget=budget, seed=seed)
+
+
 class WithOptions(Honest):
     @attrs.define(kw_only=True)
     class Options:
@@ -114,6 +124,8 @@ def test_an_honest_class_passes_without_being_installed():
         (Unpicklable, "pickle"),
         (NanIsOk, "failure"),
         (RefusesSmallBudgets, "budget"),
+        (FailsEverything, "evaluates"),  # passed: a failed Result is a Result
+        (NanAtLowBudgets, "budget"),  # passed: only budget 1 was held to a finite fitness
         (UntypedNumber, "options"),
     ],
 )
