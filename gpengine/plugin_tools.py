@@ -41,7 +41,8 @@ def check_evaluator(name, overrides, expr, failing, primitive_set):
     from gpengine.config import parse_assignment
     from gpengine.contract import all_passed, run_checks
 
-    options = dict(parse_assignment(item) for item in overrides)
+    # `evaluator.KEY` reads as KEY, as in gpengine run and evaluate
+    options = {key.removeprefix("evaluator."): value for key, value in map(parse_assignment, overrides)}
     checks = run_checks(name, options, expr=expr, failing=failing, primitives=primitive_set,
                         echo=lambda c: click.echo(c.line()))
     passed = all_passed(checks)

@@ -124,6 +124,8 @@ def test_check_evaluator_on_builtin_symreg():
     lines = result.output.splitlines()
     assert sum(line.startswith("PASS") for line in lines) == 8
     assert "all checks passed" in lines[-1]
+    same = CliRunner().invoke(main, ["check-evaluator", "symreg", "--set", "evaluator.points=12"])  # as run takes it
+    assert same.exit_code == 0 and same.output == result.output, same.output
 
 
 def test_check_evaluator_fails_a_plugin_that_raises():
