@@ -118,6 +118,10 @@ def run_search(method: str, seed: int, args) -> dict:
     overrides = [f"population={args.population}", "generations=100000", f"max_cost={args.max_cost}",
                  "tracking=false", "journal=false", "cache=false", *METHODS[method], *args.set]
     cfg, opts = build_config(evaluator="bnn-cifar", overrides=overrides, seed=seed)
+    if not any(item.startswith("max_time=") for item in args.set):
+        # bnn-cifar's search defaults stop a search after an hour of wall time: a long or crowded one
+        # would end before its max_cost, at unequal compute
+        cfg = attrs.evolve(cfg, max_time=None)
     t = time.perf_counter()
     out = Search(cfg, opts, listeners=[Progress(f"{method} s{seed}")]).run()
     wall = time.perf_counter() - t
