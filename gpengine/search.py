@@ -41,7 +41,7 @@ from gpengine.evaluator import resolved_settings_of
 from gpengine.executor import EvaluatorSpec, Executor, register_local, resolve_backend
 from gpengine.expr import Expr
 from gpengine.generation_stats import population_stats
-from gpengine.hall_of_fame import HallOfFame
+from gpengine.hall_of_fame import HallOfFame, information
 from gpengine.individual import Individual
 from gpengine.journal import Journal
 from gpengine.outputs import tracker_for
@@ -324,7 +324,7 @@ class Search:
     @staticmethod
     def _information(ind: Individual) -> tuple:
         """Which record of a candidate selection sees: measured, highest budget, most seeds, oldest."""
-        return (ind.result.ok, ind.budget, noise.n_replicates(ind), -ind.id)
+        return (ind.result.ok, *information(ind), -ind.id)
 
     def current(self, ind: Individual) -> Individual:
         """The record of `ind`'s candidate with the most information (itself without fidelity/noise)."""
