@@ -23,10 +23,9 @@ A plain object of built-in containers: it pickles for checkpoints and resume.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from gpengine.individual import Individual
-from gpengine.selection import rank_key
 
 #: Relative tolerance of a fitness tie. A float64 fitness summed over n terms carries a relative
 #: rounding error of about n * 2.2e-16 (1e-13 for a thousand points); 1e-9 stays far above that
@@ -37,27 +36,31 @@ REL_TOL = 1e-9
 #: rounding noise of order eps**2 (1e-32) times the squared scale of the data, not a measurement.
 ABS_TOL = 1e-12
 
+T = TypeVar("T")
+
 
 def ties(a: float, b: float) -> bool:
     """Whether two fitnesses are equal but for floating-point noise."""
     return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
-def ranked(individuals: Iterable[Individual]) -> list[Individual]:
+def ranked(individuals: Iterable[T], fitness: Callable[[T], float] = lambda m: m.fitness,
+           size_and_id: Callable[[T], tuple] = lambda m: (m.size, m.id)) -> list[T]:
     """Best first: by fitness, and among fitnesses tied with the best of their group
-    (`ties`) smaller size first, then lower id.
+    (`ties`) smaller size first, then lower id. `fitness` and `size_and_id` read them
+    (lineage rows rank by the same rule).
 
     Groups start at the highest fitness not yet placed and take every fitness tied with it,
     so the order is well defined even where ties do not chain transitively."""
-    by_fitness = sorted(individuals, key=rank_key)
-    out: list[Individual] = []
+    by_fitness = sorted(individuals, key=lambda m: (-fitness(m), *size_and_id(m)))
+    out: list[T] = []
     i = 0
     while i < len(by_fitness):
-        lead = by_fitness[i].fitness
+        lead = fitness(by_fitness[i])
         j = i + 1
-        while j < len(by_fitness) and ties(by_fitness[j].fitness, lead):
+        while j < len(by_fitness) and ties(fitness(by_fitness[j]), lead):
             j += 1
-        out += sorted(by_fitness[i:j], key=lambda m: (m.size, m.id))
+        out += sorted(by_fitness[i:j], key=size_and_id)
         i = j
     return out
 

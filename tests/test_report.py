@@ -99,6 +99,14 @@ def test_a_candidate_stands_by_its_full_budget_score_and_full_budgets_rank_first
     assert [(r["id"], r["fitness"]) for r in best_rows(rows)] == [(4, 0.7), (3, 0.5), (2, 0.95)]
 
 
+def test_exact_fits_tied_within_rounding_noise_rank_the_smaller_first_as_the_search_does():
+    rows = [{"id": 0, "operator": "crossover", "expr": "big", "fingerprint": "a", "status": "ok",
+             "fitness": -3.85e-33, "budget": 1.0, "size": 9},
+            {"id": 1, "operator": "crossover", "expr": "small", "fingerprint": "b", "status": "ok",
+             "fitness": -1.39e-32, "budget": 1.0, "size": 5}]
+    assert [r["expr"] for r in best_rows(rows)] == ["small", "big"]  # the hall of fame's order
+
+
 def test_compute_curve():
     rows = reeval_rows()
     xs, ys = compute_curve(rows)

@@ -94,7 +94,7 @@ def _information(row: dict[str, Any]) -> tuple:
 
 def standing(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each candidate's most informed measured row, best first: highest budget first (scores at different
-    budgets measure different things), then higher fitness, smaller, older. The search's hall of fame,
+    budgets measure different things), then as `hall_of_fame.ranked` orders a budget. The search's hall of fame,
     rebuilt from rows: with multi-fidelity or replicates a candidate is its full-budget score or its mean
     over every seed, never a lucky short run or a stale mean."""
     top: dict[str, dict[str, Any]] = {}
@@ -103,8 +103,13 @@ def standing(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             k = candidate_key(r)
             if k not in top or _information(r) > _information(top[k]):
                 top[k] = r
-    return sorted(top.values(), key=lambda r: (-float(r.get("budget") or 1.0), -r["fitness"], r.get("size") or 0,
-                                               r["id"]))
+    from gpengine.hall_of_fame import ranked  # the search's own order: exact fits tied within rounding noise
+
+    out: list[dict[str, Any]] = []
+    for budget in sorted({float(r.get("budget") or 1.0) for r in top.values()}, reverse=True):
+        out += ranked((r for r in top.values() if float(r.get("budget") or 1.0) == budget),
+                      fitness=lambda r: r["fitness"], size_and_id=lambda r: (r.get("size") or 0, r["id"]))
+    return out
 
 
 def format_ids(ids: Iterable[int]) -> str:
