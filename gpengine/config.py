@@ -61,6 +61,18 @@ def _at_least(low: float, allow_none: bool = False):
     return check
 
 
+def _at_most(high: int):
+    def check(inst, attribute, value):
+        if value > high:
+            raise ConfigError(f"{attribute.name} must be at most {high:,} (got {value:,})")
+
+    return check
+
+
+#: a population is planned and held in memory whole: 10**22 (a slip of the keyboard) hung until memory ran out
+MAX_POPULATION = 1_000_000
+
+
 def _positive_or_none(inst, attribute, value):
     if value is None:
         return
@@ -142,7 +154,7 @@ class SearchConfig:
     evaluator: str = attrs.field(validator=_optional_str)
     seed: int = attrs.field(default=0, validator=[_int, _at_least(0)])  # numpy's generators take no negative seed
     # population and budget
-    population: int = attrs.field(default=100, validator=[_int, _at_least(2)])
+    population: int = attrs.field(default=100, validator=[_int, _at_least(2), _at_most(MAX_POPULATION)])
     generations: int = attrs.field(default=20, validator=[_int, _at_least(0)])
     max_evaluations: int | None = attrs.field(default=None, validator=[_int, _at_least(1, allow_none=True)])
     max_time: float | None = attrs.field(default=None, validator=_at_least(0, allow_none=True))

@@ -39,6 +39,7 @@ def test_file_then_overrides_then_flags(tmp_path):
     "override, fragment",
     [
         ("population=1", "population must be a number >= 2"),
+        ("population=99999999999999999999999", "population must be at most 1,000,000"),  # hung planning it
         ("mode=sideways", "mode must be one of generational, steady_state"),
         ("p_crossover=1.5", "p_crossover must be a probability"),
         ("selection=lexicase", "selection must be one of"),
