@@ -65,6 +65,16 @@ def ranked(individuals: Iterable[T], fitness: Callable[[T], float] = lambda m: m
     return out
 
 
+def ranked_by_budget(items: Iterable[T], budget: Callable[[T], float] = lambda m: m.budget, **reading) -> list[T]:
+    """The highest budget first (scores at different budgets measure different things), each
+    budget's members as `ranked` orders them (`reading`: its `fitness` and `size_and_id`)."""
+    items = list(items)
+    out: list[T] = []
+    for b in sorted({budget(m) for m in items}, reverse=True):
+        out += ranked((m for m in items if budget(m) == b), **reading)
+    return out
+
+
 def _better(a: Individual, b: Individual) -> bool:
     """Whether `a` ranks before `b` (`ranked` for two)."""
     if ties(a.fitness, b.fitness):
@@ -106,13 +116,7 @@ class HallOfFame:
         return _better(new, old)
 
     def _ranked(self, members: Iterable[Individual]) -> list[Individual]:
-        members = list(members)
-        if not self.by_information:
-            return ranked(members)
-        out: list[Individual] = []
-        for budget in sorted({m.budget for m in members}, reverse=True):
-            out += ranked(m for m in members if m.budget == budget)
-        return out
+        return ranked_by_budget(members) if self.by_information else ranked(members)
 
     def update(self, individuals: Iterable[Individual]) -> list[Individual]:
         """Offer individuals; returns those that entered (in the order offered)."""

@@ -12,11 +12,13 @@ from tqdm import tqdm
 
 from gpengine.evaluator import REJECTED
 from gpengine.events import GenerationEnded, IndividualEvaluated, ResultArrived, SearchEnded, SearchStarted
+from gpengine.fidelity import PROMOTE
+from gpengine.noise import REEVAL
 from gpengine.search import generation_batches
 
 
-#: operators of records the bar's total does not plan for (gpengine.fidelity, gpengine.noise)
-UNPLANNED = ("promote", "reeval")
+#: operators of records the bar's total does not plan for
+UNPLANNED = (PROMOTE, REEVAL)
 
 
 class ProgressBar:

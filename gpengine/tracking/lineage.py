@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from gpengine.evaluator import MEASURED
+from gpengine.noise import REEVAL
 
 COLUMNS = (
     "id",
@@ -86,7 +87,7 @@ def _information(row: dict[str, Any]) -> tuple:
     """Which row of a candidate speaks for it: highest budget, then most seeds (`metrics["replicates"]`
     where the row has its metrics; else the latest re-evaluation, each being the mean over one seed
     more), then as the hall of fame keeps one of equals: higher fitness, smaller, older."""
-    reeval = row.get("operator") == "reeval"
+    reeval = row.get("operator") == REEVAL
     seeds = int((row.get("metrics") or {}).get("replicates", 2)) if reeval else 1
     return (float(row.get("budget") or 1.0), seeds, row["id"] if reeval else 0,
             row["fitness"], -(row.get("size") or 0), -row["id"])
@@ -103,13 +104,10 @@ def standing(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             k = candidate_key(r)
             if k not in top or _information(r) > _information(top[k]):
                 top[k] = r
-    from gpengine.hall_of_fame import ranked  # the search's own order: exact fits tied within rounding noise
+    from gpengine.hall_of_fame import ranked_by_budget  # the search's own order, exact fits tied within noise
 
-    out: list[dict[str, Any]] = []
-    for budget in sorted({float(r.get("budget") or 1.0) for r in top.values()}, reverse=True):
-        out += ranked((r for r in top.values() if float(r.get("budget") or 1.0) == budget),
-                      fitness=lambda r: r["fitness"], size_and_id=lambda r: (r.get("size") or 0, r["id"]))
-    return out
+    return ranked_by_budget(top.values(), budget=lambda r: float(r.get("budget") or 1.0),
+                            fitness=lambda r: r["fitness"], size_and_id=lambda r: (r.get("size") or 0, r["id"]))
 
 
 def format_ids(ids: Iterable[int]) -> str:
