@@ -329,10 +329,10 @@ class MlflowTracker:
             tags[f"gp.resume{resumes}.changed"] = _clip(",".join(changed), MAX_TAG_LEN)
         for k, v in tags.items():
             self.client.set_tag(self.run_id, k, v)
-        for child in readback.child_runs(self.client, run):
+        for child in readback.child_runs(self.client, run, status="RUNNING"):
             # created, never terminated: the search was killed while writing it (metrics missing or part
             # written). Gone, it is written whole again when the resume replays the journal.
-            if child.info.status == "RUNNING" and "gp.id" in child.data.tags:
+            if "gp.id" in child.data.tags:
                 self.client.delete_run(child.info.run_id)
         for row in readback.load_individuals(self.client, run):
             self.rows.setdefault(row["id"], {k: row[k] for k in lineage.COLUMNS})

@@ -93,10 +93,11 @@ def _by_prefix(client: Any, exps: list[str], kind: str, prefix: str) -> list:
     return [r for r in runs if r.data.tags.get(TAG_SEARCH_ID, "").startswith(prefix)]
 
 
-def child_runs(client: Any, search_run: Any) -> list:
-    """Child runs of a search run (one per logged individual)."""
+def child_runs(client: Any, search_run: Any, status: str | None = None) -> list:
+    """Child runs of a search run (one per logged individual); `status`: only those in that state."""
     rid = search_run.info.run_id
-    return search_runs(client, [search_run.info.experiment_id], f"tags.`mlflow.parentRunId` = {_q(rid)}")
+    where = f"tags.`mlflow.parentRunId` = {_q(rid)}" + (f" and attributes.status = {_q(status)}" if status else "")
+    return search_runs(client, [search_run.info.experiment_id], where)
 
 
 def row_of_run(run: Any) -> dict[str, Any]:
